@@ -1,0 +1,102 @@
+/* asyncctl: the command table, options shared by commands, and the calls
+ * commands make. */
+#ifndef ASYNCCTL_H
+#define ASYNCCTL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct json_object;
+struct client;
+
+/* Exit statuses (DESIGN.md, "asyncctl"). */
+enum {
+	EXIT_OK = 0,
+	EXIT_JOB_FAILED = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,
+	EXIT_REFUSED = 4,
+	EXIT_INTERRUPTED = 130,
+};
+
+enum ctl_option {
+	OPT_SOCKET, OPT_JSON, OPT_DETACH, OPT_LABEL, OPT_AFTER, OPT_TIMEOUT,
+	OPT_OUTPUT, OPT_SHA256, OPT_RESUME, OPT_OVERWRITE, OPT_MAX_BYTES,
+	OPT_OFFSET, OPT_LENGTH, OPT_STATE, OPT_KIND, OPT_LIMIT, OPT_CWD,
+	OPT_ENV, OPT_STDIN,
+};
+#define OPTBIT(o) (1u << (o))
+/* Options every job-submitting command takes. */
+#define OPTS_SUBMIT (OPTBIT(OPT_DETACH) | OPTBIT(OPT_LABEL) | \
+		     OPTBIT(OPT_AFTER) | OPTBIT(OPT_TIMEOUT))
+
+struct ctl {
+	const char *socket_path;
+	bool json;
+	bool detach;
+	const char *label;
+	struct json_object *after; /* array of ids, or NULL */
+	long long timeout_ms;
+	const char *output, *sha256, *state, *kind, *cwd, *stdin_path;
+	bool resume, overwrite;
+	long long max_bytes, offset, length, limit;
+	struct json_object *env; /* object, or NULL */
+	unsigned given;          /* OPTBIT()s of the options on the line */
+	struct client *conn;
+};
+
+/* How a job command shows its jobs' results. */
+struct kind_ui {
+	/* Prints a completed job's result for a person; NULL: generic. */
+	void (*completed)(struct ctl *ctl, uint64_t id,
+			  struct json_object *result);
+	bool progress_bar; /* draw progress on stderr when it is a TTY */
+};
+
+struct ctl_command {
+	const char *name;
+	int (*run)(struct ctl *ctl, int argc, char **argv);
+	unsigned options; /* OPTBIT()s it accepts besides --socket/--json */
+	const char *usage;
+};
+
+extern const struct ctl_command ctl_commands[];
+extern volatile sig_atomic_t ctl_interrupted;
+
+/* Connects (once); exits with EXIT_UNREACHABLE when it cannot. */
+struct client *ctl_connect(struct ctl *ctl);
+/* Calls METHOD; on an error response prints it and returns NULL with
+ * *status = EXIT_REFUSED (or EXIT_UNREACHABLE if the link broke). */
+struct json_object *ctl_call(struct ctl *ctl, const char *method,
+			     struct json_object *params, int *status);
+/* Prints a usage error for COMMAND; returns EXIT_USAGE. */
+int ctl_usage(const char *command, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Parses a job id; 0 if it is not one. */
+uint64_t ctl_parse_id(const char *s);
+
+/* Submits a job of KIND with ARGS (taken) under the common options and
+ * returns its id, or 0 after printing why (*status set). */
+uint64_t ctl_submit(struct ctl *ctl, const char *kind, struct json_object *args,
+		    int *status);
+/* Follows jobs IDS until each has ended; CANCEL_ON_INT: Ctrl-C cancels
+ * them. Returns EXIT_OK when every one completed. */
+int ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
+	       const struct kind_ui *ui, bool cancel_on_int);
+/* Submits (as ctl_submit) each of N jobs, then follows them, or with
+ * --detach prints their ids. */
+int ctl_run_jobs(struct ctl *ctl, const char *kind, struct json_object **args,
+		 size_t n, const struct kind_ui *ui);
+
+/* The commands (cmd-*.c), each run with the arguments after its name. */
+int cmd_sleep(struct ctl *ctl, int argc, char **argv);
+int cmd_get(struct ctl *ctl, int argc, char **argv);
+int cmd_list(struct ctl *ctl, int argc, char **argv);
+int cmd_cancel(struct ctl *ctl, int argc, char **argv);
+int cmd_wait(struct ctl *ctl, int argc, char **argv);
+int cmd_watch(struct ctl *ctl, int argc, char **argv);
+int cmd_info(struct ctl *ctl, int argc, char **argv);
+int cmd_call(struct ctl *ctl, int argc, char **argv);
+
+#endif

@@ -1,0 +1,37 @@
+/* asyncctl's connection to asyncd: blocking line I/O, request ids, and a
+ * queue for events that arrive while a response is awaited. */
+#ifndef ASYNCCTL_CONNECTION_H
+#define ASYNCCTL_CONNECTION_H
+
+#include <stdbool.h>
+
+struct json_object;
+struct client;
+
+/* Connects to PATH; NULL (errno set) when the daemon cannot be reached. */
+struct client *client_connect(const char *path);
+void client_close(struct client *c);
+
+/* Sends a request and waits for its response, queueing events that come
+ * first. Returns the response (caller frees), or NULL if the connection
+ * broke. PARAMS is taken. */
+struct json_object *client_call(struct client *c, const char *method,
+				struct json_object *params);
+/* Sends one raw line (no '\n' needed); -1 if the connection broke. */
+int client_send_line(struct client *c, const char *line);
+/* Sends a request whose response is not awaited now (it arrives through
+ * client_next()). Returns its id, or -1. */
+long long client_send(struct client *c, const char *method,
+		      struct json_object *params);
+/* The next message: a queued event first, then whatever arrives. Waits at
+ * most TIMEOUT_MS (-1: forever). Returns NULL on timeout (*closed false),
+ * or when the connection broke (*closed true) or a signal interrupted the
+ * wait (*closed false, errno EINTR). */
+struct json_object *client_next(struct client *c, int timeout_ms,
+				bool *closed);
+
+/* Whether the line last received was a response with an error, and its
+ * code. */
+int client_error_code(struct json_object *response);
+
+#endif

@@ -1,0 +1,205 @@
+/* Human-readable output for asyncctl. */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "render.h"
+
+struct json_object *
+render_get(struct json_object *obj, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (obj == NULL || !json_object_object_get_ex(obj, key, &v))
+		return NULL;
+	return v;
+}
+
+static const char *
+str_or(struct json_object *obj, const char *key, const char *dflt)
+{
+	struct json_object *v = render_get(obj, key);
+
+	return v != NULL && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : dflt;
+}
+
+static const char *
+compact(struct json_object *obj)
+{
+	return json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+void
+render_json_line(FILE *out, struct json_object *obj)
+{
+	fprintf(out, "%s\n", compact(obj));
+	fflush(out);
+}
+
+void
+render_job(FILE *out, struct json_object *job)
+{
+	struct json_object *v;
+
+	fprintf(out, "job %" PRId64 "  %s  %s",
+		json_object_get_int64(render_get(job, "id")),
+		str_or(job, "kind", "?"), str_or(job, "state", "?"));
+	if ((v = render_get(job, "label")) != NULL && !json_object_is_type(v, json_type_null))
+		fprintf(out, "  label=%s", json_object_get_string(v));
+	fprintf(out, "\n  owner    %" PRId64 "\n",
+		json_object_get_int64(render_get(job, "owner")));
+	if ((v = render_get(job, "after")) != NULL && json_object_array_length(v) > 0)
+		fprintf(out, "  after    %s\n", compact(v));
+	fprintf(out, "  created  %s\n", str_or(job, "created", "-"));
+	fprintf(out, "  started  %s\n", str_or(job, "started", "-"));
+	fprintf(out, "  finished %s\n", str_or(job, "finished", "-"));
+	fprintf(out, "  args     %s\n", compact(render_get(job, "args")));
+	if ((v = render_get(job, "result")) != NULL)
+		fprintf(out, "  result   %s\n", compact(v));
+	if ((v = render_get(job, "error")) != NULL)
+		fprintf(out, "  error    %s\n", compact(v));
+}
+
+void
+render_job_table(FILE *out, struct json_object *jobs)
+{
+	size_t n = json_object_array_length(jobs);
+
+	fprintf(out, "%8s  %-9s  %-10s  %-24s  %s\n", "ID", "STATE", "KIND",
+		"CREATED", "LABEL");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *job = json_object_array_get_idx(jobs, i);
+		fprintf(out, "%8" PRId64 "  %-9s  %-10s  %-24s  %s\n",
+			json_object_get_int64(render_get(job, "id")),
+			str_or(job, "state", "?"), str_or(job, "kind", "?"),
+			str_or(job, "created", "-"), str_or(job, "label", ""));
+	}
+}
+
+void
+render_info(FILE *out, struct json_object *info)
+{
+	struct json_object *jobs = render_get(info, "jobs");
+	struct json_object *kinds = render_get(info, "kinds");
+
+	fprintf(out, "asyncd %s (protocol %d), pid %d, up %.1f s\n",
+		str_or(info, "version", "?"),
+		json_object_get_int(render_get(info, "protocol")),
+		json_object_get_int(render_get(info, "pid")),
+		(double)json_object_get_int64(render_get(info, "uptime_ms")) / 1000);
+	fprintf(out, "jobs: %" PRId64 " queued, %" PRId64 " running, %" PRId64
+		     " completed, %" PRId64 " failed\n",
+		json_object_get_int64(render_get(jobs, "queued")),
+		json_object_get_int64(render_get(jobs, "running")),
+		json_object_get_int64(render_get(jobs, "completed")),
+		json_object_get_int64(render_get(jobs, "failed")));
+	fprintf(out, "kinds:");
+	for (size_t i = 0; kinds != NULL && i < json_object_array_length(kinds); i++)
+		fprintf(out, " %s", json_object_get_string(json_object_array_get_idx(kinds, i)));
+	fprintf(out, "\nlimits: %s\n", compact(render_get(info, "limits")));
+}
+
+void
+render_event(FILE *out, struct json_object *event)
+{
+	struct json_object *p = render_get(event, "params");
+	const char *method = str_or(event, "method", "?");
+	int64_t id = json_object_get_int64(render_get(p, "id"));
+	struct json_object *v;
+
+	if (strcmp(method, "job.started") == 0)
+		fprintf(out, "job %" PRId64 " started (%s)\n", id, str_or(p, "kind", "?"));
+	else if (strcmp(method, "job.progress") == 0) {
+		fprintf(out, "job %" PRId64 " progress %" PRId64, id,
+			json_object_get_int64(render_get(p, "done")));
+		if ((v = render_get(p, "total")) != NULL)
+			fprintf(out, "/%" PRId64, json_object_get_int64(v));
+		fprintf(out, " %s\n", str_or(p, "unit", ""));
+	} else if (strcmp(method, "job.output") == 0)
+		fprintf(out, "job %" PRId64 " output %s at %" PRId64 " (%s)\n", id,
+			str_or(p, "stream", "?"),
+			json_object_get_int64(render_get(p, "offset")),
+			str_or(p, "encoding", "?"));
+	else if (strcmp(method, "job.completed") == 0)
+		fprintf(out, "job %" PRId64 " completed: %s\n", id,
+			compact(render_get(p, "result")));
+	else if (strcmp(method, "job.failed") == 0)
+		render_job_error(out, (unsigned long long)id, render_get(p, "error"));
+	else
+		render_json_line(out, event);
+	fflush(out);
+}
+
+void
+render_rpc_error(FILE *out, struct json_object *response)
+{
+	struct json_object *err = render_get(response, "error");
+	struct json_object *data = render_get(err, "data");
+
+	fprintf(out, "asyncctl: %s", str_or(err, "message", "error"));
+	if (render_get(data, "field") != NULL)
+		fprintf(out, " (%s: %s)", str_or(data, "field", ""),
+			str_or(data, "reason", ""));
+	fprintf(out, "\n");
+}
+
+void
+render_job_error(FILE *out, unsigned long long id, struct json_object *error)
+{
+	fprintf(out, "job %llu failed: %s: %s\n", id, str_or(error, "code", "?"),
+		str_or(error, "message", ""));
+}
+
+/* Formats N bytes with a binary unit. */
+static void
+human_bytes(char *buf, size_t size, double n)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	int u = 0;
+
+	while (n >= 1024 && u < 4) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u == 0 ? "%.0f %s" : "%.1f %s", n, units[u]);
+}
+
+void
+render_progress(FILE *out, unsigned long long id, struct json_object *p,
+		double elapsed_s)
+{
+	double done = (double)json_object_get_int64(render_get(p, "done"));
+	struct json_object *t = render_get(p, "total");
+	bool bytes = strcmp(str_or(p, "unit", ""), "bytes") == 0;
+	char d[32], r[32];
+	double rate = elapsed_s > 0 ? done / elapsed_s : 0;
+
+	if (bytes) {
+		human_bytes(d, sizeof d, done);
+		human_bytes(r, sizeof r, rate);
+	} else {
+		snprintf(d, sizeof d, "%.0f", done);
+		snprintf(r, sizeof r, "%.1f", rate);
+	}
+	fprintf(out, "\r\033[Kjob %llu ", id);
+	if (t != NULL && json_object_get_int64(t) > 0) {
+		double total = (double)json_object_get_int64(t);
+		int width = 30, fill = (int)(width * done / total);
+		if (fill > width)
+			fill = width;
+		fprintf(out, "[%.*s%*s] %3.0f%% ", fill,
+			"##############################", width - fill, "",
+			100 * done / total);
+		fprintf(out, "%s  %s/s", d, r);
+		if (rate > 0 && total > done)
+			fprintf(out, "  ETA %.0f s", (total - done) / rate);
+	} else {
+		fprintf(out, "%s  %s/s", d, r);
+	}
+	fflush(out);
+}

@@ -1,0 +1,29 @@
+/* Showing responses and events to a person, or as JSON lines. */
+#ifndef ASYNCCTL_RENDER_H
+#define ASYNCCTL_RENDER_H
+
+#include <stdio.h>
+
+struct json_object;
+
+/* Prints OBJ as one compact JSON line. */
+void render_json_line(FILE *out, struct json_object *obj);
+/* One job, several lines. */
+void render_job(FILE *out, struct json_object *job);
+/* A table of jobs, a line each. */
+void render_job_table(FILE *out, struct json_object *jobs);
+void render_info(FILE *out, struct json_object *info);
+/* A one-line account of an event (for `watch`). */
+void render_event(FILE *out, struct json_object *event);
+/* The error of a response, as "asyncctl: message (field: reason)". */
+void render_rpc_error(FILE *out, struct json_object *response);
+/* A job error object, as "code: message". */
+void render_job_error(FILE *out, unsigned long long id,
+		      struct json_object *error);
+/* A progress line on a terminal: bytes, rate, ETA. */
+void render_progress(FILE *out, unsigned long long id,
+		     struct json_object *params, double elapsed_s);
+/* A member of OBJ, or NULL. */
+struct json_object *render_get(struct json_object *obj, const char *key);
+
+#endif

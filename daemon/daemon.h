@@ -1,0 +1,39 @@
+/* The daemon's options and the event loop every module runs on. */
+#ifndef ASYNCD_DAEMON_H
+#define ASYNCD_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct daemon_options {
+	char *socket_path;
+	int socket_mode; /* -1: 0666 as root, 0600 otherwise */
+	size_t max_request;
+	size_t output_hwm;
+	unsigned max_queued;          /* queued jobs in all */
+	unsigned max_queued_per_user; /* queued jobs of one user */
+	unsigned keep_finished;       /* finished jobs kept queryable */
+	unsigned max_connections;
+	unsigned workers;
+	char *download_dir;
+	char *allowed_schemes; /* comma-separated, "http,https" by default */
+	unsigned idle_exit;    /* seconds; 0: never */
+	const char *version;
+};
+
+extern struct daemon_options daemon_opts;
+extern struct event_base *daemon_base;
+
+/* The peer credentials of a connection, read with SO_PEERCRED. */
+struct peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+/* Milliseconds since the epoch, and on the monotonic clock. */
+long long now_wall_ms(void);
+long long now_mono_ms(void);
+
+#endif

@@ -1,0 +1,114 @@
+/* Jobs as the job kinds see them: the kind table's interface and the calls
+ * a kind makes to report progress, output and its end. All of it runs on
+ * the event loop thread. */
+#ifndef ASYNCD_JOB_H
+#define ASYNCD_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "../proto/chunk.h"
+#include "../proto/proto.h"
+#include "daemon.h"
+
+struct json_object;
+struct job;
+
+/* A -32602 problem with a request's params: the offending field, why. */
+struct param_error {
+	char field[96];
+	char reason[160];
+};
+
+/* Fills ERR; returns -1 so that validators can "return param_fail(...)". */
+int param_fail(struct param_error *err, const char *field, const char *fmt,
+	       ...) __attribute__((format(printf, 3, 4)));
+
+struct job_kind {
+	const char *name;
+	/* Checks ARGS at submit; on a problem fills ERR (field "args.x") and
+	 * returns -1. Nothing is created then. */
+	int (*validate)(struct json_object *args, struct param_error *err);
+	/* Starts the job. ARGS is borrowed for the call only. The kind ends
+	 * the job later, exactly once, with job_complete() or job_fail(). */
+	void (*start)(struct job *job, struct json_object *args);
+	/* Asks a running job to stop. The kind ends the job as usual once its
+	 * work has really stopped; the failure reported is the stop reason
+	 * (cancelled, timeout, interrupted) whatever the kind says. */
+	void (*cancel)(struct job *job);
+	/* Optional: the connections this job streams to have drained below
+	 * their high-water mark after job_output_blocked() said true. */
+	void (*resume)(struct job *job);
+	/* Jobs of this kind running at once, unless the daemon is told
+	 * otherwise; 0 means the number of CPUs. */
+	unsigned default_max_running;
+};
+
+enum job_stream { STREAM_DATA, STREAM_STDOUT, STREAM_STDERR, STREAM_COUNT };
+
+struct watch;
+TAILQ_HEAD(watch_head, watch);
+
+struct job {
+	uint64_t id;
+	const struct job_kind *kind;
+	enum job_state state;
+	struct peer owner;
+	char *label;
+	char *key;  /* "uid/key" for the key index, or NULL */
+	char *args; /* the submitted args as compact JSON text */
+	uint64_t *after;
+	unsigned nafter;
+	unsigned deps_pending;  /* dependencies not yet completed */
+	struct job **dependents; /* queued jobs waiting on this one */
+	unsigned ndependents;
+	long long created_ms, started_ms, finished_ms; /* wall clock */
+	long long started_mono_ms;
+	long long timeout_ms;
+	struct event *timeout_ev;
+	struct json_object *result; /* when completed */
+	struct json_object *error;  /* when failed */
+	struct json_object *stop_error; /* a stop was asked for: its error */
+	uint32_t seq;               /* events emitted */
+	bool output_waiting;        /* the kind waits for resume() */
+	long long progress_last_ms;
+	struct chunk_encoder *encoders[STREAM_COUNT];
+	struct watch_head watches;
+	TAILQ_ENTRY(job) all_link;     /* every job, in id order */
+	TAILQ_ENTRY(job) finished_link; /* finished jobs, oldest first */
+	TAILQ_ENTRY(job) queue_link;   /* the runnable queue of its user */
+	TAILQ_ENTRY(job) stop_link;    /* jobs with a stop to carry out */
+	struct user_queue *queue;      /* the runnable queue it is on */
+	bool stop_listed; /* on the list of stops to carry out */
+	void *priv; /* the kind's own state */
+};
+
+/* Ends a running job successfully; takes RESULT. */
+void job_complete(struct job *job, struct json_object *result);
+/* Ends a running job with error CODE and MESSAGE; EXTRA (taken, may be
+ * NULL) holds further members of the error object, such as "errno". */
+void job_fail(struct job *job, const char *code, const char *message,
+	      struct json_object *extra);
+/* job_fail with "io-error" (or not-found, permission-denied ... as ERR
+ * says) and "errno". */
+void job_fail_errno(struct job *job, int err, const char *what);
+
+/* Reports progress; at most PROTO_PROGRESS_PER_SEC events a second reach
+ * watchers unless FINAL. TOTAL < 0 is null. UNIT is "bytes" or "items". */
+void job_progress(struct job *job, uint64_t done, int64_t total,
+		  const char *unit, bool final);
+
+/* Streams output: the bytes go through the stream's chunk encoder to the
+ * job's watchers. With no watcher the bytes are dropped, not buffered. */
+void job_output(struct job *job, enum job_stream stream, const void *data,
+		size_t len);
+/* Sets the encoder of STREAM to base64 for every chunk. */
+void job_output_base64(struct job *job, enum job_stream stream);
+/* Ends STREAM: flushes an unfinished character as base64. */
+void job_output_end(struct job *job, enum job_stream stream);
+/* True when a watcher is past its high-water mark: the kind stops
+ * producing until its resume() is called. */
+bool job_output_blocked(struct job *job);
+
+#endif

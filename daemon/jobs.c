@@ -1,0 +1,1026 @@
+/* The job state machine: queued -> running -> completed | failed.
+ *
+ * Invariants:
+ * - A job ends in job_finish() and nowhere else, exactly once.
+ * - Stops (cancel, timeout, dependency failure, shutdown) are recorded at
+ *   once but carried out from the deferred "kick" callback, so that the
+ *   response to the request that caused them is written before any event.
+ *   Starting jobs happens there too, for the same reason.
+ * - A queued job is on its user's runnable queue for its kind exactly when
+ *   all its dependencies have completed and no stop is pending.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <json-c/linkhash.h>
+
+#include "events.h"
+#include "jobs.h"
+#include "kinds.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "xmalloc.h"
+
+struct watch {
+	struct job *job;
+	struct conn *conn;
+	TAILQ_ENTRY(watch) job_link;
+	TAILQ_ENTRY(watch) conn_link;
+};
+
+/* A connection that watches every job its peer can see. */
+struct watch_all {
+	struct conn *conn;
+	TAILQ_ENTRY(watch_all) link;
+};
+
+/* One user's runnable jobs of one kind, oldest first. */
+struct user_queue {
+	uid_t uid;
+	struct kind_slot *slot;
+	TAILQ_HEAD(, job) jobs;
+	TAILQ_ENTRY(user_queue) link;
+};
+
+/* Scheduling state of one kind: users take turns, round-robin. */
+struct kind_slot {
+	const struct job_kind *kind;
+	unsigned running;
+	unsigned max_running;
+	TAILQ_HEAD(, user_queue) users;
+};
+
+static struct kind_slot *slots;
+static size_t nslots;
+static unsigned state_counts[JOB_NSTATES];
+static struct lh_table *queued_per_user; /* uid -> count, as pointers */
+static TAILQ_HEAD(, job) finished = TAILQ_HEAD_INITIALIZER(finished);
+static unsigned nfinished;
+static TAILQ_HEAD(, job) stops = TAILQ_HEAD_INITIALIZER(stops);
+static TAILQ_HEAD(, watch_all) watch_alls = TAILQ_HEAD_INITIALIZER(watch_alls);
+static struct event *kick_ev;
+static bool shutting_down;
+
+static void jobs_kick_cb(evutil_socket_t fd, short what, void *arg);
+static void job_finish(struct job *job, struct json_object *result,
+		       struct json_object *error);
+
+static unsigned
+ncpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+void
+jobs_init(void)
+{
+	nslots = job_kinds_count;
+	slots = xcalloc(nslots, sizeof *slots);
+	for (size_t i = 0; i < nslots; i++) {
+		slots[i].kind = job_kinds[i];
+		slots[i].max_running = job_kinds[i]->default_max_running
+					       ? job_kinds[i]->default_max_running
+					       : ncpus();
+		TAILQ_INIT(&slots[i].users);
+	}
+	queued_per_user = lh_kptr_table_new(16, NULL);
+	kick_ev = event_new(daemon_base, -1, 0, jobs_kick_cb, NULL);
+	store_init();
+}
+
+static void
+job_free(struct job *job)
+{
+	for (int s = 0; s < STREAM_COUNT; s++)
+		free(job->encoders[s]);
+	if (job->timeout_ev != NULL)
+		event_free(job->timeout_ev);
+	json_object_put(job->result);
+	json_object_put(job->error);
+	free(job->dependents);
+	free(job->after);
+	free(job->label);
+	free(job->key);
+	free(job->args);
+	free(job);
+}
+
+void
+jobs_free(void)
+{
+	struct job *job;
+
+	while ((job = store_newest()) != NULL) {
+		store_remove(job);
+		job_free(job);
+	}
+	for (size_t i = 0; i < nslots; i++) {
+		struct user_queue *uq;
+		while ((uq = TAILQ_FIRST(&slots[i].users)) != NULL) {
+			TAILQ_REMOVE(&slots[i].users, uq, link);
+			free(uq);
+		}
+	}
+	free(slots);
+	slots = NULL;
+	lh_table_free(queued_per_user);
+	event_free(kick_ev);
+	store_free();
+}
+
+static struct kind_slot *
+slot_of(const struct job_kind *kind)
+{
+	for (size_t i = 0; i < nslots; i++)
+		if (slots[i].kind == kind)
+			return &slots[i];
+	return NULL;
+}
+
+const struct job_kind *
+jobs_kind(const char *name)
+{
+	for (size_t i = 0; i < nslots; i++)
+		if (strcmp(slots[i].kind->name, name) == 0)
+			return slots[i].kind;
+	return NULL;
+}
+
+void
+jobs_kind_names(struct json_object *array)
+{
+	for (size_t i = 0; i < nslots; i++)
+		json_object_array_add(array,
+				      json_object_new_string(slots[i].kind->name));
+}
+
+int
+jobs_set_max_running(const char *name, unsigned n)
+{
+	const struct job_kind *kind = jobs_kind(name);
+
+	if (kind == NULL || n == 0)
+		return -1;
+	slot_of(kind)->max_running = n;
+	event_active(kick_ev, 0, 0);
+	return 0;
+}
+
+struct json_object *
+jobs_max_running(void)
+{
+	struct json_object *obj = json_object_new_object();
+
+	for (size_t i = 0; i < nslots; i++)
+		json_object_object_add(obj, slots[i].kind->name,
+				       json_object_new_int64(slots[i].max_running));
+	return obj;
+}
+
+static void
+jobs_kick(void)
+{
+	event_active(kick_ev, 0, 0);
+}
+
+/* Per-user queued counts live in a hash keyed by uid. */
+static unsigned
+queued_of(uid_t uid)
+{
+	void *v;
+
+	if (!lh_table_lookup_ex(queued_per_user, (void *)(uintptr_t)uid, &v))
+		return 0;
+	return (unsigned)(uintptr_t)v;
+}
+
+static void
+queued_adjust(uid_t uid, int delta)
+{
+	void *key = (void *)(uintptr_t)uid;
+	unsigned n = queued_of(uid) + (unsigned)delta;
+	struct lh_entry *e = lh_table_lookup_entry(queued_per_user, key);
+
+	if (n == 0 && e != NULL)
+		lh_table_delete_entry(queued_per_user, e);
+	else if (e != NULL)
+		lh_entry_set_val(e, (void *)(uintptr_t)n);
+	else if (n != 0)
+		lh_table_insert(queued_per_user, key, (void *)(uintptr_t)n);
+}
+
+static void
+set_state(struct job *job, enum job_state state)
+{
+	state_counts[job->state]--;
+	state_counts[state]++;
+	if (job->state == JOB_QUEUED)
+		queued_adjust(job->owner.uid, -1);
+	job->state = state;
+}
+
+bool
+jobs_visible(const struct peer *peer, const struct job *job)
+{
+	return peer->uid == 0 || peer->uid == job->owner.uid;
+}
+
+struct job *
+jobs_lookup(const struct peer *peer, uint64_t id)
+{
+	struct job *job = store_get(id);
+
+	return job != NULL && jobs_visible(peer, job) ? job : NULL;
+}
+
+/* ---- Runnable queues ---------------------------------------------------- */
+
+static void
+queue_push(struct job *job)
+{
+	struct kind_slot *slot = slot_of(job->kind);
+	struct user_queue *uq;
+
+	TAILQ_FOREACH(uq, &slot->users, link)
+		if (uq->uid == job->owner.uid)
+			break;
+	if (uq == NULL) {
+		uq = xcalloc(1, sizeof *uq);
+		uq->uid = job->owner.uid;
+		uq->slot = slot;
+		TAILQ_INIT(&uq->jobs);
+		TAILQ_INSERT_TAIL(&slot->users, uq, link);
+	}
+	TAILQ_INSERT_TAIL(&uq->jobs, job, queue_link);
+	job->queue = uq;
+	jobs_kick();
+}
+
+static void
+queue_remove(struct job *job)
+{
+	struct user_queue *uq = job->queue;
+
+	if (uq == NULL)
+		return;
+	TAILQ_REMOVE(&uq->jobs, job, queue_link);
+	job->queue = NULL;
+	if (TAILQ_EMPTY(&uq->jobs)) {
+		TAILQ_REMOVE(&uq->slot->users, uq, link);
+		free(uq);
+	}
+}
+
+/* Takes the next job of SLOT: the first user's oldest, and that user goes
+ * to the back of the line. */
+static struct job *
+queue_pop(struct kind_slot *slot)
+{
+	struct user_queue *uq = TAILQ_FIRST(&slot->users);
+	struct job *job;
+
+	if (uq == NULL)
+		return NULL;
+	job = TAILQ_FIRST(&uq->jobs);
+	TAILQ_REMOVE(&slot->users, uq, link);
+	TAILQ_INSERT_TAIL(&slot->users, uq, link);
+	queue_remove(job);
+	return job;
+}
+
+/* ---- Events ------------------------------------------------------------- */
+
+/* Sends the line(s) in BUF to every connection watching JOB. */
+static void
+job_emit(struct job *job, struct evbuffer *buf)
+{
+	struct watch *w, *last = TAILQ_LAST(&job->watches, watch_head);
+
+	if (last == NULL)
+		return;
+	size_t len = evbuffer_get_length(buf);
+	const unsigned char *line = NULL;
+	if (TAILQ_FIRST(&job->watches) != last)
+		line = evbuffer_pullup(buf, -1);
+	TAILQ_FOREACH(w, &job->watches, job_link) {
+		if (w == last)
+			conn_send_buffer(w->conn, buf);
+		else
+			conn_send(w->conn, line, len);
+	}
+}
+
+/* Emits METHOD with PARAMS (taken) to JOB's watchers, as event seq+1. */
+static void
+job_event(struct job *job, const char *method, struct json_object *params)
+{
+	job->seq++;
+	if (TAILQ_EMPTY(&job->watches)) {
+		json_object_put(params);
+		return;
+	}
+	struct evbuffer *buf = evbuffer_new();
+	events_write(buf, method, job->id, job->seq, params);
+	job_emit(job, buf);
+	evbuffer_free(buf);
+}
+
+static struct json_object *
+kind_params(const struct job *job)
+{
+	struct json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "kind",
+			       json_object_new_string(job->kind->name));
+	return p;
+}
+
+/* ---- Watches ------------------------------------------------------------ */
+
+static void
+watch_add(struct job *job, struct conn *conn)
+{
+	struct watch *w;
+
+	TAILQ_FOREACH(w, &job->watches, job_link)
+		if (w->conn == conn)
+			return;
+	w = xmalloc(sizeof *w);
+	w->job = job;
+	w->conn = conn;
+	TAILQ_INSERT_TAIL(&job->watches, w, job_link);
+	TAILQ_INSERT_TAIL(conn_watches(conn), w, conn_link);
+}
+
+static void
+watch_remove(struct watch *w)
+{
+	TAILQ_REMOVE(&w->job->watches, w, job_link);
+	TAILQ_REMOVE(conn_watches(w->conn), w, conn_link);
+	free(w);
+}
+
+/* Resumes JOB's producer if it waited and no watcher is blocked now. */
+static void
+job_maybe_resume(struct job *job)
+{
+	if (!job->output_waiting || job_output_blocked(job))
+		return;
+	job->output_waiting = false;
+	if (job->kind->resume != NULL)
+		job->kind->resume(job);
+}
+
+void
+jobs_watch(struct job *job, struct conn *conn)
+{
+	if (job->state == JOB_COMPLETED || job->state == JOB_FAILED)
+		return;
+	watch_add(job, conn);
+}
+
+struct json_object *
+jobs_watch_all(const struct peer *peer, struct conn *conn)
+{
+	struct json_object *array = json_object_new_array();
+	struct watch_all *wa;
+	struct job *job;
+
+	TAILQ_FOREACH(wa, &watch_alls, link)
+		if (wa->conn == conn)
+			break;
+	if (wa == NULL) {
+		wa = xmalloc(sizeof *wa);
+		wa->conn = conn;
+		TAILQ_INSERT_TAIL(&watch_alls, wa, link);
+	}
+	for (job = store_newest(); job != NULL; job = store_older(job)) {
+		if (!jobs_visible(peer, job) || job->state == JOB_COMPLETED ||
+		    job->state == JOB_FAILED)
+			continue;
+		watch_add(job, conn);
+		json_object_array_add(array, jobs_render(job));
+	}
+	return array;
+}
+
+void
+jobs_conn_closed(struct conn *conn)
+{
+	struct watch_head *head = conn_watches(conn);
+	struct watch_all *wa;
+	struct watch *w;
+
+	TAILQ_FOREACH(wa, &watch_alls, link) {
+		if (wa->conn == conn) {
+			TAILQ_REMOVE(&watch_alls, wa, link);
+			free(wa);
+			break;
+		}
+	}
+	while ((w = TAILQ_FIRST(head)) != NULL) {
+		struct job *job = w->job;
+		watch_remove(w);
+		job_maybe_resume(job);
+	}
+}
+
+void
+jobs_conn_drained(struct conn *conn)
+{
+	struct watch *w, *next;
+
+	/* resume() may end the job, which removes its watches: take the next
+	 * one first. */
+	for (w = TAILQ_FIRST(conn_watches(conn)); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, conn_link);
+		job_maybe_resume(w->job);
+	}
+}
+
+/* ---- Rendering ---------------------------------------------------------- */
+
+static struct json_object *
+time_or_null(long long ms)
+{
+	char buf[32];
+
+	if (ms == 0)
+		return NULL;
+	proto_format_time(ms, buf);
+	return json_object_new_string(buf);
+}
+
+/* A json-c value that serialises as the JSON text it holds. */
+static struct json_object *
+raw_json(const char *text)
+{
+	struct json_object *obj = json_object_new_string("");
+
+	json_object_set_serializer(obj, json_object_userdata_to_json_string,
+				   xstrdup(text), json_object_free_userdata);
+	return obj;
+}
+
+struct json_object *
+jobs_render(const struct job *job)
+{
+	struct json_object *obj = json_object_new_object();
+	struct json_object *after = json_object_new_array_ext((int)job->nafter);
+
+	for (unsigned i = 0; i < job->nafter; i++)
+		json_object_array_add(after,
+				      json_object_new_int64((int64_t)job->after[i]));
+	json_object_object_add(obj, "id", json_object_new_int64((int64_t)job->id));
+	json_object_object_add(obj, "kind", json_object_new_string(job->kind->name));
+	json_object_object_add(obj, "state",
+			       json_object_new_string(proto_state_name(job->state)));
+	json_object_object_add(obj, "label",
+			       job->label ? json_object_new_string(job->label)
+					  : NULL);
+	json_object_object_add(obj, "owner", json_object_new_int64(job->owner.uid));
+	json_object_object_add(obj, "after", after);
+	json_object_object_add(obj, "created", time_or_null(job->created_ms));
+	json_object_object_add(obj, "started", time_or_null(job->started_ms));
+	json_object_object_add(obj, "finished", time_or_null(job->finished_ms));
+	json_object_object_add(obj, "args", raw_json(job->args));
+	json_object_object_add(obj, "result", json_object_get(job->result));
+	json_object_object_add(obj, "error", json_object_get(job->error));
+	return obj;
+}
+
+struct json_object *
+jobs_list(const struct peer *peer, int state, const char *kind, unsigned limit,
+	  uint64_t before_id)
+{
+	struct json_object *array = json_object_new_array();
+	struct job *job = before_id ? store_newest_below(before_id)
+				    : store_newest();
+	unsigned n = 0;
+
+	for (; job != NULL && n < limit; job = store_older(job)) {
+		if (!jobs_visible(peer, job) ||
+		    (state >= 0 && job->state != (enum job_state)state) ||
+		    (kind != NULL && strcmp(job->kind->name, kind) != 0))
+			continue;
+		json_object_array_add(array, jobs_render(job));
+		n++;
+	}
+	return array;
+}
+
+void
+jobs_counts(unsigned counts[JOB_NSTATES])
+{
+	memcpy(counts, state_counts, sizeof state_counts);
+}
+
+unsigned
+jobs_unfinished(void)
+{
+	return state_counts[JOB_QUEUED] + state_counts[JOB_RUNNING];
+}
+
+/* ---- Stops -------------------------------------------------------------- */
+
+static struct json_object *
+error_new(const char *code, const char *message)
+{
+	struct json_object *err = json_object_new_object();
+
+	json_object_object_add(err, "code", json_object_new_string(code));
+	json_object_object_add(err, "message", json_object_new_string(message));
+	return err;
+}
+
+/* Records that JOB must stop with ERROR (taken); the first reason wins. */
+static void
+job_request_stop(struct job *job, struct json_object *error)
+{
+	if (job->stop_error != NULL || job->state == JOB_COMPLETED ||
+	    job->state == JOB_FAILED) {
+		json_object_put(error);
+		return;
+	}
+	job->stop_error = error;
+	queue_remove(job);
+	TAILQ_INSERT_TAIL(&stops, job, stop_link);
+	job->stop_listed = true;
+	jobs_kick();
+}
+
+int
+jobs_cancel(struct job *job)
+{
+	if (job->state == JOB_COMPLETED || job->state == JOB_FAILED)
+		return RPC_JOB_FINISHED;
+	job_request_stop(job, error_new(JOBERR_CANCELLED, "cancelled"));
+	return 0;
+}
+
+static void
+job_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job = arg;
+	char msg[64];
+
+	snprintf(msg, sizeof msg, "timed out after %lld ms", job->timeout_ms);
+	job_request_stop(job, error_new(JOBERR_TIMEOUT, msg));
+}
+
+/* ---- Starting ----------------------------------------------------------- */
+
+static void
+job_start(struct job *job)
+{
+	struct json_object *args = json_tokener_parse(job->args);
+
+	slot_of(job->kind)->running++;
+	set_state(job, JOB_RUNNING);
+	job->started_ms = now_wall_ms();
+	job->started_mono_ms = now_mono_ms();
+	job_event(job, "job.started", kind_params(job));
+	job->kind->start(job, args);
+	json_object_put(args);
+}
+
+static void
+jobs_schedule(void)
+{
+	for (size_t i = 0; i < nslots; i++) {
+		struct kind_slot *slot = &slots[i];
+		struct job *job;
+		while (slot->running < slot->max_running &&
+		       (job = queue_pop(slot)) != NULL)
+			job_start(job);
+	}
+}
+
+static void
+jobs_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job;
+
+	while ((job = TAILQ_FIRST(&stops)) != NULL) {
+		TAILQ_REMOVE(&stops, job, stop_link);
+		job->stop_listed = false;
+		if (job->state == JOB_QUEUED)
+			job_finish(job, NULL, NULL);
+		else if (job->state == JOB_RUNNING)
+			job->kind->cancel(job);
+	}
+	if (!shutting_down)
+		jobs_schedule();
+}
+
+/* ---- Ending ------------------------------------------------------------- */
+
+static void
+dependents_remove(struct job *dep, struct job *job)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < dep->ndependents; i++)
+		if (dep->dependents[i] != job)
+			dep->dependents[k++] = dep->dependents[i];
+	dep->ndependents = k;
+}
+
+/* Tells the jobs waiting on JOB that it ended. */
+static void
+job_release_dependents(struct job *job)
+{
+	for (unsigned i = 0; i < job->ndependents; i++) {
+		struct job *d = job->dependents[i];
+		if (job->state == JOB_FAILED) {
+			char msg[64];
+			snprintf(msg, sizeof msg, "dependency %llu failed",
+				 (unsigned long long)job->id);
+			struct json_object *err =
+				error_new(JOBERR_DEPENDENCY_FAILED, msg);
+			json_object_object_add(err, "job",
+					       json_object_new_int64((int64_t)job->id));
+			job_request_stop(d, err);
+		} else if (--d->deps_pending == 0 && d->stop_error == NULL) {
+			queue_push(d);
+		}
+	}
+	free(job->dependents);
+	job->dependents = NULL;
+	job->ndependents = 0;
+}
+
+/* Drops the oldest finished jobs beyond --keep-finished. */
+static void
+jobs_evict(void)
+{
+	struct job *job;
+
+	while (nfinished > daemon_opts.keep_finished &&
+	       (job = TAILQ_FIRST(&finished)) != NULL) {
+		TAILQ_REMOVE(&finished, job, finished_link);
+		nfinished--;
+		state_counts[job->state]--;
+		store_remove(job);
+		job_free(job);
+	}
+}
+
+static void
+job_finish(struct job *job, struct json_object *result,
+	   struct json_object *error)
+{
+	struct watch *w;
+	bool was_running = job->state == JOB_RUNNING;
+
+	if (job->stop_error != NULL) {
+		json_object_put(result);
+		json_object_put(error);
+		result = NULL;
+		error = job->stop_error;
+		job->stop_error = NULL;
+	}
+	if (was_running)
+		slot_of(job->kind)->running--;
+	if (job->stop_listed) {
+		TAILQ_REMOVE(&stops, job, stop_link);
+		job->stop_listed = false;
+	}
+	queue_remove(job);
+	set_state(job, result != NULL ? JOB_COMPLETED : JOB_FAILED);
+	job->finished_ms = now_wall_ms();
+	job->result = result;
+	job->error = error;
+	job->output_waiting = false;
+	if (job->timeout_ev != NULL) {
+		event_free(job->timeout_ev);
+		job->timeout_ev = NULL;
+	}
+	for (unsigned i = 0; i < job->nafter; i++) {
+		struct job *dep = store_get(job->after[i]);
+		if (dep != NULL)
+			dependents_remove(dep, job);
+	}
+
+	struct json_object *params = kind_params(job);
+	if (result != NULL)
+		json_object_object_add(params, "result", json_object_get(result));
+	else
+		json_object_object_add(params, "error", json_object_get(error));
+	job_event(job, result != NULL ? "job.completed" : "job.failed", params);
+	while ((w = TAILQ_FIRST(&job->watches)) != NULL)
+		watch_remove(w);
+
+	job_release_dependents(job);
+	TAILQ_INSERT_TAIL(&finished, job, finished_link);
+	nfinished++;
+	jobs_evict();
+	jobs_kick();
+}
+
+/* ---- The kinds' side ---------------------------------------------------- */
+
+void
+job_complete(struct job *job, struct json_object *result)
+{
+	if (job->state != JOB_RUNNING) {
+		log_warnx("job %llu completed twice", (unsigned long long)job->id);
+		json_object_put(result);
+		return;
+	}
+	job_finish(job, result != NULL ? result : json_object_new_object(),
+		   NULL);
+}
+
+void
+job_fail(struct job *job, const char *code, const char *message,
+	 struct json_object *extra)
+{
+	struct json_object *err;
+
+	if (job->state != JOB_RUNNING) {
+		log_warnx("job %llu failed twice", (unsigned long long)job->id);
+		json_object_put(extra);
+		return;
+	}
+	err = error_new(code, message);
+	if (extra != NULL) {
+		json_object_object_foreach(extra, k, v)
+			json_object_object_add(err, k, json_object_get(v));
+		json_object_put(extra);
+	}
+	job_finish(job, NULL, err);
+}
+
+void
+job_fail_errno(struct job *job, int err, const char *what)
+{
+	const char *code = proto_errno_code(err);
+	char msg[512];
+	struct json_object *extra = NULL;
+
+	snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+	if (strcmp(code, JOBERR_IO_ERROR) == 0) {
+		extra = json_object_new_object();
+		json_object_object_add(extra, "errno", json_object_new_int(err));
+	}
+	job_fail(job, code, msg, extra);
+}
+
+void
+job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
+	     bool final)
+{
+	long long now = now_mono_ms();
+	struct json_object *p;
+
+	if (!final && job->progress_last_ms != 0 &&
+	    now - job->progress_last_ms < 1000 / PROTO_PROGRESS_PER_SEC)
+		return;
+	job->progress_last_ms = now;
+	p = json_object_new_object();
+	json_object_object_add(p, "done", json_object_new_int64((int64_t)done));
+	json_object_object_add(p, "total",
+			       total < 0 ? NULL : json_object_new_int64(total));
+	json_object_object_add(p, "unit", json_object_new_string(unit));
+	job_event(job, "job.progress", p);
+}
+
+static const char *const stream_names[STREAM_COUNT] = {
+	[STREAM_DATA] = "data",
+	[STREAM_STDOUT] = "stdout",
+	[STREAM_STDERR] = "stderr",
+};
+
+struct output_ctx {
+	struct job *job;
+	enum job_stream stream;
+	struct evbuffer *buf;
+};
+
+static void
+output_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
+	    const unsigned char *raw, size_t len)
+{
+	struct output_ctx *ctx = arg;
+	struct job *job = ctx->job;
+
+	job->seq++;
+	if (ctx->buf != NULL)
+		events_write_output(ctx->buf, job->id, job->seq,
+				    stream_names[ctx->stream], offset, enc, raw,
+				    len);
+}
+
+static struct chunk_encoder *
+job_encoder(struct job *job, enum job_stream stream)
+{
+	if (job->encoders[stream] == NULL) {
+		job->encoders[stream] = xmalloc(sizeof(struct chunk_encoder));
+		chunk_init(job->encoders[stream], false);
+	}
+	return job->encoders[stream];
+}
+
+void
+job_output_base64(struct job *job, enum job_stream stream)
+{
+	job_encoder(job, stream)->base64_only = true;
+}
+
+void
+job_output(struct job *job, enum job_stream stream, const void *data,
+	   size_t len)
+{
+	struct output_ctx ctx = {job, stream, NULL};
+
+	if (!TAILQ_EMPTY(&job->watches))
+		ctx.buf = evbuffer_new();
+	chunk_write(job_encoder(job, stream), data, len, output_sink, &ctx);
+	if (ctx.buf != NULL) {
+		job_emit(job, ctx.buf);
+		evbuffer_free(ctx.buf);
+	}
+}
+
+void
+job_output_end(struct job *job, enum job_stream stream)
+{
+	struct output_ctx ctx = {job, stream, NULL};
+
+	if (job->encoders[stream] == NULL)
+		return;
+	if (!TAILQ_EMPTY(&job->watches))
+		ctx.buf = evbuffer_new();
+	chunk_finish(job->encoders[stream], output_sink, &ctx);
+	if (ctx.buf != NULL) {
+		job_emit(job, ctx.buf);
+		evbuffer_free(ctx.buf);
+	}
+}
+
+bool
+job_output_blocked(struct job *job)
+{
+	struct watch *w;
+
+	TAILQ_FOREACH(w, &job->watches, job_link) {
+		if (conn_blocked(w->conn)) {
+			job->output_waiting = true;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- Submission --------------------------------------------------------- */
+
+static int
+check_after(const struct peer *peer, const struct submit_request *req,
+	    struct param_error *err)
+{
+	for (unsigned i = 0; i < req->nafter; i++)
+		if (jobs_lookup(peer, req->after[i]) == NULL)
+			return param_fail(err, "after", "no such job: %llu",
+					  (unsigned long long)req->after[i]);
+	return 0;
+}
+
+/* Registers JOB with its dependencies; true if it can run now. */
+static bool
+job_link_dependencies(struct job *job)
+{
+	for (unsigned i = 0; i < job->nafter; i++) {
+		struct job *dep = store_get(job->after[i]);
+		if (dep->state == JOB_COMPLETED)
+			continue;
+		if (dep->state == JOB_FAILED) {
+			char msg[64];
+			snprintf(msg, sizeof msg, "dependency %llu failed",
+				 (unsigned long long)dep->id);
+			struct json_object *err =
+				error_new(JOBERR_DEPENDENCY_FAILED, msg);
+			json_object_object_add(err, "job",
+					       json_object_new_int64((int64_t)dep->id));
+			job_request_stop(job, err);
+			return false;
+		}
+		dep->dependents = xreallocarray(dep->dependents,
+						dep->ndependents + 1,
+						sizeof *dep->dependents);
+		dep->dependents[dep->ndependents++] = job;
+		job->deps_pending++;
+	}
+	return job->deps_pending == 0;
+}
+
+static void
+job_watch_new(struct job *job, struct conn *conn, bool watch)
+{
+	struct watch_all *wa;
+
+	if (watch && conn != NULL)
+		watch_add(job, conn);
+	TAILQ_FOREACH(wa, &watch_alls, link)
+		if (jobs_visible(conn_peer(wa->conn), job))
+			watch_add(job, wa->conn);
+}
+
+int
+jobs_submit(const struct peer *peer, struct conn *conn,
+	    const struct submit_request *req, struct job **out, bool *existing,
+	    struct param_error *err)
+{
+	struct job *job;
+	char *key = NULL;
+
+	*existing = false;
+	if (shutting_down)
+		return RPC_SHUTTING_DOWN;
+	if (req->key != NULL) {
+		if (asprintf(&key, "%u/%s", (unsigned)peer->uid, req->key) < 0)
+			fatal("asprintf");
+		if ((job = store_find_key(key)) != NULL) {
+			free(key);
+			*out = job;
+			*existing = true;
+			if (req->watch && conn != NULL)
+				jobs_watch(job, conn);
+			return 0;
+		}
+	}
+	if (check_after(peer, req, err) < 0) {
+		free(key);
+		return RPC_INVALID_PARAMS;
+	}
+	if (state_counts[JOB_QUEUED] >= daemon_opts.max_queued ||
+	    queued_of(peer->uid) >= daemon_opts.max_queued_per_user) {
+		free(key);
+		return RPC_OVERLOADED;
+	}
+
+	job = xcalloc(1, sizeof *job);
+	job->id = store_next_id();
+	job->kind = req->kind;
+	job->state = JOB_QUEUED;
+	job->owner = *peer;
+	job->label = req->label ? xstrdup(req->label) : NULL;
+	job->key = key;
+	job->args = xstrdup(json_object_to_json_string_ext(
+		req->args, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (req->nafter > 0) {
+		job->after = xreallocarray(NULL, req->nafter, sizeof *job->after);
+		memcpy(job->after, req->after, req->nafter * sizeof *job->after);
+		job->nafter = req->nafter;
+	}
+	job->created_ms = now_wall_ms();
+	job->timeout_ms = req->timeout_ms;
+	TAILQ_INIT(&job->watches);
+	state_counts[JOB_QUEUED]++;
+	queued_adjust(peer->uid, 1);
+	store_add(job);
+	job_watch_new(job, conn, req->watch);
+
+	if (req->timeout_ms > 0) {
+		struct timeval tv = {req->timeout_ms / 1000,
+				     (req->timeout_ms % 1000) * 1000};
+		job->timeout_ev = evtimer_new(daemon_base, job_timeout_cb, job);
+		evtimer_add(job->timeout_ev, &tv);
+	}
+	if (job_link_dependencies(job))
+		queue_push(job);
+	*out = job;
+	return 0;
+}
+
+/* ---- Shutdown ----------------------------------------------------------- */
+
+void
+jobs_shutdown(void)
+{
+	struct job *job;
+
+	if (shutting_down)
+		return;
+	shutting_down = true;
+	for (job = store_newest(); job != NULL; job = store_older(job))
+		if (job->state == JOB_QUEUED || job->state == JOB_RUNNING)
+			job_request_stop(job,
+					 error_new(JOBERR_INTERRUPTED,
+						   "the daemon stopped"));
+}
+
+bool
+jobs_shutting_down(void)
+{
+	return shutting_down;
+}

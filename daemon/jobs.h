@@ -1,0 +1,75 @@
+/* The job table's behaviour: submission, the state machine, the fair
+ * queue and its limits, dependencies, timeouts, and event fan-out to the
+ * connections that watch. The RPC handlers and the server call in here. */
+#ifndef ASYNCD_JOBS_H
+#define ASYNCD_JOBS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "job.h"
+
+struct conn;
+struct json_object;
+
+struct submit_request {
+	const struct job_kind *kind;
+	struct json_object *args; /* validated by the kind */
+	const char *label;
+	const uint64_t *after;
+	unsigned nafter;
+	long long timeout_ms; /* 0: none */
+	bool watch;
+	const char *key;
+};
+
+void jobs_init(void);
+void jobs_free(void);
+
+/* The kind named NAME, or NULL. */
+const struct job_kind *jobs_kind(const char *name);
+/* Appends the kind names to ARRAY. */
+void jobs_kind_names(struct json_object *array);
+/* Sets how many jobs of kind NAME may run at once; -1 if no such kind. */
+int jobs_set_max_running(const char *name, unsigned n);
+/* {"kind": limit, ...} for daemon.info. */
+struct json_object *jobs_max_running(void);
+
+/* Submits a job for PEER. Returns 0 with *out set (and *existing when the
+ * key found an earlier job), or a JSON-RPC error code; for -32602 ERR
+ * names the field. */
+int jobs_submit(const struct peer *peer, struct conn *conn,
+		const struct submit_request *req, struct job **out,
+		bool *existing, struct param_error *err);
+
+/* The job ID if PEER may see it, else NULL. */
+struct job *jobs_lookup(const struct peer *peer, uint64_t id);
+bool jobs_visible(const struct peer *peer, const struct job *job);
+/* Asks JOB to stop with "cancelled": 0, or -32002 when it has ended. */
+int jobs_cancel(struct job *job);
+/* Sends JOB's future events to CONN (nothing if JOB has ended). */
+void jobs_watch(struct job *job, struct conn *conn);
+/* Watches every unfinished job PEER can see, now and future; returns the
+ * unfinished ones as an array of job objects. */
+struct json_object *jobs_watch_all(const struct peer *peer, struct conn *conn);
+
+/* The job object of PROTOCOL.md. */
+struct json_object *jobs_render(const struct job *job);
+/* Jobs PEER can see, newest first. STATE < 0 and KIND NULL: any. */
+struct json_object *jobs_list(const struct peer *peer, int state,
+			      const char *kind, unsigned limit,
+			      uint64_t before_id);
+/* Counts by state, for daemon.info. */
+void jobs_counts(unsigned counts[JOB_NSTATES]);
+unsigned jobs_unfinished(void);
+
+/* The server tells us about connections. */
+void jobs_conn_closed(struct conn *conn);
+void jobs_conn_drained(struct conn *conn);
+
+/* Refuse new jobs (-32004) and fail every unfinished one with
+ * "interrupted"; the caller runs the loop until jobs_unfinished() is 0. */
+void jobs_shutdown(void);
+bool jobs_shutting_down(void);
+
+#endif

@@ -1,0 +1,8 @@
+/* The job kinds this daemon runs, in the order daemon.info lists them. */
+#include "kinds.h"
+
+const struct job_kind *const job_kinds[] = {
+	&kind_sleep,
+};
+
+const size_t job_kinds_count = sizeof job_kinds / sizeof job_kinds[0];

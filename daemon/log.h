@@ -1,0 +1,26 @@
+/* Logging to stderr with syslog priority prefixes ("<6>..."), which
+ * journald turns into levels. */
+#ifndef ASYNCD_LOG_H
+#define ASYNCD_LOG_H
+
+#include <syslog.h>
+
+/* Sets the most verbose priority written (LOG_ERR ... LOG_DEBUG). */
+void log_set_level(int priority);
+/* Parses "error", "warning", "notice", "info" or "debug"; -1 if none. */
+int log_level_parse(const char *name);
+/* Routes libevent's own messages through this log. */
+void log_route_libevent(void);
+
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_warn appends strerror(errno); log_warnx does not. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+#endif

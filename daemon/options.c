@@ -1,0 +1,298 @@
+/* Option parsing for asyncd. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../proto/proto.h"
+#include "daemon.h"
+#include "log.h"
+#include "options.h"
+#include "xmalloc.h"
+
+struct option_state option_state = {.log_level = LOG_INFO};
+
+enum arg_type { ARG_NONE, ARG_STRING, ARG_SIZE, ARG_COUNT, ARG_MODE, ARG_SPECIAL };
+
+struct option_def {
+	const char *name;
+	enum arg_type type;
+	void *target; /* for plain types */
+	const char *help;
+	const char *metavar;
+};
+
+static const struct option_def option_defs[] = {
+	{"socket", ARG_STRING, &daemon_opts.socket_path,
+	 "listen on PATH (default: /run/asyncd/asyncd.sock as root, else "
+	 "$XDG_RUNTIME_DIR/asyncd/asyncd.sock)", "PATH"},
+	{"socket-mode", ARG_MODE, &daemon_opts.socket_mode,
+	 "socket file mode (default: 0666 as root, else 0600)", "MODE"},
+	{"max-request", ARG_SIZE, &daemon_opts.max_request,
+	 "longest request line in bytes (default: 1048576)", "BYTES"},
+	{"output-hwm", ARG_SIZE, &daemon_opts.output_hwm,
+	 "output buffered per connection before streaming jobs pause "
+	 "(default: 8388608)", "BYTES"},
+	{"max-queued", ARG_COUNT, &daemon_opts.max_queued,
+	 "queued jobs in all (default: 1000000)", "N"},
+	{"max-queued-per-user", ARG_COUNT, &daemon_opts.max_queued_per_user,
+	 "queued jobs of one user (default: 100000)", "N"},
+	{"keep-finished", ARG_COUNT, &daemon_opts.keep_finished,
+	 "finished jobs kept queryable, oldest dropped first (default: 10000)",
+	 "N"},
+	{"max-connections", ARG_COUNT, &daemon_opts.max_connections,
+	 "client connections at once (default: 1024)", "N"},
+	{"max-running", ARG_SPECIAL, NULL,
+	 "jobs of KIND running at once; the rest queue", "KIND=N"},
+	{"max-downloads", ARG_SPECIAL, NULL,
+	 "the same as --max-running download=N (default: 16)", "N"},
+	{"max-processes", ARG_SPECIAL, NULL,
+	 "the same as --max-running process=N (default: CPUs)", "N"},
+	{"workers", ARG_COUNT, &daemon_opts.workers,
+	 "worker threads for blocking work (default: CPUs, at least 2)", "N"},
+	{"download-dir", ARG_STRING, &daemon_opts.download_dir,
+	 "where downloads without a dest go", "DIR"},
+	{"allow-scheme", ARG_SPECIAL, NULL,
+	 "also allow downloads with URL scheme SCHEME (repeatable)", "SCHEME"},
+	{"idle-exit", ARG_COUNT, &daemon_opts.idle_exit,
+	 "exit after SECONDS with no connection and no unfinished job "
+	 "(default: 0, never)", "SECONDS"},
+	{"log-level", ARG_SPECIAL, NULL,
+	 "error, warning, notice, info (default) or debug", "LEVEL"},
+	{"config", ARG_SPECIAL, NULL, "read options from FILE", "FILE"},
+	{"help", ARG_NONE, NULL, "show this help and exit", NULL},
+	{"version", ARG_NONE, NULL, "show the version and exit", NULL},
+};
+
+#define NOPTIONS (sizeof option_defs / sizeof option_defs[0])
+
+void
+options_defaults(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	daemon_opts.socket_mode = -1;
+	daemon_opts.max_request = PROTO_MAX_REQUEST_DEFAULT;
+	daemon_opts.output_hwm = PROTO_OUTPUT_HWM_DEFAULT;
+	daemon_opts.max_queued = 1000000;
+	daemon_opts.max_queued_per_user = 100000;
+	daemon_opts.keep_finished = 10000;
+	daemon_opts.max_connections = 1024;
+	daemon_opts.workers = cpus > 2 ? (unsigned)cpus : 2;
+	daemon_opts.allowed_schemes = xstrdup("http,https");
+	daemon_opts.version = PACKAGE_VERSION;
+}
+
+static int
+parse_unsigned(const char *value, unsigned long long max,
+	       unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	if (value == NULL || *value < '0' || *value > '9')
+		return -1;
+	*out = strtoull(value, &end, 10);
+	if (errno != 0 || *end != '\0' || *out > max)
+		return -1;
+	return 0;
+}
+
+static int
+add_kind_limit(const char *kind, size_t kind_len, const char *count,
+	       char *err, size_t size)
+{
+	unsigned long long n;
+	struct kind_limit *kl;
+
+	if (parse_unsigned(count, UINT_MAX, &n) < 0 || n == 0) {
+		snprintf(err, size, "not a positive count: %s", count);
+		return -1;
+	}
+	if (kind_len == 0 || kind_len >= sizeof kl->kind) {
+		snprintf(err, size, "bad job kind");
+		return -1;
+	}
+	for (size_t i = 0; i < option_state.nkind_limits; i++) {
+		kl = &option_state.kind_limits[i];
+		if (strlen(kl->kind) == kind_len &&
+		    strncmp(kl->kind, kind, kind_len) == 0) {
+			kl->n = (unsigned)n;
+			return 0;
+		}
+	}
+	if (option_state.nkind_limits == OPTIONS_MAX_KIND_LIMITS) {
+		snprintf(err, size, "too many --max-running options");
+		return -1;
+	}
+	kl = &option_state.kind_limits[option_state.nkind_limits++];
+	memcpy(kl->kind, kind, kind_len);
+	kl->kind[kind_len] = '\0';
+	kl->n = (unsigned)n;
+	return 0;
+}
+
+static int
+set_special(const char *name, const char *value, char *err, size_t size)
+{
+	if (strcmp(name, "max-running") == 0) {
+		const char *eq = strchr(value, '=');
+		if (eq == NULL) {
+			snprintf(err, size, "expected KIND=N: %s", value);
+			return -1;
+		}
+		return add_kind_limit(value, (size_t)(eq - value), eq + 1, err,
+				      size);
+	}
+	if (strcmp(name, "max-downloads") == 0)
+		return add_kind_limit("download", 8, value, err, size);
+	if (strcmp(name, "max-processes") == 0)
+		return add_kind_limit("process", 7, value, err, size);
+	if (strcmp(name, "allow-scheme") == 0) {
+		char *s;
+		if (strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789+-.") !=
+			    strlen(value) ||
+		    *value == '\0') {
+			snprintf(err, size, "bad URL scheme: %s", value);
+			return -1;
+		}
+		if (asprintf(&s, "%s,%s", daemon_opts.allowed_schemes, value) < 0)
+			fatal("asprintf");
+		free(daemon_opts.allowed_schemes);
+		daemon_opts.allowed_schemes = s;
+		return 0;
+	}
+	if (strcmp(name, "log-level") == 0) {
+		int level = log_level_parse(value);
+		if (level < 0) {
+			snprintf(err, size, "unknown log level: %s", value);
+			return -1;
+		}
+		option_state.log_level = level;
+		option_state.log_level_set = true;
+		return 0;
+	}
+	if (strcmp(name, "config") == 0) {
+		free(option_state.config_file);
+		option_state.config_file = xstrdup(value);
+		return 0;
+	}
+	snprintf(err, size, "unknown option: %s", name);
+	return -1;
+}
+
+int
+options_set(const char *name, const char *value, char *err, size_t size)
+{
+	const struct option_def *def = NULL;
+	unsigned long long n;
+
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (strcmp(option_defs[i].name, name) == 0)
+			def = &option_defs[i];
+	if (def == NULL || def->type == ARG_NONE) {
+		snprintf(err, size, "unknown option: %s", name);
+		return -1;
+	}
+	switch (def->type) {
+	case ARG_STRING:
+		free(*(char **)def->target);
+		*(char **)def->target = xstrdup(value);
+		return 0;
+	case ARG_SIZE:
+		if (parse_unsigned(value, SIZE_MAX / 2, &n) < 0 || n < 1024) {
+			snprintf(err, size, "%s: not a size of at least 1024: %s",
+				 name, value);
+			return -1;
+		}
+		*(size_t *)def->target = (size_t)n;
+		return 0;
+	case ARG_COUNT:
+		if (parse_unsigned(value, UINT_MAX, &n) < 0) {
+			snprintf(err, size, "%s: not a count: %s", name, value);
+			return -1;
+		}
+		*(unsigned *)def->target = (unsigned)n;
+		return 0;
+	case ARG_MODE: {
+		char *end;
+		long mode = strtol(value, &end, 8);
+		if (*value == '\0' || *end != '\0' || mode < 0 || mode > 0777) {
+			snprintf(err, size, "%s: not an octal mode: %s", name,
+				 value);
+			return -1;
+		}
+		*(int *)def->target = (int)mode;
+		return 0;
+	}
+	default:
+		return set_special(name, value, err, size);
+	}
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "Usage: asyncd [OPTION]...\n"
+		     "Run jobs for local users, asked for over a Unix socket.\n\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		char left[64];
+		snprintf(left, sizeof left, "--%s%s%s", option_defs[i].name,
+			 option_defs[i].metavar ? " " : "",
+			 option_defs[i].metavar ? option_defs[i].metavar : "");
+		fprintf(out, "  %-28s %s\n", left, option_defs[i].help);
+	}
+	fprintf(out, "\nSignals: TERM or INT stop the daemon; running jobs fail "
+		     "with \"interrupted\".\n");
+}
+
+void
+options_parse_argv(int argc, char **argv)
+{
+	struct option longopts[NOPTIONS + 1];
+	char err[256];
+	int c, index;
+
+	memset(longopts, 0, sizeof longopts);
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		longopts[i].name = option_defs[i].name;
+		longopts[i].has_arg = option_defs[i].type == ARG_NONE
+					      ? no_argument
+					      : required_argument;
+		longopts[i].val = 0;
+	}
+	while ((c = getopt_long(argc, argv, "hV", longopts, &index)) != -1) {
+		const char *name;
+		if (c == 'h')
+			name = "help";
+		else if (c == 'V')
+			name = "version";
+		else if (c == 0)
+			name = longopts[index].name;
+		else {
+			usage(stderr);
+			exit(2);
+		}
+		if (strcmp(name, "help") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (strcmp(name, "version") == 0) {
+			printf("asyncd %s (protocol %d)\n", PACKAGE_VERSION,
+			       PROTO_VERSION);
+			exit(0);
+		}
+		if (options_set(name, optarg, err, sizeof err) < 0) {
+			fprintf(stderr, "asyncd: %s\n", err);
+			exit(2);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "asyncd: unexpected argument: %s\n", argv[optind]);
+		exit(2);
+	}
+}

@@ -1,0 +1,37 @@
+/* The listener and the client connections: framing, peer credentials,
+ * output buffering with a high-water mark. */
+#ifndef ASYNCD_SERVER_H
+#define ASYNCD_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "job.h"
+
+struct conn;
+struct evbuffer;
+struct json_object;
+
+/* Binds PATH (refusing a path a live daemon serves, replacing a stale
+ * socket file) with MODE. Returns 0, or -1 after logging why. */
+int server_listen_path(const char *path, int mode);
+/* Serves an inherited listening socket (socket activation). */
+int server_listen_fd(int fd);
+/* Stops accepting; removes the socket file unless it was inherited. */
+void server_stop_listening(void);
+void server_free(void);
+/* Connections open, and whether every one's output has been written. */
+unsigned server_connections(void);
+bool server_flushed(void);
+
+const struct peer *conn_peer(const struct conn *conn);
+struct watch_head *conn_watches(struct conn *conn);
+/* Appends one complete line (with its '\n'). */
+void conn_send(struct conn *conn, const void *data, size_t len);
+/* Moves a buffer of complete lines to the connection's output. */
+void conn_send_buffer(struct conn *conn, struct evbuffer *buf);
+void conn_send_json(struct conn *conn, struct json_object *msg);
+/* True when its output is past the high-water mark. */
+bool conn_blocked(const struct conn *conn);
+
+#endif

@@ -1,0 +1,232 @@
+/* job.output chunking: UTF-8 where the bytes allow it, base64 otherwise. */
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "chunk.h"
+#include "proto.h"
+
+const char *
+chunk_encoding_name(enum chunk_encoding enc)
+{
+	return enc == CHUNK_UTF8 ? "utf-8" : "base64";
+}
+
+void
+chunk_init(struct chunk_encoder *enc, bool base64_only)
+{
+	memset(enc, 0, sizeof *enc);
+	enc->base64_only = base64_only;
+}
+
+/* Length of the character starting with lead byte C, or 0 if C cannot
+ * start one. */
+static size_t
+utf8_seq_len(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return 2;
+	if (c >= 0xe0 && c <= 0xef)
+		return 3;
+	if (c >= 0xf0 && c <= 0xf4)
+		return 4;
+	return 0;
+}
+
+/* Whether the N bytes at S (N < the character's length allowed) can still
+ * begin a valid character: RFC 3629's table for the second byte. */
+static bool
+utf8_second_ok(unsigned char lead, unsigned char second)
+{
+	switch (lead) {
+	case 0xe0:
+		return second >= 0xa0 && second <= 0xbf;
+	case 0xed:
+		return second >= 0x80 && second <= 0x9f;
+	case 0xf0:
+		return second >= 0x90 && second <= 0xbf;
+	case 0xf4:
+		return second >= 0x80 && second <= 0x8f;
+	default:
+		return second >= 0x80 && second <= 0xbf;
+	}
+}
+
+size_t
+utf8_valid_prefix(const unsigned char *s, size_t len, bool *cut)
+{
+	size_t i = 0;
+
+	*cut = false;
+	while (i < len) {
+		/* ASCII runs are the common case: take eight at a time. */
+		while (i + 8 <= len) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080ULL)
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		unsigned char c = s[i];
+		size_t n = utf8_seq_len(c);
+		if (n == 1) {
+			i++;
+			continue;
+		}
+		if (n == 0)
+			return i;
+		size_t have = len - i < n ? len - i : n;
+		for (size_t k = 1; k < have; k++) {
+			bool ok = k == 1 ? utf8_second_ok(c, s[i + 1])
+					 : (s[i + k] & 0xc0) == 0x80;
+			if (!ok)
+				return i;
+		}
+		if (have < n) {
+			*cut = true;
+			return i;
+		}
+		i += n;
+	}
+	return i;
+}
+
+/* Sends one piece of at most PROTO_CHUNK_MAX bytes. */
+static void
+chunk_emit(struct chunk_encoder *enc, const unsigned char *p, size_t len,
+	   chunk_sink sink, void *arg)
+{
+	if (len == 0)
+		return;
+	sink(arg, CHUNK_BASE64, enc->offset, p, len);
+	enc->offset += len;
+}
+
+/* Encodes the bytes at P, which start on a character boundary; keeps an
+ * unfinished character at the end in the carry. */
+static void
+chunk_encode_piece(struct chunk_encoder *enc, const unsigned char *p,
+		   size_t len, chunk_sink sink, void *arg)
+{
+	bool cut;
+	size_t valid;
+
+	if (enc->base64_only) {
+		chunk_emit(enc, p, len, sink, arg);
+		return;
+	}
+	valid = utf8_valid_prefix(p, len, &cut);
+	if (valid == len || (cut && valid > 0)) {
+		if (valid > 0) {
+			sink(arg, CHUNK_UTF8, enc->offset, p, valid);
+			enc->offset += valid;
+		}
+		memcpy(enc->carry, p + valid, len - valid);
+		enc->ncarry = len - valid;
+		return;
+	}
+	if (cut) {
+		/* Only the start of one character: wait for the rest. */
+		memcpy(enc->carry, p, len);
+		enc->ncarry = len;
+		return;
+	}
+	chunk_emit(enc, p, len, sink, arg);
+}
+
+void
+chunk_write(struct chunk_encoder *enc, const void *data, size_t len,
+	    chunk_sink sink, void *arg)
+{
+	const unsigned char *p = data;
+	unsigned char joined[8];
+
+	/* Complete a carried character first, so that later pieces start on
+	 * a boundary. */
+	while (enc->ncarry > 0 && len > 0) {
+		size_t take = len < 4 ? len : 4;
+		memcpy(joined, enc->carry, enc->ncarry);
+		memcpy(joined + enc->ncarry, p, take);
+		size_t total = enc->ncarry + take;
+		bool cut;
+		size_t need = utf8_seq_len(joined[0]);
+		size_t valid = utf8_valid_prefix(joined, total, &cut);
+		if (valid == 0 && cut) { /* still unfinished: all of it */
+			memcpy(enc->carry, joined, total);
+			enc->ncarry = total;
+			p += take;
+			len -= take;
+			continue;
+		}
+		if (valid >= need && need > 0) { /* the character is whole */
+			size_t used = need - enc->ncarry;
+			sink(arg, CHUNK_UTF8, enc->offset, joined, need);
+			enc->offset += need;
+			enc->ncarry = 0;
+			p += used;
+			len -= used;
+		} else { /* not UTF-8 after all */
+			size_t old = enc->ncarry;
+			enc->ncarry = 0;
+			chunk_emit(enc, enc->carry, old, sink, arg);
+		}
+	}
+	while (len > 0) {
+		size_t n = len < PROTO_CHUNK_MAX ? len : PROTO_CHUNK_MAX;
+		chunk_encode_piece(enc, p, n, sink, arg);
+		p += n;
+		len -= n;
+	}
+}
+
+void
+chunk_finish(struct chunk_encoder *enc, chunk_sink sink, void *arg)
+{
+	size_t n = enc->ncarry;
+
+	enc->ncarry = 0;
+	chunk_emit(enc, enc->carry, n, sink, arg);
+}
+
+size_t
+base64_encoded_len(size_t len)
+{
+	return (len + 2) / 3 * 4;
+}
+
+void
+base64_encode(const unsigned char *in, size_t len, char *out)
+{
+	/* EVP_EncodeBlock takes an int: feed it in slices. */
+	while (len > 0) {
+		size_t n = len > (1u << 24) ? (1u << 24) : len;
+		EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+		in += n;
+		out += base64_encoded_len(n);
+		len -= n;
+	}
+}
+
+long
+base64_decode(const char *text, size_t len, unsigned char *out)
+{
+	int n;
+	size_t pad = 0;
+
+	if (len % 4 != 0)
+		return -1;
+	if (len == 0)
+		return 0;
+	n = EVP_DecodeBlock(out, (const unsigned char *)text, (int)len);
+	if (n < 0)
+		return -1;
+	if (text[len - 1] == '=')
+		pad++;
+	if (text[len - 2] == '=')
+		pad++;
+	return n - (long)pad;
+}

@@ -1,0 +1,50 @@
+/* The job.output chunk encoder: cuts a byte stream into chunks of at most
+ * PROTO_CHUNK_MAX raw bytes, each sent as UTF-8 text when it is valid
+ * UTF-8 (cut on character boundaries) and as base64 otherwise. */
+#ifndef ASYNCD_CHUNK_H
+#define ASYNCD_CHUNK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum chunk_encoding { CHUNK_UTF8, CHUNK_BASE64 };
+
+const char *chunk_encoding_name(enum chunk_encoding enc);
+
+/* Receives one chunk: RAW/LEN are the chunk's raw bytes (the encoder does
+ * not base64 them itself, so that the sink can write straight into its
+ * output); OFFSET counts the stream's raw bytes before it. */
+typedef void (*chunk_sink)(void *arg, enum chunk_encoding enc,
+			   uint64_t offset, const unsigned char *raw,
+			   size_t len);
+
+struct chunk_encoder {
+	bool base64_only;       /* "encoding": "base64" */
+	unsigned char carry[4]; /* a character cut by the previous write */
+	size_t ncarry;
+	uint64_t offset; /* raw bytes handed to the sink so far */
+};
+
+void chunk_init(struct chunk_encoder *enc, bool base64_only);
+
+/* Encodes LEN more bytes of the stream. */
+void chunk_write(struct chunk_encoder *enc, const void *data, size_t len,
+		 chunk_sink sink, void *arg);
+
+/* Ends the stream: bytes of an unfinished character go out as base64. */
+void chunk_finish(struct chunk_encoder *enc, chunk_sink sink, void *arg);
+
+/* Length of the longest valid UTF-8 prefix of S. *cut is set when the
+ * rest is only the beginning of a character that may continue. */
+size_t utf8_valid_prefix(const unsigned char *s, size_t len, bool *cut);
+
+/* Characters of base64 for LEN raw bytes. */
+size_t base64_encoded_len(size_t len);
+/* Encodes LEN bytes of IN into OUT (base64_encoded_len(LEN) bytes, no NUL). */
+void base64_encode(const unsigned char *in, size_t len, char *out);
+/* Decodes base64 TEXT into OUT (room for 3 * len / 4 bytes). Returns the
+ * number of bytes, or -1 when TEXT is not base64. */
+long base64_decode(const char *text, size_t len, unsigned char *out);
+
+#endif
