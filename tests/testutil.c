@@ -1,0 +1,580 @@
+/* Test helpers shared by the integration suites. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "../proto/frame.h"
+#include "../proto/jsonrpc.h"
+#include "testutil.h"
+
+#define TC_MAX_LINE (64 * 1024 * 1024)
+
+struct tqueued {
+	struct json_object *msg;
+	struct tqueued *next;
+};
+
+struct tconn {
+	int fd;
+	struct evbuffer *in;
+	struct frame_reader frame;
+	struct json_tokener *tok;
+	int64_t next_id;
+	struct tqueued *head, *tail;
+};
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *
+td_path(const char *env, const char *fallback)
+{
+	const char *p = getenv(env);
+	static char buf[4][512];
+	static int k;
+
+	if (p != NULL && *p != '\0')
+		return p;
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof buf[k], "%s/%s", ASYNCD_BUILDDIR, fallback);
+	return buf[k];
+}
+
+void
+td_start(struct tdaemon *d, const char *const extra[])
+{
+	const char *asyncd = td_path("ASYNCD", "daemon/asyncd");
+	char *argv[64];
+	int n = 0;
+
+	snprintf(d->dir, sizeof d->dir, "/tmp/asyncd-test.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(d->dir));
+	chmod(d->dir, 0755); /* tests connect as other users too */
+	snprintf(d->sock, sizeof d->sock, "%s/asyncd.sock", d->dir);
+	snprintf(d->log, sizeof d->log, "%s/asyncd.log", d->dir);
+	argv[n++] = (char *)asyncd;
+	argv[n++] = "--socket";
+	argv[n++] = d->sock;
+	argv[n++] = "--log-level";
+	argv[n++] = "debug";
+	for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
+		argv[n++] = (char *)extra[i];
+	argv[n] = NULL;
+
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		execv(asyncd, argv);
+		_exit(127);
+	}
+	/* Ready once it answers. */
+	for (int i = 0; i < 500; i++) {
+		struct tconn *c;
+		int status;
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid)
+			ck_abort_msg("asyncd exited at start (status %d), see %s",
+				     status, d->log);
+		if (access(d->sock, F_OK) == 0 && (c = tc_open(d->sock)) != NULL) {
+			struct json_object *r = tc_call(c, "daemon.info", NULL);
+			json_object_put(r);
+			tc_close(c);
+			return;
+		}
+		usleep(10000);
+	}
+	ck_abort_msg("asyncd did not start");
+}
+
+static void
+remove_tree(const char *dir)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+int
+td_stop(struct tdaemon *d)
+{
+	int status = 0;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, SIGTERM);
+	for (int i = 0; i < 1500; i++) {
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid)
+			break;
+		usleep(10000);
+		if (i == 1499) {
+			kill(d->pid, SIGKILL);
+			waitpid(d->pid, &status, 0);
+		}
+	}
+	d->pid = 0;
+	/* Keep the log visible when the daemon did not stop cleanly. */
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char *log = read_file(d->log, NULL);
+		fprintf(stderr, "asyncd log:\n%s\n", log ? log : "");
+		free(log);
+	}
+	remove_tree(d->dir);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static struct tconn *
+tc_wrap(int fd)
+{
+	struct tconn *c = calloc(1, sizeof *c);
+
+	c->fd = fd;
+	c->in = evbuffer_new();
+	c->tok = jsonrpc_tokener_new();
+	frame_init(&c->frame, TC_MAX_LINE);
+	return c;
+}
+
+struct tconn *
+tc_open(const char *sock)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sock);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+		close(fd);
+		return NULL;
+	}
+	return tc_wrap(fd);
+}
+
+struct tconn *
+tc_open_as(const char *sock, uid_t uid, gid_t gid)
+{
+	struct tconn *c;
+
+	/* SO_PEERCRED records the effective ids at connect(). */
+	ck_assert_int_eq(setegid(gid), 0);
+	ck_assert_int_eq(seteuid(uid), 0);
+	c = tc_open(sock);
+	ck_assert_int_eq(seteuid(0), 0);
+	ck_assert_int_eq(setegid(0), 0);
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+void
+tc_close(struct tconn *c)
+{
+	struct tqueued *q;
+
+	if (c == NULL)
+		return;
+	while ((q = c->head) != NULL) {
+		c->head = q->next;
+		json_object_put(q->msg);
+		free(q);
+	}
+	close(c->fd);
+	evbuffer_free(c->in);
+	json_tokener_free(c->tok);
+	free(c);
+}
+
+void
+tc_send_raw(struct tconn *c, const char *line, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(c->fd, line, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ck_assert_msg(n > 0, "send: %s", strerror(errno));
+		line += n;
+		len -= (size_t)n;
+	}
+}
+
+void
+tc_send(struct tconn *c, const char *fmt, ...)
+{
+	char *line;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	ck_assert_int_ge(n, 0);
+	tc_send_raw(c, line, (size_t)n);
+	tc_send_raw(c, "\n", 1);
+	free(line);
+}
+
+/* Fills the input buffer; 1 data, 0 timeout, -1 EOF. */
+static int
+tc_fill(struct tconn *c, int timeout_ms)
+{
+	struct pollfd pfd = {c->fd, POLLIN, 0};
+	int n = poll(&pfd, 1, timeout_ms);
+
+	if (n <= 0)
+		return 0;
+	n = evbuffer_read(c->in, c->fd, 1 << 20);
+	return n > 0 ? 1 : -1;
+}
+
+struct json_object *
+tc_recv(struct tconn *c, int timeout_ms)
+{
+	long long deadline = mono_ms() + timeout_ms;
+	const char *line;
+	size_t len;
+
+	for (;;) {
+		enum frame_result r = frame_next(&c->frame, c->in, &line, &len);
+		if (r == FRAME_LINE) {
+			struct json_object *msg = jsonrpc_parse(c->tok, line, len);
+			ck_assert_msg(msg != NULL, "not JSON: %.*s", (int)(len > 200 ? 200 : len), line);
+			frame_consume(&c->frame, c->in);
+			return msg;
+		}
+		long long left = deadline - mono_ms();
+		if (left <= 0 || tc_fill(c, (int)left) <= 0)
+			return NULL;
+	}
+}
+
+bool
+tc_eof(struct tconn *c, int timeout_ms)
+{
+	long long deadline = mono_ms() + timeout_ms;
+
+	for (;;) {
+		long long left = deadline - mono_ms();
+		if (left <= 0)
+			return false;
+		struct pollfd pfd = {c->fd, POLLIN, 0};
+		if (poll(&pfd, 1, (int)left) <= 0)
+			return false;
+		if (evbuffer_read(c->in, c->fd, 1 << 20) <= 0)
+			return true;
+	}
+}
+
+static void
+tc_enqueue(struct tconn *c, struct json_object *msg)
+{
+	struct tqueued *q = calloc(1, sizeof *q);
+
+	q->msg = msg;
+	if (c->tail)
+		c->tail->next = q;
+	else
+		c->head = q;
+	c->tail = q;
+}
+
+struct json_object *
+tc_call(struct tconn *c, const char *method, const char *params_fmt, ...)
+{
+	int64_t id = ++c->next_id + 1000000;
+	char *params = NULL;
+	va_list ap;
+
+	if (params_fmt != NULL) {
+		va_start(ap, params_fmt);
+		ck_assert_int_ge(vasprintf(&params, params_fmt, ap), 0);
+		va_end(ap);
+		tc_send(c, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\",\"params\":%s}",
+			(long long)id, method, params);
+	} else {
+		tc_send(c, "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"%s\"}",
+			(long long)id, method);
+	}
+	free(params);
+	for (;;) {
+		struct json_object *msg = tc_recv(c, 10000);
+		ck_assert_msg(msg != NULL, "no response to %s", method);
+		struct json_object *v;
+		if (json_object_object_get_ex(msg, "id", &v) &&
+		    json_object_get_int64(v) == id)
+			return msg;
+		tc_enqueue(c, msg);
+	}
+}
+
+struct json_object *
+tc_event(struct tconn *c, int timeout_ms)
+{
+	struct tqueued *q = c->head;
+	struct json_object *msg;
+
+	if (q == NULL)
+		return tc_recv(c, timeout_ms);
+	c->head = q->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	msg = q->msg;
+	free(q);
+	return msg;
+}
+
+struct json_object *
+tc_wait_end(struct tconn *c, int64_t id, int timeout_ms)
+{
+	long long deadline = mono_ms() + timeout_ms;
+	struct tqueued *q, *prev = NULL;
+
+	/* Already queued? */
+	for (q = c->head; q != NULL; prev = q, q = q->next) {
+		const char *m = jstr(q->msg, "method");
+		if (m && (strcmp(m, "job.completed") == 0 || strcmp(m, "job.failed") == 0) &&
+		    jint(q->msg, "params.id") == id) {
+			struct json_object *msg = q->msg;
+			if (prev)
+				prev->next = q->next;
+			else
+				c->head = q->next;
+			if (c->tail == q)
+				c->tail = prev;
+			free(q);
+			return msg;
+		}
+	}
+	for (;;) {
+		long long left = deadline - mono_ms();
+		ck_assert_msg(left > 0, "job %lld did not end in time", (long long)id);
+		struct json_object *msg = tc_recv(c, (int)left);
+		ck_assert_msg(msg != NULL, "job %lld did not end in time", (long long)id);
+		const char *m = jstr(msg, "method");
+		if (m && (strcmp(m, "job.completed") == 0 || strcmp(m, "job.failed") == 0) &&
+		    jint(msg, "params.id") == id)
+			return msg;
+		tc_enqueue(c, msg);
+	}
+}
+
+int64_t
+tc_submit(struct tconn *c, const char *params_fmt, ...)
+{
+	char *params;
+	va_list ap;
+
+	va_start(ap, params_fmt);
+	ck_assert_int_ge(vasprintf(&params, params_fmt, ap), 0);
+	va_end(ap);
+	struct json_object *r = tc_call(c, "job.submit", "%s", params);
+	ck_assert_msg(jget(r, "result") != NULL, "submit %s failed: %s", params,
+		      json_object_to_json_string(r));
+	int64_t id = jint(r, "result.job.id");
+	json_object_put(r);
+	free(params);
+	return id;
+}
+
+struct json_object *
+jget(struct json_object *obj, const char *path)
+{
+	char *copy = strdup(path), *save = NULL;
+
+	for (char *t = strtok_r(copy, ".", &save); t && obj; t = strtok_r(NULL, ".", &save)) {
+		if (json_object_is_type(obj, json_type_array)) {
+			obj = json_object_array_get_idx(obj, (size_t)atoi(t));
+		} else if (!json_object_is_type(obj, json_type_object) ||
+			   !json_object_object_get_ex(obj, t, &obj)) {
+			obj = NULL;
+		}
+	}
+	free(copy);
+	return obj;
+}
+
+int64_t
+jint(struct json_object *obj, const char *path)
+{
+	struct json_object *v = jget(obj, path);
+
+	ck_assert_msg(v != NULL && json_object_is_type(v, json_type_int),
+		      "%s is not an integer in %s", path,
+		      obj ? json_object_to_json_string(obj) : "NULL");
+	return json_object_get_int64(v);
+}
+
+const char *
+jstr(struct json_object *obj, const char *path)
+{
+	struct json_object *v = jget(obj, path);
+
+	return v != NULL && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : NULL;
+}
+
+bool
+jnull(struct json_object *obj, const char *path)
+{
+	struct json_object *parent = obj;
+	const char *dot = strrchr(path, '.');
+	const char *last = dot ? dot + 1 : path;
+	struct json_object *v;
+
+	if (dot != NULL) {
+		char *head = strndup(path, (size_t)(dot - path));
+		parent = jget(obj, head);
+		free(head);
+	}
+	return parent != NULL && json_object_object_get_ex(parent, last, &v) && v == NULL;
+}
+
+void
+assert_rpc_error(struct json_object *r, int code, const char *field)
+{
+	ck_assert_msg(r != NULL, "no response");
+	ck_assert_msg(jget(r, "error") != NULL, "expected error %d, got %s", code,
+		      json_object_to_json_string(r));
+	ck_assert_int_eq(jint(r, "error.code"), code);
+	ck_assert_ptr_nonnull(jstr(r, "error.message"));
+	if (field != NULL)
+		ck_assert_str_eq(jstr(r, "error.data.field"), field);
+}
+
+static void
+drain_fd(int fd, char **buf, size_t *len)
+{
+	size_t cap = 4096;
+	ssize_t n;
+
+	*buf = malloc(cap + 1);
+	*len = 0;
+	while ((n = read(fd, *buf + *len, cap - *len)) > 0 || (n < 0 && errno == EINTR)) {
+		if (n < 0)
+			continue;
+		*len += (size_t)n;
+		if (*len == cap) {
+			cap *= 2;
+			*buf = realloc(*buf, cap + 1);
+		}
+	}
+	(*buf)[*len] = '\0';
+}
+
+void
+run_program(char *const argv[], const char *stdin_data, const char *env_set,
+	    int uid, struct run_result *r)
+{
+	char out_tmpl[] = "/tmp/asyncd-test-out.XXXXXX";
+	char err_tmpl[] = "/tmp/asyncd-test-err.XXXXXX";
+	int out = mkstemp(out_tmpl), err = mkstemp(err_tmpl);
+	int in_pipe[2];
+	int status;
+	pid_t pid;
+
+	ck_assert_int_ge(out, 0);
+	ck_assert_int_ge(err, 0);
+	ck_assert_int_eq(pipe(in_pipe), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(in_pipe[0], 0);
+		dup2(out, 1);
+		dup2(err, 2);
+		close(in_pipe[1]);
+		if (env_set != NULL)
+			putenv((char *)env_set);
+		if (uid >= 0 && (setgid((gid_t)uid) < 0 || setuid((uid_t)uid) < 0))
+			_exit(126);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(in_pipe[0]);
+	if (stdin_data != NULL)
+		(void)!write(in_pipe[1], stdin_data, strlen(stdin_data));
+	close(in_pipe[1]);
+	waitpid(pid, &status, 0);
+	r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	lseek(out, 0, SEEK_SET);
+	lseek(err, 0, SEEK_SET);
+	drain_fd(out, &r->out, &r->out_len);
+	drain_fd(err, &r->err, &r->err_len);
+	close(out);
+	close(err);
+	unlink(out_tmpl);
+	unlink(err_tmpl);
+}
+
+void
+run_result_free(struct run_result *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+void
+write_file(const char *path, const void *data, size_t len, int mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		ck_assert_msg(n > 0, "write %s", path);
+		p += n;
+		len -= (size_t)n;
+	}
+	fchmod(fd, (mode_t)mode);
+	close(fd);
+}
+
+char *
+read_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	char *buf;
+	size_t n;
+
+	if (fd < 0)
+		return NULL;
+	drain_fd(fd, &buf, &n);
+	close(fd);
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
+int
+run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,97 @@
+/* Helpers for the Check suites: a real asyncd on a temporary socket,
+ * client connections (optionally as another uid), JSON look-ups, and
+ * running programs with captured output. Failures ck_abort the test. */
+#ifndef ASYNCD_TESTUTIL_H
+#define ASYNCD_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <check.h>
+#include <json-c/json.h>
+
+/* The uid tests drop to when they act as an unprivileged user. */
+#define TEST_NOBODY 65534
+
+struct tdaemon {
+	pid_t pid;
+	char dir[64];   /* a private temporary directory, mode 0755 */
+	char sock[128]; /* DIR/asyncd.sock */
+	char log[128];  /* DIR/asyncd.log: the daemon's stderr */
+};
+
+/* Starts $ASYNCD --socket DIR/asyncd.sock plus EXTRA (NULL-terminated,
+ * may be NULL) and waits until it answers daemon.info. */
+void td_start(struct tdaemon *d, const char *const extra[]);
+/* Sends SIGTERM, waits; returns the exit status (or 128+signal). Removes
+ * the directory. */
+int td_stop(struct tdaemon *d);
+/* The path of the built program NAME ("daemon/asyncd"...). */
+const char *td_path(const char *env, const char *fallback);
+
+struct tconn;
+
+struct tconn *tc_open(const char *sock);
+/* Connects with effective uid UID (and gid GID), as that user would. */
+struct tconn *tc_open_as(const char *sock, uid_t uid, gid_t gid);
+void tc_close(struct tconn *c);
+/* Sends LINE as is, then "\n". */
+void tc_send_raw(struct tconn *c, const char *line, size_t len);
+void tc_send(struct tconn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The next line received, parsed (a non-JSON line fails the test);
+ * NULL on timeout or EOF. */
+struct json_object *tc_recv(struct tconn *c, int timeout_ms);
+/* True when the daemon closed the connection within TIMEOUT_MS. */
+bool tc_eof(struct tconn *c, int timeout_ms);
+/* Sends METHOD with PARAMS_JSON (NULL: none) under a fresh id and returns
+ * its response; notifications that arrive first are queued for
+ * tc_event(). */
+struct json_object *tc_call(struct tconn *c, const char *method,
+			    const char *params_fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The next notification (queued ones first); NULL on timeout. */
+struct json_object *tc_event(struct tconn *c, int timeout_ms);
+/* Reads events until job ID's job.completed or job.failed and returns
+ * that event; events of other jobs stay queued; fails after TIMEOUT_MS. */
+struct json_object *tc_wait_end(struct tconn *c, int64_t id, int timeout_ms);
+/* Submits a job: returns the new job's id (fails the test on an error). */
+int64_t tc_submit(struct tconn *c, const char *params_fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* JSON look-ups by dotted path ("result.job.state", "params.data"); an
+ * array element is a number ("result.jobs.0.id"). */
+struct json_object *jget(struct json_object *obj, const char *path);
+int64_t jint(struct json_object *obj, const char *path);
+const char *jstr(struct json_object *obj, const char *path);
+bool jnull(struct json_object *obj, const char *path);
+/* Asserts that RESPONSE is an error with CODE (and field FIELD if not
+ * NULL). */
+void assert_rpc_error(struct json_object *response, int code,
+		      const char *field);
+
+struct run_result {
+	int status; /* exit status, or 128+signal */
+	char *out;
+	size_t out_len;
+	char *err;
+	size_t err_len;
+};
+
+/* Runs ARGV (NULL-terminated) with STDIN_DATA (NULL: /dev/null) and env
+ * var ENV_SET ("K=V" or NULL) added, as uid UID (-1: ours). */
+void run_program(char *const argv[], const char *stdin_data,
+		 const char *env_set, int uid, struct run_result *r);
+void run_result_free(struct run_result *r);
+
+/* Writes LEN bytes of DATA to PATH, failing the test on error. */
+void write_file(const char *path, const void *data, size_t len, int mode);
+/* Reads the whole file; NULL if it cannot be read. */
+char *read_file(const char *path, size_t *len);
+
+/* Runs a Check suite with the usual runner and returns main's status. */
+int run_suite(Suite *s);
+
+#endif
