@@ -193,10 +193,12 @@ cmd_call(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("call", "expected METHOD [PARAMS_JSON]");
 	if (argc == 2) {
 		tok = jsonrpc_tokener_new();
-		params = jsonrpc_parse(tok, argv[1], strlen(argv[1]));
+		int rc = jsonrpc_parse(tok, argv[1], strlen(argv[1]), &params);
 		json_tokener_free(tok);
-		if (params == NULL)
-			return ctl_usage("call", "PARAMS_JSON is not JSON");
+		if (rc < 0 || !json_object_is_type(params, json_type_object)) {
+			json_object_put(params);
+			return ctl_usage("call", "PARAMS_JSON is not a JSON object");
+		}
 	}
 	client_send(ctl_connect(ctl), argv[0], params);
 	/* Print the response line itself, whatever it holds. */

@@ -137,9 +137,10 @@ client_read(struct client *c, int timeout_ms, bool *closed)
 	for (;;) {
 		switch (frame_next(&c->frame, c->in, &line, &len)) {
 		case FRAME_LINE: {
-			struct json_object *msg = jsonrpc_parse(c->tok, line, len);
+			struct json_object *msg;
+			int rc = jsonrpc_parse(c->tok, line, len, &msg);
 			frame_consume(&c->frame, c->in);
-			if (msg != NULL)
+			if (rc == 0 && msg != NULL)
 				return msg;
 			continue; /* not JSON: ignore it */
 		}

@@ -380,8 +380,7 @@ rpc_handle_line(struct conn *conn, const char *line, size_t len)
 
 	if (len == 0)
 		return;
-	msg = jsonrpc_parse(tokener, line, len);
-	if (msg == NULL) {
+	if (jsonrpc_parse(tokener, line, len, &msg) < 0) {
 		response = jsonrpc_error_new(NULL, RPC_PARSE_ERROR, NULL, NULL);
 		conn_send_json(conn, response);
 		json_object_put(response);

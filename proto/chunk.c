@@ -138,46 +138,54 @@ chunk_encode_piece(struct chunk_encoder *enc, const unsigned char *p,
 	chunk_emit(enc, p, len, sink, arg);
 }
 
+/* Completes a character carried over from the previous piece with bytes
+ * from P; returns how many bytes of P it used. */
+static size_t
+chunk_complete_carry(struct chunk_encoder *enc, const unsigned char *p,
+		     size_t len, chunk_sink sink, void *arg)
+{
+	unsigned char joined[8];
+	size_t take = len < 4 ? len : 4;
+	size_t total = enc->ncarry + take;
+	size_t need = utf8_seq_len(enc->carry[0]);
+	bool cut;
+
+	memcpy(joined, enc->carry, enc->ncarry);
+	memcpy(joined + enc->ncarry, p, take);
+	size_t valid = utf8_valid_prefix(joined, total, &cut);
+	if (valid == 0 && cut) { /* still unfinished: keep all of it */
+		memcpy(enc->carry, joined, total);
+		enc->ncarry = total;
+		return take;
+	}
+	if (need > 0 && valid >= need) { /* the character is whole */
+		size_t used = need - enc->ncarry;
+		enc->ncarry = 0;
+		sink(arg, CHUNK_UTF8, enc->offset, joined, need);
+		enc->offset += need;
+		return used;
+	}
+	/* Not UTF-8 after all: the carried bytes go alone, as base64. */
+	size_t old = enc->ncarry;
+	enc->ncarry = 0;
+	chunk_emit(enc, joined, old, sink, arg);
+	return 0;
+}
+
 void
 chunk_write(struct chunk_encoder *enc, const void *data, size_t len,
 	    chunk_sink sink, void *arg)
 {
 	const unsigned char *p = data;
-	unsigned char joined[8];
 
-	/* Complete a carried character first, so that later pieces start on
-	 * a boundary. */
-	while (enc->ncarry > 0 && len > 0) {
-		size_t take = len < 4 ? len : 4;
-		memcpy(joined, enc->carry, enc->ncarry);
-		memcpy(joined + enc->ncarry, p, take);
-		size_t total = enc->ncarry + take;
-		bool cut;
-		size_t need = utf8_seq_len(joined[0]);
-		size_t valid = utf8_valid_prefix(joined, total, &cut);
-		if (valid == 0 && cut) { /* still unfinished: all of it */
-			memcpy(enc->carry, joined, total);
-			enc->ncarry = total;
-			p += take;
-			len -= take;
-			continue;
-		}
-		if (valid >= need && need > 0) { /* the character is whole */
-			size_t used = need - enc->ncarry;
-			sink(arg, CHUNK_UTF8, enc->offset, joined, need);
-			enc->offset += need;
-			enc->ncarry = 0;
-			p += used;
-			len -= used;
-		} else { /* not UTF-8 after all */
-			size_t old = enc->ncarry;
-			enc->ncarry = 0;
-			chunk_emit(enc, enc->carry, old, sink, arg);
-		}
-	}
 	while (len > 0) {
-		size_t n = len < PROTO_CHUNK_MAX ? len : PROTO_CHUNK_MAX;
-		chunk_encode_piece(enc, p, n, sink, arg);
+		size_t n;
+		if (enc->ncarry > 0) {
+			n = chunk_complete_carry(enc, p, len, sink, arg);
+		} else {
+			n = len < PROTO_CHUNK_MAX ? len : PROTO_CHUNK_MAX;
+			chunk_encode_piece(enc, p, n, sink, arg);
+		}
 		p += n;
 		len -= n;
 	}
@@ -201,9 +209,11 @@ base64_encoded_len(size_t len)
 void
 base64_encode(const unsigned char *in, size_t len, char *out)
 {
-	/* EVP_EncodeBlock takes an int: feed it in slices. */
+	/* EVP_EncodeBlock takes an int: feed it slices of a multiple of 3
+	 * bytes, so that padding only ever ends the last. */
+	*out = '\0';
 	while (len > 0) {
-		size_t n = len > (1u << 24) ? (1u << 24) : len;
+		size_t n = len > (3u << 22) ? (3u << 22) : len;
 		EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 		in += n;
 		out += base64_encoded_len(n);

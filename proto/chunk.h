@@ -41,7 +41,8 @@ size_t utf8_valid_prefix(const unsigned char *s, size_t len, bool *cut);
 
 /* Characters of base64 for LEN raw bytes. */
 size_t base64_encoded_len(size_t len);
-/* Encodes LEN bytes of IN into OUT (base64_encoded_len(LEN) bytes, no NUL). */
+/* Encodes LEN bytes of IN into OUT, NUL-terminated: OUT holds
+ * base64_encoded_len(LEN) + 1 bytes. */
 void base64_encode(const unsigned char *in, size_t len, char *out);
 /* Decodes base64 TEXT into OUT (room for 3 * len / 4 bytes). Returns the
  * number of bytes, or -1 when TEXT is not base64. */

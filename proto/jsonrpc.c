@@ -55,31 +55,39 @@ jsonrpc_text_is_strict(const char *text, size_t len)
 	return true;
 }
 
-struct json_object *
-jsonrpc_parse(struct json_tokener *tok, const char *line, size_t len)
+int
+jsonrpc_parse(struct json_tokener *tok, const char *line, size_t len,
+	      struct json_object **out)
 {
 	struct json_object *obj;
+	enum json_tokener_error err;
 
+	*out = NULL;
 	json_tokener_reset(tok);
 	if (!jsonrpc_text_is_strict(line, len))
-		return NULL;
+		return -1;
 	obj = json_tokener_parse_ex(tok, line, (int)len);
+	err = json_tokener_get_error(tok);
 	/* A bare number only ends at a delimiter: feed the terminating NUL. */
-	if (obj == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+	if (err == json_tokener_continue) {
 		obj = json_tokener_parse_ex(tok, "", 1);
-	else if (obj != NULL && json_tokener_get_parse_end(tok) != len) {
+		err = json_tokener_get_error(tok);
+	} else if (err == json_tokener_success) {
 		/* Only white space may follow the value. */
 		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
 			if (!isspace((unsigned char)line[i])) {
-				json_object_put(obj);
-				obj = NULL;
+				err = json_tokener_error_parse_unexpected;
 				break;
 			}
 		}
 	}
-	if (obj == NULL)
+	if (err != json_tokener_success) {
+		json_object_put(obj);
 		json_tokener_reset(tok);
-	return obj;
+		return -1;
+	}
+	*out = obj;
+	return 0;
 }
 
 static bool

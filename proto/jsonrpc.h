@@ -13,10 +13,10 @@ struct evbuffer;
 /* A tokener set up for requests: strict, UTF-8 checked, depth-limited. */
 struct json_tokener *jsonrpc_tokener_new(void);
 
-/* Parses one line as a single JSON text. Returns NULL when it is not
- * valid JSON (the caller answers -32700). */
-struct json_object *jsonrpc_parse(struct json_tokener *tok, const char *line,
-				  size_t len);
+/* Parses one line as a single JSON text into *OUT (NULL for "null").
+ * Returns 0, or -1 when it is not valid JSON (the caller answers -32700). */
+int jsonrpc_parse(struct json_tokener *tok, const char *line, size_t len,
+		  struct json_object **out);
 
 /* True when TEXT holds nothing json-c accepts beyond RFC 8259: raw
  * control characters in strings, bare words such as NaN, single quotes. */

@@ -258,8 +258,9 @@ tc_recv(struct tconn *c, int timeout_ms)
 	for (;;) {
 		enum frame_result r = frame_next(&c->frame, c->in, &line, &len);
 		if (r == FRAME_LINE) {
-			struct json_object *msg = jsonrpc_parse(c->tok, line, len);
-			ck_assert_msg(msg != NULL, "not JSON: %.*s", (int)(len > 200 ? 200 : len), line);
+			struct json_object *msg;
+			int rc = jsonrpc_parse(c->tok, line, len, &msg);
+			ck_assert_msg(rc == 0 && msg != NULL, "not JSON: %.*s", (int)(len > 200 ? 200 : len), line);
 			frame_consume(&c->frame, c->in);
 			return msg;
 		}

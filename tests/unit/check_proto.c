@@ -1,0 +1,419 @@
+/* Unit tests of libproto: framing, JSON-RPC envelopes, the chunk encoder. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+#include <event2/buffer.h>
+#include <json-c/json.h>
+
+#include "../../proto/chunk.h"
+#include "../../proto/frame.h"
+#include "../../proto/jsonrpc.h"
+#include "../../proto/proto.h"
+#include "../testutil.h"
+
+/* ---- framing ----------------------------------------------------------- */
+
+START_TEST(frame_splits_lines_and_strips_cr)
+{
+	struct evbuffer *in = evbuffer_new();
+	struct frame_reader fr;
+	const char *line;
+	size_t len;
+
+	frame_init(&fr, 100);
+	evbuffer_add_printf(in, "abc\r\n\ndef\npartial");
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_LINE);
+	ck_assert_int_eq(len, 3);
+	ck_assert(memcmp(line, "abc", 3) == 0);
+	frame_consume(&fr, in);
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_LINE);
+	ck_assert_int_eq(len, 0);
+	frame_consume(&fr, in);
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_LINE);
+	ck_assert(len == 3 && memcmp(line, "def", 3) == 0);
+	frame_consume(&fr, in);
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_NONE);
+	evbuffer_add_printf(in, "\n");
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_LINE);
+	ck_assert(len == 7 && memcmp(line, "partial", 7) == 0);
+	frame_consume(&fr, in);
+	evbuffer_free(in);
+}
+END_TEST
+
+START_TEST(frame_limit_discards_without_buffering)
+{
+	struct evbuffer *in = evbuffer_new();
+	struct frame_reader fr;
+	char chunk[64];
+	const char *line;
+	size_t len;
+
+	frame_init(&fr, 100);
+	memset(chunk, 'x', sizeof chunk);
+	/* Exactly the limit passes. */
+	evbuffer_add(in, chunk, 50);
+	evbuffer_add(in, chunk, 50);
+	evbuffer_add(in, "\n", 1);
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_LINE);
+	ck_assert_int_eq(len, 100);
+	frame_consume(&fr, in);
+	/* One byte more is refused once, and its bytes are dropped as they
+	 * come, in pieces, until the newline. */
+	evbuffer_add(in, chunk, 64);
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_NONE);
+	evbuffer_add(in, chunk, 64);
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_TOO_LARGE);
+	ck_assert_int_eq(evbuffer_get_length(in), 0);
+	for (int i = 0; i < 100; i++) {
+		evbuffer_add(in, chunk, 64);
+		ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_NONE);
+		ck_assert_int_eq(evbuffer_get_length(in), 0);
+	}
+	evbuffer_add_printf(in, "tail\nok\n");
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_LINE);
+	ck_assert(len == 2 && memcmp(line, "ok", 2) == 0);
+	frame_consume(&fr, in);
+	/* A long line that arrives whole is refused the same way. */
+	for (int i = 0; i < 3; i++)
+		evbuffer_add(in, chunk, 64);
+	evbuffer_add_printf(in, "\nnext\n");
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_TOO_LARGE);
+	ck_assert_int_eq(frame_next(&fr, in, &line, &len), FRAME_LINE);
+	ck_assert(len == 4 && memcmp(line, "next", 4) == 0);
+	frame_consume(&fr, in);
+	evbuffer_free(in);
+}
+END_TEST
+
+/* ---- JSON-RPC ------------------------------------------------------------ */
+
+static struct json_tokener *tok;
+
+static void
+tok_setup(void)
+{
+	tok = jsonrpc_tokener_new();
+}
+
+static void
+tok_teardown(void)
+{
+	json_tokener_free(tok);
+}
+
+static bool
+parses(const char *s)
+{
+	struct json_object *o;
+	int rc = jsonrpc_parse(tok, s, strlen(s), &o);
+
+	json_object_put(o);
+	return rc == 0;
+}
+
+START_TEST(parse_accepts_json_rejects_the_rest)
+{
+	static const char *const good[] = {
+		"{}", "[]", "1", "-1.5e3", "\"s\"", "true", "null",
+		"{\"a\":[1,{\"b\":\"\\u00e9\\n\"}]}  ", "{\"k\":\"h\xc3\xa9\"}",
+	};
+	static const char *const bad[] = {
+		"", "   ", "{", "{\"a\":1", "{} x", "{}{}", "'a'", "{'a':1}",
+		"NaN", "[Infinity]", "{\"a\":\"\t\"}", "[1,]", "\"\xff\"",
+		"\"\xc3\"", "{\"a\":tru}", "nul", "0x10", "[1 2]",
+	};
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		ck_assert_msg(parses(good[i]), "rejected %s", good[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(!parses(bad[i]), "accepted %s", bad[i]);
+	/* A rejected line does not poison the next. */
+	ck_assert(parses("{}"));
+}
+END_TEST
+
+START_TEST(parse_depth_limit_is_64)
+{
+	char buf[300];
+
+	for (int n = 63; n <= 66; n++) {
+		memset(buf, '[', (size_t)n);
+		memset(buf + n, ']', (size_t)n);
+		buf[2 * n] = '\0';
+		ck_assert_int_eq(parses(buf), n <= PROTO_MAX_DEPTH);
+	}
+}
+END_TEST
+
+START_TEST(every_truncation_of_a_request_fails_cleanly)
+{
+	const char *req = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"job.submit\","
+			  "\"params\":{\"kind\":\"sleep\",\"args\":{\"ms\":100},"
+			  "\"label\":\"n\\u00e9\",\"after\":[1,2]}}";
+	size_t len = strlen(req);
+
+	for (size_t n = 0; n < len; n++) {
+		struct json_object *o;
+		/* A prefix is never a complete request. */
+		if (jsonrpc_parse(tok, req, n, &o) == 0) {
+			struct rpc_request r;
+			ck_assert_msg(jsonrpc_request_read(o, &r) != 0,
+				      "prefix %zu accepted", n);
+			json_object_put(o);
+		}
+	}
+	struct json_object *o;
+	struct rpc_request r;
+	ck_assert_int_eq(jsonrpc_parse(tok, req, len, &o), 0);
+	ck_assert_int_eq(jsonrpc_request_read(o, &r), 0);
+	ck_assert_str_eq(r.method, "job.submit");
+	ck_assert_int_eq(json_object_get_int(r.id), 7);
+	json_object_put(o);
+}
+END_TEST
+
+/* The error code jsonrpc_request_read gives TEXT, and whether it kept
+ * the id. */
+static int
+request_code(const char *text, bool *has_id)
+{
+	struct json_object *o;
+	struct rpc_request r;
+	int code;
+
+	ck_assert_msg(jsonrpc_parse(tok, text, strlen(text), &o) == 0, "not JSON: %s", text);
+	code = jsonrpc_request_read(o, &r);
+	*has_id = r.id != NULL;
+	json_object_put(o);
+	return code;
+}
+
+START_TEST(request_envelope_errors)
+{
+	bool has_id;
+
+	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"method\":\"m\"}", &has_id), 0);
+	ck_assert(!has_id); /* a notification */
+	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"m\"}", &has_id), 0);
+	ck_assert(has_id);
+	ck_assert_int_eq(request_code("{\"id\":1,\"method\":\"m\"}", &has_id), RPC_INVALID_REQUEST);
+	ck_assert(has_id);
+	ck_assert_int_eq(request_code("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"m\"}", &has_id), RPC_INVALID_REQUEST);
+	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"id\":1}", &has_id), RPC_INVALID_REQUEST);
+	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":5}", &has_id), RPC_INVALID_REQUEST);
+	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"m\"}", &has_id), RPC_INVALID_REQUEST);
+	ck_assert(!has_id);
+	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"m\"}", &has_id), RPC_INVALID_REQUEST);
+	ck_assert(!has_id);
+	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"m\"}", &has_id), RPC_INVALID_REQUEST);
+	ck_assert_int_eq(request_code("[1]", &has_id), RPC_INVALID_REQUEST);
+	ck_assert_int_eq(request_code("null", &has_id), RPC_INVALID_REQUEST);
+	ck_assert_int_eq(request_code("\"x\"", &has_id), RPC_INVALID_REQUEST);
+	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":[1]}", &has_id), RPC_INVALID_PARAMS);
+	ck_assert(has_id);
+	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":null}", &has_id), RPC_INVALID_PARAMS);
+}
+END_TEST
+
+START_TEST(responses_are_one_compact_line)
+{
+	struct json_object *id = json_object_new_int(3);
+	struct json_object *e = jsonrpc_field_error_new(id, RPC_INVALID_PARAMS, "args.url", "bad");
+	struct evbuffer *out = evbuffer_new();
+	size_t n;
+	char *line;
+
+	jsonrpc_write(out, e);
+	line = evbuffer_readln(out, &n, EVBUFFER_EOL_LF);
+	ck_assert_str_eq(line, "{\"jsonrpc\":\"2.0\",\"id\":3,\"error\":{\"code\":-32602,"
+			       "\"message\":\"invalid params\",\"data\":{\"field\":\"args.url\","
+			       "\"reason\":\"bad\"}}}");
+	ck_assert_int_eq(evbuffer_get_length(out), 0);
+	free(line);
+	evbuffer_free(out);
+	json_object_put(e);
+	json_object_put(id);
+	ck_assert_str_eq(proto_rpc_message(RPC_SHUTTING_DOWN), "shutting down");
+	ck_assert_str_eq(proto_rpc_message(RPC_NO_SUCH_JOB), "no such job");
+}
+END_TEST
+
+/* ---- chunk encoder ------------------------------------------------------- */
+
+struct collected {
+	struct evbuffer *raw;   /* decoded bytes, concatenated */
+	int utf8, base64;       /* chunks of each encoding */
+	uint64_t next_offset;
+	size_t max_len;
+};
+
+static void
+collect(void *arg, enum chunk_encoding enc, uint64_t offset,
+	const unsigned char *raw, size_t len)
+{
+	struct collected *c = arg;
+	bool cut;
+
+	ck_assert_int_eq(offset, c->next_offset);
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_le(len, PROTO_CHUNK_MAX);
+	if (enc == CHUNK_UTF8) {
+		ck_assert_int_eq(utf8_valid_prefix(raw, len, &cut), len);
+		c->utf8++;
+	} else {
+		/* Round-trip through the real base64 text. */
+		char *text = malloc(base64_encoded_len(len) + 1);
+		unsigned char *back = malloc(len + 3);
+		base64_encode(raw, len, text);
+		ck_assert_int_eq(base64_decode(text, base64_encoded_len(len), back), (long)len);
+		ck_assert(memcmp(back, raw, len) == 0);
+		free(text);
+		free(back);
+		c->base64++;
+	}
+	evbuffer_add(c->raw, raw, len);
+	c->next_offset += len;
+	if (len > c->max_len)
+		c->max_len = len;
+}
+
+/* Encodes DATA written in pieces of STEP bytes; checks it round-trips. */
+static struct collected
+encode_in_steps(const unsigned char *data, size_t len, size_t step, bool b64)
+{
+	struct chunk_encoder enc;
+	struct collected c = {evbuffer_new(), 0, 0, 0, 0};
+
+	chunk_init(&enc, b64);
+	for (size_t i = 0; i < len; i += step)
+		chunk_write(&enc, data + i, len - i < step ? len - i : step, collect, &c);
+	chunk_finish(&enc, collect, &c);
+	ck_assert_int_eq(evbuffer_get_length(c.raw), len);
+	ck_assert(memcmp(evbuffer_pullup(c.raw, -1), data, len) == 0);
+	evbuffer_free(c.raw);
+	return c;
+}
+
+START_TEST(chunks_of_utf8_text_stay_utf8_across_splits)
+{
+	const char *piece = "h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 \xf0\x9f\x98\x80 ";
+	size_t plen = strlen(piece), len = 300000;
+	unsigned char *text = malloc(len);
+
+	for (size_t i = 0; i < len; i++)
+		text[i] = (unsigned char)piece[i % plen];
+	len -= len % plen; /* end on a character boundary */
+	/* Every split position of a multibyte character, small and large. */
+	static const size_t steps[] = {1, 2, 3, 5, 7, 4096, 65535, 65536, 100000, 300000};
+	for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+		struct collected c = encode_in_steps(text, len, steps[s], false);
+		ck_assert_msg(c.base64 == 0, "step %zu gave base64", steps[s]);
+		ck_assert_int_gt(c.utf8, 0);
+	}
+	free(text);
+}
+END_TEST
+
+START_TEST(binary_goes_base64_and_round_trips)
+{
+	size_t len = 200000;
+	unsigned char *bin = malloc(len);
+
+	for (size_t i = 0; i < len; i++)
+		bin[i] = (unsigned char)((i * 131 + 7) % 251);
+	struct collected c = encode_in_steps(bin, len, 70000, false);
+	ck_assert_int_gt(c.base64, 0);
+	ck_assert_int_le(c.max_len, PROTO_CHUNK_MAX);
+	c = encode_in_steps(bin, len, 1, false);
+	ck_assert_int_gt(c.base64, 0);
+	/* "base64" mode: every chunk, even of text. */
+	c = encode_in_steps((const unsigned char *)"plain text", 10, 3, true);
+	ck_assert_int_eq(c.utf8, 0);
+	ck_assert_int_gt(c.base64, 0);
+	free(bin);
+}
+END_TEST
+
+START_TEST(cut_character_at_the_end_is_flushed_as_base64)
+{
+	const unsigned char text[] = "abc\xe2\x9c"; /* a cut check mark */
+	struct collected c = encode_in_steps(text, 5, 5, false);
+
+	ck_assert_int_eq(c.utf8, 1);
+	ck_assert_int_eq(c.base64, 1);
+}
+END_TEST
+
+START_TEST(utf8_validation_is_strict)
+{
+	bool cut;
+	static const struct {
+		const char *s;
+		size_t valid;
+		bool cut;
+	} cases[] = {
+		{"abc", 3, false},
+		{"\xc0\x80", 0, false},         /* overlong NUL */
+		{"\xed\xa0\x80", 0, false},     /* surrogate */
+		{"\xf4\x90\x80\x80", 0, false}, /* above U+10FFFF */
+		{"a\xe2\x9c", 1, true},         /* cut */
+		{"a\xe2(", 1, false},
+		{"\xf0\x9f\x98\x80", 4, false},
+		{"\xff", 0, false},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = utf8_valid_prefix((const unsigned char *)cases[i].s,
+					     strlen(cases[i].s), &cut);
+		ck_assert_msg(n == cases[i].valid && cut == cases[i].cut, "case %zu", i);
+	}
+}
+END_TEST
+
+START_TEST(time_format_is_rfc3339_millis)
+{
+	char buf[32];
+
+	proto_format_time(1795687200123LL, buf);
+	ck_assert_str_eq(buf, "2026-11-26T10:00:00.123Z");
+	ck_assert_str_eq(proto_state_name(JOB_COMPLETED), "completed");
+	ck_assert_int_eq(proto_state_parse("failed"), JOB_FAILED);
+	ck_assert_int_eq(proto_state_parse("cancelled"), -1);
+}
+END_TEST
+
+static Suite *
+proto_suite(void)
+{
+	Suite *s = suite_create("proto");
+	TCase *tc = tcase_create("frame");
+
+	tcase_add_test(tc, frame_splits_lines_and_strips_cr);
+	tcase_add_test(tc, frame_limit_discards_without_buffering);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("jsonrpc");
+	tcase_add_checked_fixture(tc, tok_setup, tok_teardown);
+	tcase_add_test(tc, parse_accepts_json_rejects_the_rest);
+	tcase_add_test(tc, parse_depth_limit_is_64);
+	tcase_add_test(tc, every_truncation_of_a_request_fails_cleanly);
+	tcase_add_test(tc, request_envelope_errors);
+	tcase_add_test(tc, responses_are_one_compact_line);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("chunk");
+	tcase_add_test(tc, chunks_of_utf8_text_stay_utf8_across_splits);
+	tcase_add_test(tc, binary_goes_base64_and_round_trips);
+	tcase_add_test(tc, cut_character_at_the_end_is_flushed_as_base64);
+	tcase_add_test(tc, utf8_validation_is_strict);
+	tcase_add_test(tc, time_format_is_rfc3339_millis);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return run_suite(proto_suite());
+}
