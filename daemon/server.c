@@ -195,13 +195,19 @@ static void
 conn_read_eof(struct conn *conn)
 {
 	struct evbuffer *in = bufferevent_get_input(conn->bev);
+	size_t left;
 
 	conn->read_eof = true;
 	conn_process(conn);
-	if (!conn->read_paused && !conn->closing &&
-	    evbuffer_get_length(in) > 0 && !conn->frame.discarding) {
-		evbuffer_add(in, "\n", 1);
-		conn_process(conn);
+	left = evbuffer_get_length(in);
+	if (!conn->read_paused && !conn->closing && left > 0 &&
+	    !conn->frame.discarding) {
+		if (left <= conn->frame.max)
+			rpc_handle_line(conn, (const char *)evbuffer_pullup(in, -1),
+					left);
+		else
+			rpc_too_large(conn);
+		evbuffer_drain(in, left);
 	}
 	if (!conn->closing)
 		conn_close_if_done(conn);

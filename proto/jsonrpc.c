@@ -11,7 +11,9 @@
 struct json_tokener *
 jsonrpc_tokener_new(void)
 {
-	struct json_tokener *tok = json_tokener_new_ex(PROTO_MAX_DEPTH);
+	/* json-c counts a scalar inside the innermost container as a level:
+	 * jsonrpc_text_is_strict() enforces the real limit. */
+	struct json_tokener *tok = json_tokener_new_ex(PROTO_MAX_DEPTH + 1);
 
 	if (tok != NULL)
 		json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
@@ -23,6 +25,7 @@ bool
 jsonrpc_text_is_strict(const char *text, size_t len)
 {
 	bool in_string = false;
+	int depth = 0;
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)text[i];
@@ -37,6 +40,11 @@ jsonrpc_text_is_strict(const char *text, size_t len)
 		}
 		if (c == '"') {
 			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > PROTO_MAX_DEPTH)
+				return false;
+		} else if (c == ']' || c == '}') {
+			depth--;
 		} else if (isalpha(c)) {
 			size_t start = i;
 			while (i + 1 < len && isalpha((unsigned char)text[i + 1]))

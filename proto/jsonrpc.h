@@ -18,8 +18,9 @@ struct json_tokener *jsonrpc_tokener_new(void);
 int jsonrpc_parse(struct json_tokener *tok, const char *line, size_t len,
 		  struct json_object **out);
 
-/* True when TEXT holds nothing json-c accepts beyond RFC 8259: raw
- * control characters in strings, bare words such as NaN, single quotes. */
+/* True when TEXT holds nothing json-c accepts beyond RFC 8259 (raw
+ * control characters in strings, bare words such as NaN, single quotes)
+ * and nests at most PROTO_MAX_DEPTH arrays and objects. */
 bool jsonrpc_text_is_strict(const char *text, size_t len);
 
 struct rpc_request {

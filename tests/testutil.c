@@ -207,6 +207,12 @@ tc_close(struct tconn *c)
 }
 
 void
+tc_shutdown_write(struct tconn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+}
+
+void
 tc_send_raw(struct tconn *c, const char *line, size_t len)
 {
 	while (len > 0) {

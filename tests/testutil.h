@@ -37,7 +37,9 @@ struct tconn *tc_open(const char *sock);
 /* Connects with effective uid UID (and gid GID), as that user would. */
 struct tconn *tc_open_as(const char *sock, uid_t uid, gid_t gid);
 void tc_close(struct tconn *c);
-/* Sends LINE as is, then "\n". */
+/* Ends what this side sends (shutdown SHUT_WR). */
+void tc_shutdown_write(struct tconn *c);
+/* Sends LEN bytes of LINE as they are. */
 void tc_send_raw(struct tconn *c, const char *line, size_t len);
 void tc_send(struct tconn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

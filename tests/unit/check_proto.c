@@ -144,6 +144,16 @@ START_TEST(parse_depth_limit_is_64)
 		buf[2 * n] = '\0';
 		ck_assert_int_eq(parses(buf), n <= PROTO_MAX_DEPTH);
 	}
+	/* Containers count, not the scalar inside the innermost. */
+	for (int n = 63; n <= 65; n++) {
+		char obj[700] = "";
+		for (int i = 0; i < n; i++)
+			strcat(obj, "{\"a\":");
+		strcat(obj, "1");
+		for (int i = 0; i < n; i++)
+			strcat(obj, "}");
+		ck_assert_int_eq(parses(obj), n <= PROTO_MAX_DEPTH);
+	}
 }
 END_TEST
 
