@@ -41,20 +41,30 @@ struct watch_all {
 	TAILQ_ENTRY(watch_all) link;
 };
 
-/* One user's runnable jobs of one kind, oldest first. */
+/* One user's runnable jobs of one kind, oldest first. It outlives its
+ * jobs, to remember when the user was last served. */
 struct user_queue {
 	uid_t uid;
 	struct kind_slot *slot;
+	uint64_t served; /* the slot's turn that last started a job of it */
+	bool in_ring;
 	TAILQ_HEAD(, job) jobs;
-	TAILQ_ENTRY(user_queue) link;
+	TAILQ_ENTRY(user_queue) link; /* in the ring, while it has jobs */
+	struct user_queue *next;      /* every user of the slot */
 };
 
-/* Scheduling state of one kind: users take turns, round-robin. */
+/* Scheduling state of one kind. Users with runnable jobs wait in a ring
+ * ordered by when they were last served: the head goes next, then to the
+ * back. A user who arrives goes before everyone served since its last
+ * turn, so a long queue of one user never starves another's job, and a
+ * user who keeps re-arriving cannot jump the line either. */
 struct kind_slot {
 	const struct job_kind *kind;
 	unsigned running;
 	unsigned max_running;
-	TAILQ_HEAD(, user_queue) users;
+	uint64_t turns;
+	TAILQ_HEAD(, user_queue) ring;
+	struct user_queue *users;
 };
 
 static struct kind_slot *slots;
@@ -90,7 +100,7 @@ jobs_init(void)
 		slots[i].max_running = job_kinds[i]->default_max_running
 					       ? job_kinds[i]->default_max_running
 					       : ncpus();
-		TAILQ_INIT(&slots[i].users);
+		TAILQ_INIT(&slots[i].ring);
 	}
 	queued_per_user = lh_kptr_table_new(16, NULL);
 	kick_ev = event_new(daemon_base, -1, 0, jobs_kick_cb, NULL);
@@ -125,8 +135,8 @@ jobs_free(void)
 	}
 	for (size_t i = 0; i < nslots; i++) {
 		struct user_queue *uq;
-		while ((uq = TAILQ_FIRST(&slots[i].users)) != NULL) {
-			TAILQ_REMOVE(&slots[i].users, uq, link);
+		while ((uq = slots[i].users) != NULL) {
+			slots[i].users = uq->next;
 			free(uq);
 		}
 	}
@@ -244,24 +254,49 @@ jobs_lookup(const struct peer *peer, uint64_t id)
 
 /* ---- Runnable queues ---------------------------------------------------- */
 
+static struct user_queue *
+user_queue_of(struct kind_slot *slot, uid_t uid)
+{
+	struct user_queue *uq;
+
+	for (uq = slot->users; uq != NULL; uq = uq->next)
+		if (uq->uid == uid)
+			return uq;
+	uq = xcalloc(1, sizeof *uq);
+	uq->uid = uid;
+	uq->slot = slot;
+	TAILQ_INIT(&uq->jobs);
+	uq->next = slot->users;
+	slot->users = uq;
+	return uq;
+}
+
+/* Puts UQ in the ring before the first user served after it. */
+static void
+ring_insert(struct kind_slot *slot, struct user_queue *uq)
+{
+	struct user_queue *at;
+
+	TAILQ_FOREACH(at, &slot->ring, link)
+		if (at->served > uq->served)
+			break;
+	if (at != NULL)
+		TAILQ_INSERT_BEFORE(at, uq, link);
+	else
+		TAILQ_INSERT_TAIL(&slot->ring, uq, link);
+	uq->in_ring = true;
+}
+
 static void
 queue_push(struct job *job)
 {
 	struct kind_slot *slot = slot_of(job->kind);
-	struct user_queue *uq;
+	struct user_queue *uq = user_queue_of(slot, job->owner.uid);
 
-	TAILQ_FOREACH(uq, &slot->users, link)
-		if (uq->uid == job->owner.uid)
-			break;
-	if (uq == NULL) {
-		uq = xcalloc(1, sizeof *uq);
-		uq->uid = job->owner.uid;
-		uq->slot = slot;
-		TAILQ_INIT(&uq->jobs);
-		TAILQ_INSERT_TAIL(&slot->users, uq, link);
-	}
 	TAILQ_INSERT_TAIL(&uq->jobs, job, queue_link);
 	job->queue = uq;
+	if (!uq->in_ring)
+		ring_insert(slot, uq);
 	jobs_kick();
 }
 
@@ -274,26 +309,28 @@ queue_remove(struct job *job)
 		return;
 	TAILQ_REMOVE(&uq->jobs, job, queue_link);
 	job->queue = NULL;
-	if (TAILQ_EMPTY(&uq->jobs)) {
-		TAILQ_REMOVE(&uq->slot->users, uq, link);
-		free(uq);
+	if (TAILQ_EMPTY(&uq->jobs) && uq->in_ring) {
+		TAILQ_REMOVE(&uq->slot->ring, uq, link);
+		uq->in_ring = false;
 	}
 }
 
-/* Takes the next job of SLOT: the first user's oldest, and that user goes
- * to the back of the line. */
+/* Takes the next job of SLOT: the oldest of the user served longest ago. */
 static struct job *
 queue_pop(struct kind_slot *slot)
 {
-	struct user_queue *uq = TAILQ_FIRST(&slot->users);
+	struct user_queue *uq = TAILQ_FIRST(&slot->ring);
 	struct job *job;
 
 	if (uq == NULL)
 		return NULL;
 	job = TAILQ_FIRST(&uq->jobs);
-	TAILQ_REMOVE(&slot->users, uq, link);
-	TAILQ_INSERT_TAIL(&slot->users, uq, link);
+	uq->served = ++slot->turns;
 	queue_remove(job);
+	if (uq->in_ring) { /* to the back of the line */
+		TAILQ_REMOVE(&slot->ring, uq, link);
+		TAILQ_INSERT_TAIL(&slot->ring, uq, link);
+	}
 	return job;
 }
 
