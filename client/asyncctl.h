@@ -91,6 +91,10 @@ int ctl_run_jobs(struct ctl *ctl, const char *kind, struct json_object **args,
 
 /* The commands (cmd-*.c), each run with the arguments after its name. */
 int cmd_sleep(struct ctl *ctl, int argc, char **argv);
+int cmd_download(struct ctl *ctl, int argc, char **argv);
+int cmd_read_file(struct ctl *ctl, int argc, char **argv);
+int cmd_fetch_user(struct ctl *ctl, int argc, char **argv);
+int cmd_process(struct ctl *ctl, int argc, char **argv);
 int cmd_get(struct ctl *ctl, int argc, char **argv);
 int cmd_list(struct ctl *ctl, int argc, char **argv);
 int cmd_cancel(struct ctl *ctl, int argc, char **argv);

@@ -4,6 +4,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -34,4 +36,229 @@ cmd_sleep(struct ctl *ctl, int argc, char **argv)
 	args = json_object_new_object();
 	json_object_object_add(args, "ms", json_object_new_int64(ms));
 	return ctl_run_jobs(ctl, "sleep", &args, 1, &ui);
+}
+
+/* ARG as an absolute path: a relative one is taken from the working
+ * directory (the daemon has its own). Malloc'd; NULL if getcwd fails. */
+static char *
+absolute_path(const char *arg)
+{
+	char *cwd, *path;
+
+	if (arg[0] == '/')
+		return strdup(arg);
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		return NULL;
+	if (asprintf(&path, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/",
+		     arg) < 0)
+		path = NULL;
+	free(cwd);
+	return path;
+}
+
+int
+cmd_read_file(struct ctl *ctl, int argc, char **argv)
+{
+	/* Only the bytes go to stdout; a progress bar (stderr) only when
+	 * they do not go to the terminal. */
+	static const struct kind_ui quiet = {NULL, false};
+	static const struct kind_ui bar = {NULL, true};
+	struct json_object *args;
+	char *path;
+
+	if (argc != 1)
+		return ctl_usage("read-file", "expected PATH");
+	if ((path = absolute_path(argv[0])) == NULL) {
+		fprintf(stderr, "asyncctl: read-file: %s: %s\n", argv[0],
+			strerror(errno));
+		return EXIT_USAGE;
+	}
+	args = json_object_new_object();
+	json_object_object_add(args, "path", json_object_new_string(path));
+	free(path);
+	if (ctl->offset >= 0)
+		json_object_object_add(args, "offset",
+				       json_object_new_int64(ctl->offset));
+	if (ctl->length >= 0)
+		json_object_object_add(args, "length",
+				       json_object_new_int64(ctl->length));
+	return ctl_run_jobs(ctl, "read-file", &args, 1,
+			    isatty(STDOUT_FILENO) ? &quiet : &bar);
+}
+
+/* Member KEY of a fetch-user result, as text. */
+static const char *
+fetch_user_text(struct json_object *result, const char *key)
+{
+	return json_object_get_string(render_get(result, key));
+}
+
+static void
+fetch_user_completed(struct ctl *ctl, uint64_t id, struct json_object *result)
+{
+	struct json_object *groups = render_get(result, "groups");
+	size_t n = groups != NULL ? json_object_array_length(groups) : 0;
+
+	printf("name:   %s\n", fetch_user_text(result, "name"));
+	printf("uid:    %s\n", fetch_user_text(result, "uid"));
+	printf("gid:    %s\n", fetch_user_text(result, "gid"));
+	printf("gecos:  %s\n", fetch_user_text(result, "gecos"));
+	printf("home:   %s\n", fetch_user_text(result, "home"));
+	printf("shell:  %s\n", fetch_user_text(result, "shell"));
+	printf("groups:");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *g = json_object_array_get_idx(groups, i);
+		printf(" %s", fetch_user_text(g, "gid"));
+		if (render_get(g, "name") != NULL)
+			printf("(%s)", fetch_user_text(g, "name"));
+	}
+	printf("\n");
+}
+
+int
+cmd_fetch_user(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct kind_ui ui = {fetch_user_completed, false};
+	struct json_object *args;
+	const char *arg;
+	char *end;
+	long long uid;
+
+	if (argc != 1 || *argv[0] == '\0')
+		return ctl_usage("fetch-user", "expected UID or NAME");
+	arg = argv[0];
+	args = json_object_new_object();
+	if (strspn(arg, "0123456789") == strlen(arg)) {
+		/* All digits: a uid (the daemon checks the range). */
+		errno = 0;
+		uid = strtoll(arg, &end, 10);
+		if (errno != 0) {
+			json_object_put(args);
+			return ctl_usage("fetch-user", "not a uid: %s", arg);
+		}
+		json_object_object_add(args, "uid", json_object_new_int64(uid));
+	} else {
+		json_object_object_add(args, "name", json_object_new_string(arg));
+	}
+	return ctl_run_jobs(ctl, "fetch-user", &args, 1, &ui);
+}
+
+/* PATH made absolute against the working directory (PATH NULL: the
+ * working directory itself); NULL after printing why. */
+static char *
+process_abspath(const char *path)
+{
+	char *cwd = getcwd(NULL, 0), *abs = NULL;
+
+	if (path != NULL && path[0] == '/')
+		abs = strdup(path);
+	else if (cwd == NULL)
+		fprintf(stderr, "asyncctl process: the working directory: %s\n",
+			strerror(errno));
+	else if (path == NULL)
+		abs = strdup(cwd);
+	else if (asprintf(&abs, "%s/%s", cwd, path) < 0)
+		abs = NULL;
+	free(cwd);
+	return abs;
+}
+
+int
+cmd_process(struct ctl *ctl, int argc, char **argv)
+{
+	/* The program's output is all a completed job shows. */
+	static const struct kind_ui ui = {NULL, false};
+	struct json_object *args, *array;
+	char *cwd, *in = NULL;
+
+	if (argc < 1 || *argv[0] == '\0')
+		return ctl_usage("process", "expected -- PROGRAM [ARG...]");
+	cwd = process_abspath(ctl->cwd);
+	if (cwd == NULL ||
+	    (ctl->stdin_path != NULL &&
+	     (in = process_abspath(ctl->stdin_path)) == NULL)) {
+		free(cwd);
+		return EXIT_USAGE;
+	}
+	args = json_object_new_object();
+	array = json_object_new_array();
+	for (int i = 0; i < argc; i++)
+		json_object_array_add(array, json_object_new_string(argv[i]));
+	json_object_object_add(args, "argv", array);
+	json_object_object_add(args, "cwd", json_object_new_string(cwd));
+	if (ctl->env != NULL)
+		json_object_object_add(args, "env", json_object_get(ctl->env));
+	if (in != NULL)
+		json_object_object_add(args, "stdin", json_object_new_string(in));
+	free(cwd);
+	free(in);
+	return ctl_run_jobs(ctl, "process", &args, 1, &ui);
+}
+
+/* Prints where a download was saved (nothing for one sent to stdout). */
+static void
+download_completed(struct ctl *ctl, uint64_t id, struct json_object *result)
+{
+	struct json_object *path = render_get(result, "path");
+
+	if (path != NULL)
+		printf("%s\n", json_object_get_string(path));
+}
+
+/* The args of one download of URL to DEST (NULL: the daemon's default). */
+static struct json_object *
+download_args(struct ctl *ctl, const char *url, const char *dest, bool stream)
+{
+	struct json_object *args = json_object_new_object();
+
+	json_object_object_add(args, "url", json_object_new_string(url));
+	if (dest != NULL)
+		json_object_object_add(args, "dest", json_object_new_string(dest));
+	if (stream)
+		json_object_object_add(args, "stream", json_object_new_boolean(true));
+	if (ctl->sha256 != NULL)
+		json_object_object_add(args, "sha256",
+				       json_object_new_string(ctl->sha256));
+	if (ctl->resume)
+		json_object_object_add(args, "resume", json_object_new_boolean(true));
+	if (ctl->overwrite)
+		json_object_object_add(args, "overwrite",
+				       json_object_new_boolean(true));
+	if (ctl->max_bytes >= 0)
+		json_object_object_add(args, "max_bytes",
+				       json_object_new_int64(ctl->max_bytes));
+	return args;
+}
+
+int
+cmd_download(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct kind_ui ui = {download_completed, true};
+	bool stream = ctl->output != NULL && strcmp(ctl->output, "-") == 0;
+	struct json_object **args;
+	char *dest = NULL;
+	int status;
+
+	if (argc < 1)
+		return ctl_usage("download", "expected URL...");
+	if (argc > 1 && (stream || ctl->sha256 != NULL))
+		return ctl_usage("download", "%s takes a single URL",
+				 stream ? "-o -" : "--sha256");
+	if (ctl->output != NULL && !stream &&
+	    (dest = absolute_path(ctl->output)) == NULL) {
+		fprintf(stderr, "asyncctl: download: %s: %s\n", ctl->output,
+			strerror(errno));
+		return EXIT_USAGE;
+	}
+	args = calloc((size_t)argc, sizeof *args);
+	if (args == NULL) {
+		free(dest);
+		return ctl_usage("download", "out of memory");
+	}
+	for (int i = 0; i < argc; i++)
+		args[i] = download_args(ctl, argv[i], dest, stream);
+	status = ctl_run_jobs(ctl, "download", args, (size_t)argc, &ui);
+	free(args);
+	free(dest);
+	return status;
 }

@@ -5,6 +5,18 @@
 
 const struct ctl_command ctl_commands[] = {
 	{"sleep", cmd_sleep, OPTS_SUBMIT, "sleep MS"},
+	{"download", cmd_download,
+	 OPTS_SUBMIT | OPTBIT(OPT_OUTPUT) | OPTBIT(OPT_SHA256) |
+		 OPTBIT(OPT_RESUME) | OPTBIT(OPT_OVERWRITE) | OPTBIT(OPT_MAX_BYTES),
+	 "download URL... [-o DEST] [--sha256 HEX] [--resume] [--overwrite] "
+	 "[--max-bytes N]"},
+	{"read-file", cmd_read_file,
+	 OPTS_SUBMIT | OPTBIT(OPT_OFFSET) | OPTBIT(OPT_LENGTH),
+	 "read-file PATH [--offset N] [--length N]"},
+	{"fetch-user", cmd_fetch_user, OPTS_SUBMIT, "fetch-user UID|NAME"},
+	{"process", cmd_process,
+	 OPTS_SUBMIT | OPTBIT(OPT_CWD) | OPTBIT(OPT_ENV) | OPTBIT(OPT_STDIN),
+	 "process [--cwd DIR] [--env K=V]... [--stdin FILE] -- PROGRAM [ARG...]"},
 	{"get", cmd_get, 0, "get ID"},
 	{"list", cmd_list, OPTBIT(OPT_STATE) | OPTBIT(OPT_KIND) | OPTBIT(OPT_LIMIT),
 	 "list [--state S] [--kind K] [--limit N]"},

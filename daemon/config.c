@@ -195,7 +195,7 @@ config_reader(char *str, int num, void *stream)
 	s += strspn(s, " \t");
 	if (strlen(s) != (size_t)(n - (s - p->line)))
 		config_error(p, "NUL byte in line");
-	else if (strlen(s) >= (size_t)num - 1)
+	else if (strlen(s) >= (size_t)num)
 		config_error(p, "line longer than %d bytes", num - 2);
 	else if (*s == '[')
 		config_error(p, "sections are not used: keys stand alone");

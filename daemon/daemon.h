@@ -18,6 +18,7 @@ struct daemon_options {
 	unsigned workers;
 	char *download_dir;
 	char *allowed_schemes; /* comma-separated, "http,https" by default */
+	unsigned download_stall_timeout; /* seconds without data; 0: never */
 	unsigned idle_exit;    /* seconds; 0: never */
 	const char *version;
 };

@@ -11,5 +11,9 @@ extern const struct job_kind *const job_kinds[];
 extern const size_t job_kinds_count;
 
 extern const struct job_kind kind_sleep;
+extern const struct job_kind kind_read_file;
+extern const struct job_kind kind_fetch_user;
+extern const struct job_kind kind_process;
+extern const struct job_kind kind_download;
 
 #endif

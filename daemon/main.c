@@ -6,13 +6,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "activation.h"
+#include "config.h"
+#include "curl-loop.h"
 #include "daemon.h"
 #include "jobs.h"
 #include "log.h"
 #include "options.h"
+#include "pool.h"
 #include "rpc.h"
 #include "server.h"
 
@@ -22,6 +27,9 @@
 
 static struct event *shutdown_poll_ev;
 static long long shutdown_started_ms;
+static char *config_path; /* NULL: no configuration file */
+static struct event *status_ev, *idle_ev;
+static long long idle_since_ms;
 
 static void
 shutdown_poll_cb(evutil_socket_t fd, short what, void *arg)
@@ -44,12 +52,69 @@ stop_signal_cb(evutil_socket_t sig, short what, void *arg)
 	if (jobs_shutting_down())
 		return;
 	log_notice("signal %d: stopping", (int)sig);
+	activation_notify("STOPPING=1");
 	server_stop_listening();
 	jobs_shutdown();
 	shutdown_started_ms = now_mono_ms();
 	shutdown_poll_ev = event_new(daemon_base, -1, EV_PERSIST,
 				     shutdown_poll_cb, NULL);
 	event_add(shutdown_poll_ev, &tick);
+}
+
+/* Tells the service manager how many jobs there are, every few seconds. */
+static void
+status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	unsigned counts[JOB_NSTATES];
+
+	jobs_counts(counts);
+	activation_notify("STATUS=%u queued, %u running", counts[JOB_QUEUED],
+			  counts[JOB_RUNNING]);
+}
+
+/* --idle-exit: stops once there has been no connection and no unfinished
+ * job for that many seconds. */
+static void
+idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	long long now = now_mono_ms();
+
+	if (server_connections() > 0 || jobs_unfinished() > 0 ||
+	    jobs_shutting_down() || idle_since_ms == 0) {
+		idle_since_ms = now;
+		return;
+	}
+	if (now - idle_since_ms < (long long)daemon_opts.idle_exit * 1000)
+		return;
+	log_notice("idle for %u s: exiting", daemon_opts.idle_exit);
+	activation_notify("STOPPING=1");
+	event_base_loopexit(daemon_base, NULL);
+}
+
+/* Runs the idle check while --idle-exit is set (SIGHUP may change it). */
+static void
+idle_arm(void)
+{
+	static const struct timeval tick = {0, 250000};
+
+	if (daemon_opts.idle_exit == 0) {
+		event_del(idle_ev);
+		return;
+	}
+	if (!event_pending(idle_ev, EV_TIMEOUT, NULL)) {
+		idle_since_ms = 0;
+		event_add(idle_ev, &tick);
+	}
+}
+
+static void
+reload_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	log_notice("signal %d: re-reading the configuration", (int)sig);
+	activation_notify("RELOADING=1");
+	config_reload(config_path);
+	idle_arm();
+	activation_notify("READY=1");
 }
 
 static void
@@ -65,12 +130,21 @@ apply_kind_limits(void)
 int
 main(int argc, char **argv)
 {
-	struct event *sigterm, *sigint;
+	struct event *sigterm, *sigint, *sighup;
+	static const struct timeval status_period = {5, 0};
+	bool config_must_exist;
+	int listen_fd;
 
+	/* The file first, then the command line, which wins. */
 	options_defaults();
+	config_path = config_scan_argv(argc, argv, &config_must_exist);
+	if (config_load(config_path, config_must_exist) < 0)
+		return 1;
 	options_parse_argv(argc, argv);
 	log_set_level(option_state.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread starts: it edits the environment. */
+	listen_fd = activation_listen_fd();
 
 	if (evthread_use_pthreads() < 0)
 		fatalx("libevent has no pthreads support");
@@ -78,7 +152,12 @@ main(int argc, char **argv)
 	daemon_base = event_base_new();
 	if (daemon_base == NULL)
 		fatalx("cannot create the event loop");
+	/* Before any thread starts. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("cannot initialise libcurl");
+	curl_loop_init();
 	jobs_init();
+	pool_init(daemon_opts.workers);
 	apply_kind_limits();
 	rpc_init();
 
@@ -86,23 +165,43 @@ main(int argc, char **argv)
 		daemon_opts.socket_path = proto_default_socket();
 	if (daemon_opts.socket_mode < 0)
 		daemon_opts.socket_mode = geteuid() == 0 ? 0666 : 0600;
-	if (server_listen_path(daemon_opts.socket_path,
-			       daemon_opts.socket_mode) < 0)
+	if (listen_fd >= 0)
+		server_listen_fd(listen_fd);
+	else if (server_listen_path(daemon_opts.socket_path,
+				    daemon_opts.socket_mode) < 0)
 		return 1;
 
 	sigterm = evsignal_new(daemon_base, SIGTERM, stop_signal_cb, NULL);
 	sigint = evsignal_new(daemon_base, SIGINT, stop_signal_cb, NULL);
+	sighup = evsignal_new(daemon_base, SIGHUP, reload_signal_cb, NULL);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
+	event_add(sighup, NULL);
+	idle_ev = event_new(daemon_base, -1, EV_PERSIST, idle_cb, NULL);
+	idle_arm();
+	status_ev = event_new(daemon_base, -1, EV_PERSIST, status_cb, NULL);
+	if (getenv("NOTIFY_SOCKET") != NULL)
+		event_add(status_ev, &status_period);
 	log_notice("asyncd %s started, pid %d", PACKAGE_VERSION, (int)getpid());
+	activation_notify("READY=1");
+	status_cb(-1, 0, NULL);
 
 	event_base_dispatch(daemon_base);
 
 	server_free();
+	/* Before the jobs: done functions of finished work may still
+	 * look at their job. */
+	pool_free();
+	curl_loop_free();
 	jobs_free();
 	rpc_free();
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
+	event_free(idle_ev);
+	event_free(status_ev);
+	free(config_path);
+	config_free();
 	if (shutdown_poll_ev != NULL)
 		event_free(shutdown_poll_ev);
 	event_base_free(daemon_base);
@@ -111,6 +210,7 @@ main(int argc, char **argv)
 	free(daemon_opts.allowed_schemes);
 	free(option_state.config_file);
 	libevent_global_shutdown();
+	curl_global_cleanup();
 	log_notice("stopped");
 	return 0;
 }

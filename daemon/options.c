@@ -58,6 +58,9 @@ static const struct option_def option_defs[] = {
 	 "where downloads without a dest go", "DIR"},
 	{"allow-scheme", ARG_SPECIAL, NULL,
 	 "also allow downloads with URL scheme SCHEME (repeatable)", "SCHEME"},
+	{"download-stall-timeout", ARG_COUNT, &daemon_opts.download_stall_timeout,
+	 "fail (or retry) a download that received nothing for SECONDS "
+	 "(default: 60; 0: never)", "SECONDS"},
 	{"idle-exit", ARG_COUNT, &daemon_opts.idle_exit,
 	 "exit after SECONDS with no connection and no unfinished job "
 	 "(default: 0, never)", "SECONDS"},
@@ -84,6 +87,7 @@ options_defaults(void)
 	daemon_opts.max_connections = 1024;
 	daemon_opts.workers = cpus > 2 ? (unsigned)cpus : 2;
 	daemon_opts.allowed_schemes = xstrdup("http,https");
+	daemon_opts.download_stall_timeout = 60;
 	daemon_opts.version = PACKAGE_VERSION;
 }
 

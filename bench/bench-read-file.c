@@ -1,0 +1,214 @@
+/* Helpers of bench-read-file.sh, each beside its baseline:
+ *   bench-read-file getpw N             N look-ups of root as fetch-user
+ *                                       does them (getpwuid_r,
+ *                                       getgrouplist, getgrgid_r), in a loop
+ *   bench-read-file fetch SOCK N        N fetch-user jobs from one client,
+ *                                       pipelined, submit to last event
+ *   bench-read-file rawread SOCK PATH   one read-file job, its events read
+ *                                       off the socket and not parsed: what
+ *                                       the daemon delivers
+ * Each prints one line "name value unit" for the script to collect. */
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+connect_to(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+		perror(path);
+		exit(1);
+	}
+	return fd;
+}
+
+/* One fetch-user's worth of look-ups of uid 0. */
+static void
+lookup_root(char *buf, size_t size)
+{
+	struct passwd pw, *res;
+	struct group gr, *gres;
+	gid_t groups[256];
+	int n = 256;
+
+	if (getpwuid_r(0, &pw, buf, size, &res) != 0 || res == NULL) {
+		fprintf(stderr, "getpwuid_r failed\n");
+		exit(1);
+	}
+	getgrouplist(pw.pw_name, pw.pw_gid, groups, &n);
+	for (int i = 0; i < n; i++)
+		getgrgid_r(groups[i], &gr, buf + size / 2, size / 2, &gres);
+}
+
+static void
+bench_getpw(long n)
+{
+	static char buf[65536];
+	double t0 = now_s();
+
+	for (long i = 0; i < n; i++)
+		lookup_root(buf, sizeof buf);
+	printf("getpw_per_s %.0f lookups/s\n", (double)n / (now_s() - t0));
+}
+
+/* Counts the lines in BUF[0..len) that contain NEEDLE, carrying a partial
+ * line over in CARRY. */
+static long
+count_lines(const char *buf, size_t len, const char *needle, char *carry,
+	    size_t *ncarry, size_t cap)
+{
+	long found = 0;
+	size_t start = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		size_t piece = i - start;
+		if (*ncarry + piece < cap) {
+			memcpy(carry + *ncarry, buf + start, piece);
+			carry[*ncarry + piece] = '\0';
+			if (strstr(carry, needle) != NULL)
+				found++;
+		}
+		*ncarry = 0;
+		start = i + 1;
+	}
+	if (len > start && *ncarry + (len - start) < cap) {
+		memcpy(carry + *ncarry, buf + start, len - start);
+		*ncarry += len - start;
+	}
+	return found;
+}
+
+/* Submits N fetch-user jobs as fast as the socket takes them while reading
+ * the events, until N have completed. */
+static void
+bench_fetch(const char *sock, long n)
+{
+	static char in[1 << 16], carry[1 << 16];
+	char line[256];
+	size_t ncarry = 0, off = 0, len = 0;
+	long sent = 0, done = 0;
+	int fd = connect_to(sock);
+	double t0 = now_s();
+
+	while (done < n) {
+		struct pollfd pfd = {fd, POLLIN | (sent < n ? POLLOUT : 0), 0};
+		if (poll(&pfd, 1, 10000) <= 0) {
+			fprintf(stderr, "fetch: stalled at %ld of %ld\n", done, n);
+			exit(1);
+		}
+		if ((pfd.revents & POLLOUT) && sent < n) {
+			if (off == len) {
+				len = (size_t)snprintf(line, sizeof line,
+					"{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":"
+					"\"job.submit\",\"params\":{\"kind\":"
+					"\"fetch-user\",\"args\":{\"uid\":0}}}\n",
+					sent + 1);
+				off = 0;
+			}
+			ssize_t w = write(fd, line + off, len - off);
+			if (w > 0 && (off += (size_t)w) == len)
+				sent++;
+		}
+		if (pfd.revents & (POLLIN | POLLHUP)) {
+			ssize_t r = read(fd, in, sizeof in);
+			if (r <= 0) {
+				fprintf(stderr, "fetch: connection closed\n");
+				exit(1);
+			}
+			done += count_lines(in, (size_t)r,
+					    "\"method\":\"job.completed\"", carry,
+					    &ncarry, sizeof carry);
+		}
+	}
+	printf("fetch_per_s %.0f jobs/s\n", (double)n / (now_s() - t0));
+	close(fd);
+}
+
+/* Whether the terminal event's method shows in P[0..len). Inside a data
+ * string every '"' is escaped, so this cannot come from file content. */
+static int
+has_end(const char *p, size_t len)
+{
+	static const char done[] = "\"method\":\"job.completed\"";
+	static const char failed[] = "\"method\":\"job.failed\"";
+
+	return memmem(p, len, done, sizeof done - 1) != NULL ||
+	       memmem(p, len, failed, sizeof failed - 1) != NULL;
+}
+
+/* Reads one read-file job's events raw until its terminal event. */
+static void
+bench_rawread(const char *sock, const char *path)
+{
+	static char buf[(1 << 20) + 32];
+	char req[4352];
+	long long total = 0;
+	size_t keep = 0;
+	int fd = connect_to(sock);
+	int n = snprintf(req, sizeof req,
+			 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
+			 "\"params\":{\"kind\":\"read-file\",\"args\":"
+			 "{\"path\":\"%s\"}}}\n", path);
+	double t0 = now_s();
+
+	if (write(fd, req, (size_t)n) != n) {
+		perror("write");
+		exit(1);
+	}
+	for (;;) {
+		/* The last 31 bytes stay in front: a name cut between reads. */
+		ssize_t r = read(fd, buf + keep, sizeof buf - 32);
+		if (r <= 0) {
+			fprintf(stderr, "rawread: connection closed\n");
+			exit(1);
+		}
+		total += r;
+		if (has_end(buf, keep + (size_t)r))
+			break;
+		size_t have = keep + (size_t)r;
+		keep = have < 31 ? have : 31;
+		memmove(buf, buf + have - keep, keep);
+	}
+	printf("rawread_s %.3f s (%lld bytes of events)\n", now_s() - t0, total);
+	close(fd);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "getpw") == 0)
+		bench_getpw(atol(argv[2]));
+	else if (argc == 4 && strcmp(argv[1], "fetch") == 0)
+		bench_fetch(argv[2], atol(argv[3]));
+	else if (argc == 4 && strcmp(argv[1], "rawread") == 0)
+		bench_rawread(argv[2], argv[3]);
+	else {
+		fprintf(stderr, "usage: bench-read-file getpw N | fetch SOCK N | "
+				"rawread SOCK PATH\n");
+		return 2;
+	}
+	return 0;
+}

@@ -1,0 +1,632 @@
+/* A download's file, written on the worker pool (see download-file.h).
+ *
+ * Ownership: the loop owns `pending` and the operation bookkeeping; a
+ * worker owns everything else while the one operation in flight runs, and
+ * hands it back through the pool's done-queue (which orders the memory).
+ *
+ * Memory: writes are batched; while one batch is being written and
+ * hashed, the next accumulates in `pending`. The producer is told to wait
+ * (download_file_full) once `pending` holds DOWNLOAD_FILE_QUEUE_MAX bytes,
+ * or once the bytes not yet written by all downloads together reach
+ * DOWNLOAD_FILE_BUDGET; a file refused for the budget is woken when the
+ * total has fallen to half of it. However slow the disk, the daemon holds
+ * about the budget, plus what each producer adds before it stops (one
+ * receive buffer).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "download-file.h"
+#include "identity.h"
+#include "log.h"
+#include "pool.h"
+#include "userdb.h"
+#include "xmalloc.h"
+
+#define DOWNLOAD_FILE_QUEUE_MAX (512 * 1024)
+#define DOWNLOAD_FILE_BUDGET (64 * 1024 * 1024)
+#define DOWNLOAD_FILE_READ_CHUNK (1024 * 1024) /* hashing a resumed part */
+#define DOWNLOAD_FILE_MODE 0644
+#define DOWNLOAD_DIR_MODE 0755
+#define DOWNLOAD_USER_DIR_MODE 0700
+
+struct byte_buf {
+	unsigned char *data;
+	size_t len, cap;
+};
+
+enum file_op { OP_NONE, OP_OPEN, OP_WRITE, OP_COMMIT, OP_DISCARD };
+
+struct download_file {
+	/* Read-only after creation. */
+	uid_t uid;
+	gid_t gid;
+	char *dest, *name, *default_dir, *want_sha;
+	bool per_user, overwrite, resume;
+	/* The worker's while an operation runs. */
+	struct identity id;
+	bool have_id;
+	int fd;
+	bool part_opened; /* DEST.part is ours to remove */
+	char *path, *part;
+	EVP_MD_CTX *sha;
+	uint64_t resumed;
+	struct byte_buf inflight;
+	int write_err;
+	int op_err;
+	char sha_hex[65];
+	bool mismatch;
+	/* The loop's. */
+	struct byte_buf pending;
+	size_t unwritten; /* pending + inflight, counted in `unwritten_total` */
+	bool waiting;     /* on `waiters`, refused for the budget */
+	TAILQ_ENTRY(download_file) wait_link;
+	enum file_op op;
+	struct pool_work *work;
+	download_file_cb drained, done;
+	void *arg;
+	bool commit_wanted, discard_wanted, keep;
+};
+
+static void download_file_kick(struct download_file *f);
+
+static size_t unwritten_total;
+static TAILQ_HEAD(, download_file) waiters = TAILQ_HEAD_INITIALIZER(waiters);
+
+static void
+buf_append(struct byte_buf *b, const void *data, size_t len)
+{
+	if (b->len + len > b->cap) {
+		b->cap = b->len + len > 2 * b->cap ? b->len + len : 2 * b->cap;
+		b->data = xrealloc(b->data, b->cap);
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+}
+
+static char *
+path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir);
+	char *p;
+
+	if (asprintf(&p, "%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/",
+		     name) < 0)
+		fatal("asprintf");
+	return p;
+}
+
+/* ---- Worker side -------------------------------------------------------- */
+
+/* Writes all LEN bytes; 0 or an errno value. */
+static int
+write_all(int fd, const unsigned char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* mkdir -p DIR as the daemon; 0 or an errno value. */
+static int
+make_dirs(const char *dir, mode_t mode)
+{
+	char *copy = xstrdup(dir);
+	int err = 0;
+
+	for (char *s = strchr(copy + 1, '/');; s = strchr(s + 1, '/')) {
+		if (s != NULL)
+			*s = '\0';
+		if (copy[0] != '\0' && mkdir(copy, mode) < 0 && errno != EEXIST) {
+			err = errno;
+			break;
+		}
+		if (s == NULL)
+			break;
+		*s = '/';
+	}
+	free(copy);
+	return err;
+}
+
+/* As root: BASE/UID, a directory owned by the user, mode 0700. */
+static int
+user_subdir(struct download_file *f, const char *base, char **out)
+{
+	char uid[16];
+	struct stat st;
+	int err, fd;
+
+	if ((err = make_dirs(base, DOWNLOAD_DIR_MODE)) != 0)
+		return err;
+	snprintf(uid, sizeof uid, "%u", (unsigned)f->uid);
+	*out = path_join(base, uid);
+	if (mkdir(*out, DOWNLOAD_USER_DIR_MODE) < 0 && errno != EEXIST)
+		return errno;
+	fd = open(*out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	err = 0;
+	if (fstat(fd, &st) < 0)
+		err = errno;
+	else if (st.st_uid != f->uid &&
+		 fchown(fd, f->uid, f->gid) < 0)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+/* The directory a download without dest goes to, made if missing. */
+static int
+default_dir(struct download_file *f, char **out)
+{
+	struct userdb_user u;
+	int err;
+
+	if (f->per_user)
+		return user_subdir(f, f->default_dir, out);
+	if (f->default_dir != NULL) {
+		*out = xstrdup(f->default_dir);
+	} else {
+		if ((err = userdb_by_uid(geteuid(), &u)) != 0)
+			return err;
+		*out = path_join(u.home, "Downloads");
+		userdb_user_free(&u);
+	}
+	if (mkdir(*out, DOWNLOAD_DIR_MODE) < 0 && errno != EEXIST)
+		return errno;
+	return 0;
+}
+
+/* Sets f->path: DEST, DEST/NAME when DEST is a directory, or the default
+ * directory's NAME. */
+static int
+resolve_path(struct download_file *f)
+{
+	struct stat st;
+	char *dir = NULL;
+	int rc;
+
+	if (f->dest == NULL) {
+		rc = default_dir(f, &dir);
+		if (rc != 0) {
+			f->path = dir != NULL ? dir : NULL;
+			return rc;
+		}
+		f->path = path_join(dir, f->name);
+		free(dir);
+		return 0;
+	}
+	rc = identity_stat(&f->id, f->dest, &st);
+	if (rc == 0 && S_ISDIR(st.st_mode))
+		f->path = path_join(f->dest, f->name);
+	else if (rc == 0 || rc == -ENOENT)
+		f->path = xstrdup(f->dest);
+	else
+		return -rc;
+	return 0;
+}
+
+/* An existing DEST: EEXIST unless overwrite, EISDIR if a directory. */
+static int
+check_dest(struct download_file *f)
+{
+	struct stat st;
+	int rc = identity_stat(&f->id, f->path, &st);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return -rc;
+	if (S_ISDIR(st.st_mode))
+		return EISDIR;
+	return f->overwrite ? 0 : EEXIST;
+}
+
+/* Opens DEST.part as the user: a regular file (never a FIFO that would
+ * block the worker), created, or kept for resuming. */
+static int
+open_part(struct download_file *f)
+{
+	int flags = O_CREAT | O_NOFOLLOW | O_NONBLOCK;
+	struct stat st;
+	int fd;
+
+	flags |= f->resume ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC;
+	if (asprintf(&f->part, "%s.part", f->path) < 0)
+		fatal("asprintf");
+	fd = identity_open(&f->id, f->part, flags, DOWNLOAD_FILE_MODE);
+	if (fd < 0)
+		return -fd;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    fcntl(fd, F_SETFL, f->resume ? O_APPEND : 0) < 0) {
+		close(fd);
+		return EINVAL;
+	}
+	f->fd = fd;
+	f->part_opened = true;
+	f->resumed = f->resume ? (uint64_t)st.st_size : 0;
+	return 0;
+}
+
+/* Hashes the bytes a resumed DEST.part already holds. */
+static int
+hash_part(struct pool_work *w, struct download_file *f)
+{
+	unsigned char *buf = xmalloc(DOWNLOAD_FILE_READ_CHUNK);
+	uint64_t off = 0;
+	int err = 0;
+
+	while (off < f->resumed) {
+		ssize_t n = pread(f->fd, buf, DOWNLOAD_FILE_READ_CHUNK,
+				  (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? errno : EIO;
+			break;
+		}
+		EVP_DigestUpdate(f->sha, buf, (size_t)n);
+		off += (uint64_t)n;
+		if (pool_cancelled(w)) {
+			err = ECANCELED;
+			break;
+		}
+	}
+	free(buf);
+	return err;
+}
+
+static void
+open_work(struct pool_work *w, void *arg)
+{
+	struct download_file *f = arg;
+	int rc = identity_lookup(&f->id, f->uid, f->gid);
+
+	if (rc < 0) {
+		f->op_err = -rc;
+		return;
+	}
+	f->have_id = true;
+	if ((f->op_err = resolve_path(f)) != 0 ||
+	    (f->op_err = check_dest(f)) != 0 ||
+	    (f->op_err = open_part(f)) != 0)
+		return;
+	if (f->resume)
+		f->op_err = hash_part(w, f);
+}
+
+static void
+write_work(struct pool_work *w, void *arg)
+{
+	struct download_file *f = arg;
+
+	if (f->write_err == 0) {
+		EVP_DigestUpdate(f->sha, f->inflight.data, f->inflight.len);
+		f->write_err = write_all(f->fd, f->inflight.data,
+					 f->inflight.len);
+	}
+	f->inflight.len = 0;
+}
+
+/* rename(2) as the user; without overwrite never replaces DEST. */
+static int
+rename_part(struct download_file *f)
+{
+	struct stat st;
+	int rc, err = 0;
+
+	if (f->overwrite)
+		return -identity_rename(&f->id, f->part, f->path);
+	if ((rc = identity_enter(&f->id)) < 0)
+		return -rc;
+	if (renameat2(AT_FDCWD, f->part, AT_FDCWD, f->path,
+		      RENAME_NOREPLACE) < 0) {
+		err = errno;
+		/* A file system without RENAME_NOREPLACE: check, then rename. */
+		if (err == EINVAL && lstat(f->path, &st) < 0 && errno == ENOENT)
+			err = rename(f->part, f->path) < 0 ? errno : 0;
+		else if (err == EINVAL)
+			err = EEXIST;
+	}
+	identity_leave(&f->id);
+	return err;
+}
+
+static void
+commit_work(struct pool_work *w, void *arg)
+{
+	struct download_file *f = arg;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (pool_cancelled(w)) {
+		f->op_err = ECANCELED;
+		return;
+	}
+	if (f->write_err != 0) {
+		f->op_err = f->write_err;
+		return;
+	}
+	if (close(f->fd) < 0 && errno != EINTR) {
+		f->fd = -1;
+		f->op_err = errno;
+		return;
+	}
+	f->fd = -1;
+	EVP_DigestFinal_ex(f->sha, md, &mdlen);
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(f->sha_hex + 2 * i, 3, "%02x", md[i]);
+	if (f->want_sha != NULL && strcasecmp(f->want_sha, f->sha_hex) != 0) {
+		f->mismatch = true;
+		return;
+	}
+	f->op_err = pool_cancelled(w) ? ECANCELED : rename_part(f);
+}
+
+static void
+discard_work(struct pool_work *w, void *arg)
+{
+	struct download_file *f = arg;
+	int rc;
+
+	if (f->fd >= 0) {
+		if (f->keep && f->inflight.len > 0)
+			(void)write_all(f->fd, f->inflight.data, f->inflight.len);
+		close(f->fd);
+		f->fd = -1;
+	}
+	f->inflight.len = 0;
+	if (f->keep || !f->part_opened)
+		return;
+	rc = identity_unlink(&f->id, f->part);
+	if (rc < 0 && rc != -ENOENT)
+		log_warnx("cannot remove %s: %s", f->part, strerror(-rc));
+}
+
+/* ---- Loop side ---------------------------------------------------------- */
+
+/* Sets how many of F's bytes are not written yet. */
+static void
+account(struct download_file *f, size_t unwritten)
+{
+	unwritten_total = unwritten_total - f->unwritten + unwritten;
+	f->unwritten = unwritten;
+}
+
+/* Once the total is down to half the budget, the files refused for it
+ * may go on: their DRAINED is called (those queued meanwhile wait for the
+ * next time). */
+static void
+wake_waiters(void)
+{
+	struct download_file *f;
+	size_t n = 0;
+
+	if (unwritten_total > DOWNLOAD_FILE_BUDGET / 2)
+		return;
+	TAILQ_FOREACH(f, &waiters, wait_link)
+		n++;
+	while (n-- > 0 && (f = TAILQ_FIRST(&waiters)) != NULL) {
+		TAILQ_REMOVE(&waiters, f, wait_link);
+		f->waiting = false;
+		f->drained(f->arg, 0);
+	}
+}
+
+static void
+op_done(void *arg, bool cancelled)
+{
+	struct download_file *f = arg;
+	enum file_op op = f->op;
+	download_file_cb done = f->done;
+
+	f->op = OP_NONE;
+	f->work = NULL;
+	if (cancelled && (op == OP_OPEN || op == OP_COMMIT))
+		f->op_err = ECANCELED;
+	account(f, f->pending.len);
+	if (op == OP_DISCARD) {
+		wake_waiters();
+		done(f->arg, 0);
+		return;
+	}
+	if (f->discard_wanted) {
+		/* The caller is waiting for the discard, not this. */
+		download_file_kick(f);
+		return;
+	}
+	download_file_kick(f);
+	if (op == OP_WRITE) {
+		f->drained(f->arg, f->write_err);
+		wake_waiters();
+	} else {
+		done(f->arg, f->op_err);
+	}
+}
+
+static void
+submit(struct download_file *f, enum file_op op, pool_work_fn fn)
+{
+	f->op = op;
+	f->work = pool_submit(fn, op_done, f);
+}
+
+/* Starts the next operation, if any is due and none runs. */
+static void
+download_file_kick(struct download_file *f)
+{
+	struct byte_buf tmp;
+
+	if (f->op != OP_NONE)
+		return;
+	if (f->discard_wanted && !f->keep) {
+		f->pending.len = 0;
+		account(f, 0);
+	}
+	if (f->pending.len > 0 && f->write_err == 0 && f->fd >= 0) {
+		tmp = f->inflight;
+		f->inflight = f->pending;
+		f->pending = tmp;
+		f->pending.len = 0;
+		submit(f, f->discard_wanted ? OP_DISCARD : OP_WRITE,
+		       f->discard_wanted ? discard_work : write_work);
+	} else if (f->discard_wanted) {
+		submit(f, OP_DISCARD, discard_work);
+	} else if (f->commit_wanted) {
+		f->commit_wanted = false;
+		submit(f, OP_COMMIT, commit_work);
+	}
+}
+
+struct download_file *
+download_file_new(const struct download_file_spec *spec,
+		  download_file_cb drained, void *arg)
+{
+	struct download_file *f = xcalloc(1, sizeof *f);
+
+	f->uid = spec->uid;
+	f->gid = spec->gid;
+	f->dest = spec->dest ? xstrdup(spec->dest) : NULL;
+	f->name = xstrdup(spec->name);
+	f->default_dir = spec->default_dir ? xstrdup(spec->default_dir) : NULL;
+	f->per_user = spec->per_user;
+	f->overwrite = spec->overwrite;
+	f->resume = spec->resume;
+	f->fd = -1;
+	f->sha = EVP_MD_CTX_new();
+	if (f->sha == NULL || !EVP_DigestInit_ex(f->sha, EVP_sha256(), NULL))
+		fatalx("cannot set up SHA-256");
+	f->drained = drained;
+	f->arg = arg;
+	return f;
+}
+
+void
+download_file_free(struct download_file *f)
+{
+	if (f == NULL)
+		return;
+	if (f->op != OP_NONE)
+		fatalx("download_file_free while an operation runs");
+	if (f->waiting)
+		TAILQ_REMOVE(&waiters, f, wait_link);
+	account(f, 0);
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->have_id)
+		identity_release(&f->id);
+	EVP_MD_CTX_free(f->sha);
+	free(f->inflight.data);
+	free(f->pending.data);
+	free(f->dest);
+	free(f->name);
+	free(f->default_dir);
+	free(f->want_sha);
+	free(f->path);
+	free(f->part);
+	free(f);
+}
+
+void
+download_file_open(struct download_file *f, download_file_cb done)
+{
+	f->done = done;
+	submit(f, OP_OPEN, open_work);
+}
+
+const char *
+download_file_path(const struct download_file *f)
+{
+	if (f->path != NULL)
+		return f->path;
+	return f->dest != NULL ? f->dest : f->name;
+}
+
+uint64_t
+download_file_resumed(const struct download_file *f)
+{
+	return f->resumed;
+}
+
+void
+download_file_write(struct download_file *f, const void *data, size_t len)
+{
+	buf_append(&f->pending, data, len);
+	account(f, f->unwritten + len);
+	download_file_kick(f);
+}
+
+bool
+download_file_full(struct download_file *f)
+{
+	if (f->pending.len >= DOWNLOAD_FILE_QUEUE_MAX)
+		return true;
+	if (unwritten_total < DOWNLOAD_FILE_BUDGET)
+		return false;
+	if (!f->waiting) {
+		TAILQ_INSERT_TAIL(&waiters, f, wait_link);
+		f->waiting = true;
+	}
+	return true;
+}
+
+int
+download_file_error(const struct download_file *f)
+{
+	return f->op == OP_WRITE ? 0 : f->write_err;
+}
+
+void
+download_file_commit(struct download_file *f, const char *want_sha256,
+		     download_file_cb done)
+{
+	free(f->want_sha);
+	f->want_sha = want_sha256 ? xstrdup(want_sha256) : NULL;
+	f->done = done;
+	f->commit_wanted = true;
+	download_file_kick(f);
+}
+
+const char *
+download_file_sha256(const struct download_file *f)
+{
+	return f->sha_hex;
+}
+
+bool
+download_file_mismatch(const struct download_file *f)
+{
+	return f->mismatch;
+}
+
+void
+download_file_discard(struct download_file *f, bool keep,
+		      download_file_cb done)
+{
+	f->done = done;
+	f->keep = keep;
+	f->discard_wanted = true;
+	f->commit_wanted = false;
+	/* A write runs to its end (it is short, and a kept part wants its
+	 * bytes); opening (hashing a resumed part) and committing stop. */
+	if (f->op == OP_OPEN || f->op == OP_COMMIT)
+		pool_cancel(f->work);
+	download_file_kick(f);
+}

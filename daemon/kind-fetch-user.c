@@ -1,0 +1,193 @@
+/* fetch-user: one user's passwd entry and groups, looked up on the worker
+ * pool (NSS may block). The work fills plain C data; the loop turns it
+ * into the result. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "kinds.h"
+#include "params.h"
+#include "pool.h"
+#include "userdb.h"
+#include "xmalloc.h"
+
+#define FETCH_USER_UID_MAX 4294967294LL /* (uid_t)-1 is no uid */
+#define FETCH_USER_NAME_MAX 256
+
+struct fetch_user {
+	struct job *job; /* NULL once the job ended */
+	struct pool_work *work;
+	char *name; /* look up by name, or by uid when NULL */
+	uid_t uid;
+	/* The answer. */
+	int err; /* 0, ENOENT: no such user, or the database's errno */
+	struct userdb_user user;
+	gid_t *groups;
+	size_t ngroups;
+	char **group_names; /* NULL entries for groups without a name */
+};
+
+static int
+fetch_user_validate(struct json_object *args, struct param_error *err)
+{
+	static const char *const allowed[] = {"uid", "name", NULL};
+	const char *name;
+	int64_t uid;
+	int has_uid, has_name;
+
+	if (params_only(args, "args.", allowed, err) < 0 ||
+	    (has_uid = params_int(args, "args.", "uid", false, 0,
+				  FETCH_USER_UID_MAX, &uid, err)) < 0 ||
+	    (has_name = params_string(args, "args.", "name", false,
+				      FETCH_USER_NAME_MAX, &name, err)) < 0)
+		return -1;
+	if (has_uid && has_name)
+		return param_fail(err, "args.name",
+				  "give either uid or name, not both");
+	if (!has_uid && !has_name)
+		return param_fail(err, "args.uid", "required: uid or name");
+	if (has_name && *name == '\0')
+		return param_fail(err, "args.name", "must not be empty");
+	return 0;
+}
+
+static void
+fetch_user_free(struct fetch_user *fu)
+{
+	for (size_t i = 0; fu->group_names != NULL && i < fu->ngroups; i++)
+		free(fu->group_names[i]);
+	free(fu->group_names);
+	free(fu->groups);
+	userdb_user_free(&fu->user);
+	free(fu->name);
+	free(fu);
+}
+
+/* Worker: the passwd entry, the group list, the groups' names. */
+static void
+fetch_user_work(struct pool_work *w, void *arg)
+{
+	struct fetch_user *fu = arg;
+
+	fu->err = fu->name != NULL ? userdb_by_name(fu->name, &fu->user)
+				   : userdb_by_uid(fu->uid, &fu->user);
+	if (fu->err != 0 || pool_cancelled(w))
+		return;
+	fu->err = userdb_grouplist(fu->user.name, fu->user.gid, &fu->groups,
+				   &fu->ngroups);
+	if (fu->err != 0)
+		return;
+	fu->group_names = xcalloc(fu->ngroups, sizeof *fu->group_names);
+	for (size_t i = 0; i < fu->ngroups && !pool_cancelled(w); i++)
+		fu->group_names[i] = userdb_group_name(fu->groups[i]);
+}
+
+/* Adds string member KEY to OBJ. */
+static void
+fetch_user_add(struct json_object *obj, const char *key, const char *value)
+{
+	json_object_object_add(obj, key, json_object_new_string(value));
+}
+
+static struct json_object *
+fetch_user_result(const struct fetch_user *fu)
+{
+	struct json_object *r = json_object_new_object();
+	struct json_object *groups = json_object_new_array();
+
+	json_object_object_add(r, "uid", json_object_new_int64(fu->user.uid));
+	json_object_object_add(r, "gid", json_object_new_int64(fu->user.gid));
+	fetch_user_add(r, "name", fu->user.name);
+	fetch_user_add(r, "gecos", fu->user.gecos);
+	fetch_user_add(r, "home", fu->user.home);
+	fetch_user_add(r, "shell", fu->user.shell);
+	for (size_t i = 0; i < fu->ngroups; i++) {
+		struct json_object *g = json_object_new_object();
+		const char *name = fu->group_names[i];
+		json_object_object_add(g, "gid",
+				       json_object_new_int64(fu->groups[i]));
+		if (name != NULL)
+			fetch_user_add(g, "name", name);
+		else
+			json_object_object_add(g, "name", NULL);
+		json_object_array_add(groups, g);
+	}
+	json_object_object_add(r, "groups", groups);
+	return r;
+}
+
+/* Fails JOB for FU's error: no such user, or the database failed. */
+static void
+fetch_user_fail(struct job *job, const struct fetch_user *fu)
+{
+	char msg[FETCH_USER_NAME_MAX + 64];
+
+	if (fu->err != ENOENT) {
+		job_fail_errno(job, fu->err, "user database");
+		return;
+	}
+	if (fu->name != NULL)
+		snprintf(msg, sizeof msg, "no user named %s", fu->name);
+	else
+		snprintf(msg, sizeof msg, "no user with uid %u",
+			 (unsigned)fu->uid);
+	job_fail(job, JOBERR_NO_SUCH_USER, msg, NULL);
+}
+
+static void
+fetch_user_done(void *arg, bool cancelled)
+{
+	struct fetch_user *fu = arg;
+	struct job *job = fu->job;
+
+	if (job != NULL) {
+		job->priv = NULL;
+		if (cancelled)
+			job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
+		else if (fu->err != 0)
+			fetch_user_fail(job, fu);
+		else
+			job_complete(job, fetch_user_result(fu));
+	}
+	fetch_user_free(fu);
+}
+
+static void
+fetch_user_start(struct job *job, struct json_object *args)
+{
+	struct fetch_user *fu = xcalloc(1, sizeof *fu);
+	struct json_object *v;
+
+	if (json_object_object_get_ex(args, "name", &v))
+		fu->name = xstrdup(json_object_get_string(v));
+	else if (json_object_object_get_ex(args, "uid", &v))
+		fu->uid = (uid_t)json_object_get_int64(v);
+	fu->job = job;
+	job->priv = fu;
+	fu->work = pool_submit(fetch_user_work, fetch_user_done, fu);
+}
+
+/* Ends the job at once; the look-up, if running, finishes on its own and
+ * its done function only frees. */
+static void
+fetch_user_cancel(struct job *job)
+{
+	struct fetch_user *fu = job->priv;
+
+	fu->job = NULL;
+	job->priv = NULL;
+	pool_cancel(fu->work);
+	job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
+}
+
+const struct job_kind kind_fetch_user = {
+	.name = "fetch-user",
+	.validate = fetch_user_validate,
+	.start = fetch_user_start,
+	.cancel = fetch_user_cancel,
+	/* Look-ups are short and mostly wait: let many queue on the pool. */
+	.default_max_running = 64,
+};

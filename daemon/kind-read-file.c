@@ -1,0 +1,405 @@
+/* read-file: streams a file's bytes as job.output "data" chunks.
+ *
+ * The file is opened with the submitting user's identity and read, both
+ * on the worker pool; the loop only encodes and sends. READ_FILE_INFLIGHT
+ * reads are kept in flight so that a worker reads the next one while the
+ * loop sends this one; reads are delivered in file order whatever order
+ * they finish in. While a watcher is past its high-water mark no new read
+ * is scheduled, until resume().
+ *
+ * Ownership: the job points at its struct read_file (job->priv) until the
+ * job ends; pool items point at it until their done function ran. It is
+ * freed when both are gone (rf->job NULL and no item in flight).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "identity.h"
+#include "kinds.h"
+#include "params.h"
+#include "pool.h"
+#include "xmalloc.h"
+
+/* Bytes one pool item reads: job_output() cuts them into protocol chunks
+ * of PROTO_CHUNK_MAX. Four chunks a wake-up of the loop rather than one
+ * halve the cost of the hand-overs (bench/bench-read-file.sh), for
+ * 2 x 256 KiB of buffers a job. */
+#define READ_FILE_CHUNK (4 * PROTO_CHUNK_MAX)
+#define READ_FILE_INFLIGHT 2
+
+struct read_file;
+
+/* One read of at most READ_FILE_CHUNK bytes. */
+struct read_slot {
+	struct read_file *rf;
+	struct pool_work *work; /* while in flight */
+	uint64_t offset;
+	size_t len; /* bytes asked for */
+	size_t got; /* bytes read */
+	int err;    /* errno of a failed read, or 0 */
+	bool ready; /* read, waiting for its turn */
+	unsigned char *buf;
+};
+
+struct read_file {
+	struct job *job; /* NULL once the job ended */
+	char *path;
+	uid_t uid;
+	gid_t gid;
+	uint64_t offset; /* args.offset */
+	int64_t length;  /* args.length, or -1: to the end */
+
+	/* Filled by the open work, read on the loop after it. */
+	struct pool_work *open_work;
+	int fd;
+	int open_err;
+	const char *open_what; /* what failed, for the message */
+	uint64_t size;
+
+	uint64_t end;  /* where reading stops */
+	uint64_t next; /* offset of the next read to schedule */
+	uint64_t sent; /* bytes delivered */
+	bool eof;      /* a read came back short: the file ended */
+	struct read_slot slots[READ_FILE_INFLIGHT];
+	unsigned head;     /* the slot delivered next */
+	unsigned nbusy;    /* slots busy, from head on */
+	unsigned inflight; /* pool items whose done function is due */
+};
+
+static int
+read_file_validate(struct json_object *args, struct param_error *err)
+{
+	static const char *const allowed[] = {"path", "offset", "length",
+					      "encoding", NULL};
+	const char *path, *encoding = "auto";
+	int64_t n;
+
+	if (params_only(args, "args.", allowed, err) < 0 ||
+	    params_path(args, "args.", "path", true, &path, err) < 0 ||
+	    params_int(args, "args.", "offset", false, 0, INT64_MAX - 1, &n,
+		       err) < 0 ||
+	    params_int(args, "args.", "length", false, 0, INT64_MAX - 1, &n,
+		       err) < 0 ||
+	    params_string(args, "args.", "encoding", false, 16, &encoding,
+			  err) < 0)
+		return -1;
+	if (strcmp(encoding, "auto") != 0 && strcmp(encoding, "base64") != 0)
+		return param_fail(err, "args.encoding",
+				  "must be \"auto\" or \"base64\"");
+	return 0;
+}
+
+/* Frees RF once neither the job nor a pool item refers to it. */
+static void
+read_file_maybe_free(struct read_file *rf)
+{
+	if (rf->job != NULL || rf->inflight > 0)
+		return;
+	if (rf->fd >= 0)
+		close(rf->fd);
+	for (unsigned i = 0; i < READ_FILE_INFLIGHT; i++)
+		free(rf->slots[i].buf);
+	free(rf->path);
+	free(rf);
+}
+
+/* Lets go of the job, which is about to end. */
+static struct job *
+read_file_detach(struct read_file *rf)
+{
+	struct job *job = rf->job;
+
+	rf->job = NULL;
+	job->priv = NULL;
+	return job;
+}
+
+static void
+read_file_fail(struct read_file *rf, int err, const char *what)
+{
+	struct job *job = read_file_detach(rf);
+	char msg[4200];
+
+	snprintf(msg, sizeof msg, "%s %s", what, rf->path);
+	job_fail_errno(job, err, msg);
+	read_file_maybe_free(rf);
+}
+
+static void
+read_file_complete(struct read_file *rf)
+{
+	struct job *job = read_file_detach(rf);
+	struct json_object *result = json_object_new_object();
+
+	job_output_end(job, STREAM_DATA);
+	job_progress(job, rf->sent, (int64_t)(rf->end - rf->offset), "bytes",
+		     true);
+	json_object_object_add(result, "path",
+			       json_object_new_string(rf->path));
+	json_object_object_add(result, "bytes",
+			       json_object_new_int64((int64_t)rf->sent));
+	json_object_object_add(result, "size",
+			       json_object_new_int64((int64_t)rf->size));
+	job_complete(job, result);
+	read_file_maybe_free(rf);
+}
+
+/* Worker: opens the file as its owner and learns its size. */
+static void
+read_file_open_work(struct pool_work *w, void *arg)
+{
+	struct read_file *rf = arg;
+	struct identity id;
+	struct stat st;
+	int rc;
+
+	if (pool_cancelled(w))
+		return;
+	rf->open_what = "user database look-up for";
+	if ((rc = identity_lookup(&id, rf->uid, rf->gid)) < 0) {
+		rf->open_err = -rc;
+		return;
+	}
+	/* O_NONBLOCK: a FIFO must not hold a worker until a writer comes. */
+	rf->open_what = "open";
+	rc = identity_open(&id, rf->path, O_RDONLY | O_NOCTTY | O_NONBLOCK, 0);
+	identity_release(&id);
+	if (rc < 0) {
+		rf->open_err = -rc;
+		return;
+	}
+	rf->fd = rc;
+	rf->open_what = "read";
+	if (fstat(rf->fd, &st) < 0) {
+		rf->open_err = errno;
+	} else if (S_ISDIR(st.st_mode)) {
+		rf->open_err = EISDIR;
+	} else if (!S_ISREG(st.st_mode)) {
+		rf->open_what = "not a regular file:";
+		rf->open_err = EINVAL;
+	} else {
+		rf->size = (uint64_t)st.st_size;
+	}
+	if (rf->open_err == 0)
+		posix_fadvise(rf->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
+
+/* Worker: reads one chunk, all of it unless the file ends first. */
+static void
+read_file_read_work(struct pool_work *w, void *arg)
+{
+	struct read_slot *slot = arg;
+	ssize_t n;
+
+	slot->got = 0;
+	slot->err = 0;
+	while (slot->got < slot->len && !pool_cancelled(w)) {
+		n = pread(slot->rf->fd, slot->buf + slot->got,
+			  slot->len - slot->got,
+			  (off_t)(slot->offset + slot->got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			slot->err = errno;
+			return;
+		}
+		if (n == 0)
+			return;
+		slot->got += (size_t)n;
+	}
+}
+
+static void read_file_read_done(void *arg, bool cancelled);
+
+/* Schedules the next read into the slot after the busy ones. */
+static void
+read_file_schedule(struct read_file *rf)
+{
+	struct read_slot *slot =
+		&rf->slots[(rf->head + rf->nbusy) % READ_FILE_INFLIGHT];
+	uint64_t left = rf->end - rf->next;
+
+	if (slot->buf == NULL)
+		slot->buf = xmalloc(READ_FILE_CHUNK);
+	slot->rf = rf;
+	slot->offset = rf->next;
+	slot->len = left < READ_FILE_CHUNK ? (size_t)left : READ_FILE_CHUNK;
+	slot->ready = false;
+	slot->got = 0;
+	slot->err = ECANCELED; /* unless the work runs */
+	rf->next += slot->len;
+	rf->nbusy++;
+	rf->inflight++;
+	slot->work = pool_submit(read_file_read_work, read_file_read_done,
+				 slot);
+}
+
+/* Keeps reads in flight until the end, unless output is blocked; ends
+ * the job when everything was delivered. */
+static void
+read_file_pump(struct read_file *rf)
+{
+	bool more = !rf->eof && rf->next < rf->end;
+
+	if (!more && rf->nbusy == 0) {
+		read_file_complete(rf);
+		return;
+	}
+	while (more && rf->nbusy < READ_FILE_INFLIGHT) {
+		if (job_output_blocked(rf->job))
+			return; /* resume() brings us back */
+		read_file_schedule(rf);
+		more = rf->next < rf->end;
+	}
+}
+
+/* Sends the chunks that are ready, in file order. Returns -1 when a read
+ * failed and the job ended. */
+static int
+read_file_deliver(struct read_file *rf)
+{
+	struct read_slot *slot;
+
+	while (rf->nbusy > 0 && (slot = &rf->slots[rf->head])->ready) {
+		slot->ready = false;
+		rf->head = (rf->head + 1) % READ_FILE_INFLIGHT;
+		rf->nbusy--;
+		if (rf->eof)
+			continue; /* past a short read: the file ended there */
+		if (slot->err != 0) {
+			read_file_fail(rf, slot->err, "read");
+			return -1;
+		}
+		if (slot->got > 0) {
+			job_output(rf->job, STREAM_DATA, slot->buf, slot->got);
+			rf->sent += slot->got;
+			/* The last one is the final event, sent at the end. */
+			if (rf->sent < rf->end - rf->offset)
+				job_progress(rf->job, rf->sent,
+					     (int64_t)(rf->end - rf->offset),
+					     "bytes", false);
+		}
+		if (slot->got < slot->len)
+			rf->eof = true;
+	}
+	return 0;
+}
+
+static void
+read_file_read_done(void *arg, bool cancelled)
+{
+	struct read_slot *slot = arg;
+	struct read_file *rf = slot->rf;
+
+	rf->inflight--;
+	slot->work = NULL;
+	slot->ready = true;
+	if (rf->job == NULL) {
+		read_file_maybe_free(rf);
+		return;
+	}
+	if (read_file_deliver(rf) < 0)
+		return;
+	read_file_pump(rf);
+}
+
+static void
+read_file_open_done(void *arg, bool cancelled)
+{
+	struct read_file *rf = arg;
+
+	rf->inflight--;
+	rf->open_work = NULL;
+	if (rf->job == NULL) {
+		read_file_maybe_free(rf);
+		return;
+	}
+	if (rf->open_err != 0) {
+		read_file_fail(rf, rf->open_err, rf->open_what);
+		return;
+	}
+	rf->end = rf->offset;
+	if (rf->offset < rf->size) {
+		uint64_t avail = rf->size - rf->offset;
+		rf->end += rf->length >= 0 && (uint64_t)rf->length < avail
+				   ? (uint64_t)rf->length
+				   : avail;
+	}
+	rf->next = rf->offset;
+	read_file_pump(rf);
+}
+
+/* ARGS member NAME as an integer, or DEFAULT when absent. */
+static int64_t
+read_file_arg_int(struct json_object *args, const char *name, int64_t def)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(args, name, &v))
+		return def;
+	return json_object_get_int64(v);
+}
+
+static void
+read_file_start(struct job *job, struct json_object *args)
+{
+	struct read_file *rf = xcalloc(1, sizeof *rf);
+	struct json_object *v;
+
+	json_object_object_get_ex(args, "path", &v);
+	rf->path = xstrdup(json_object_get_string(v));
+	rf->offset = (uint64_t)read_file_arg_int(args, "offset", 0);
+	rf->length = read_file_arg_int(args, "length", -1);
+	if (json_object_object_get_ex(args, "encoding", &v) &&
+	    strcmp(json_object_get_string(v), "base64") == 0)
+		job_output_base64(job, STREAM_DATA);
+	rf->uid = job->owner.uid;
+	rf->gid = job->owner.gid;
+	rf->fd = -1;
+	rf->job = job;
+	job->priv = rf;
+	rf->inflight = 1;
+	rf->open_work = pool_submit(read_file_open_work, read_file_open_done,
+				    rf);
+}
+
+/* Stops at once: reads in flight are cancelled and their done functions
+ * free the state later. */
+static void
+read_file_cancel(struct job *job)
+{
+	struct read_file *rf = job->priv;
+
+	if (rf->open_work != NULL)
+		pool_cancel(rf->open_work);
+	for (unsigned i = 0; i < READ_FILE_INFLIGHT; i++)
+		if (rf->slots[i].work != NULL)
+			pool_cancel(rf->slots[i].work);
+	read_file_detach(rf);
+	job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
+	read_file_maybe_free(rf);
+}
+
+static void
+read_file_resume(struct job *job)
+{
+	struct read_file *rf = job->priv;
+
+	if (rf != NULL && rf->open_work == NULL)
+		read_file_pump(rf);
+}
+
+const struct job_kind kind_read_file = {
+	.name = "read-file",
+	.validate = read_file_validate,
+	.start = read_file_start,
+	.cancel = read_file_cancel,
+	.resume = read_file_resume,
+};

@@ -1,0 +1,126 @@
+#!/bin/bash
+# The two set-up commands of the README, for a fresh Debian 12 machine:
+#   ./setup.sh run    install what is missing, build, install, start asyncd
+#   ./setup.sh test   install what is missing, build, run the whole suite
+#                     twice: a normal build and an ASan+UBSan build
+set -euo pipefail
+cd "$(dirname "$0")"
+top=$PWD
+
+# Build and test dependencies (Debian package names).
+packages=(build-essential autoconf automake libtool pkg-config
+	libevent-dev libjson-c-dev libcurl4-openssl-dev libssl-dev check
+	libsystemd-dev libinih-dev systemd mandoc curl ca-certificates)
+
+install_missing() {
+	local missing=()
+	for p in "${packages[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "setup.sh: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# configure_build DIR [CONFIGURE ARGS...]: an out-of-tree build in DIR.
+configure_build() {
+	local dir=$1
+	shift
+	[ -x configure ] || ./bootstrap >/dev/null
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" -q "$@" && make -s -j"$(nproc)")
+}
+
+# Prints every suite's Check summary; the full log of a suite that failed.
+report() {
+	local dir=$1 status=0 log
+	for log in $(find "$dir/tests" -name '*.log' ! -name test-suite.log | sort); do
+		if grep -q '^FAIL\|^ERROR' "${log%.log}.trs" 2>/dev/null; then
+			echo "---- $log"
+			cat "$log"
+			status=1
+		else
+			grep -H 'Checks:\|passed' "$log" | sed "s|^$dir/||" || true
+		fi
+	done
+	return $status
+}
+
+# run_suite DIR LABEL: make check in DIR and show what Check said.
+run_suite() {
+	local dir=$1 label=$2 rc=0
+	echo "== $label test suite"
+	(cd "$dir" && make -s -j2 check >/dev/null 2>&1) || rc=$?
+	report "$dir" || rc=1
+	[ $rc -eq 0 ] && echo "== $label: all suites passed" || echo "== $label: FAILED"
+	return $rc
+}
+
+cmd_test() {
+	local rc=0
+	install_missing
+	configure_build build/normal --enable-werror
+	run_suite build/normal normal || rc=1
+	# The sanitizer build: leaks, overflows and undefined behaviour abort.
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	configure_build build/sanitizers --enable-werror --enable-sanitizers
+	run_suite build/sanitizers "ASan+UBSan" || rc=1
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+	# The release tarball builds and installs from a read-only tree.
+	echo "== make distcheck"
+	(cd build/normal && make -s distcheck TESTS= >/dev/null 2>&1) &&
+		echo "== distcheck passed" || { echo "== distcheck FAILED"; rc=1; }
+	return $rc
+}
+
+cmd_run() {
+	install_missing
+	configure_build build/release --prefix=/usr/local --sysconfdir=/etc \
+		--localstatedir=/var \
+		--with-systemdsystemunitdir=/etc/systemd/system \
+		--with-systemduserunitdir=/etc/systemd/user
+	make -s -C build/release install >/dev/null
+	if [ "$(id -u)" -eq 0 ] && [ -d /run/systemd/system ]; then
+		systemctl daemon-reload
+		systemctl enable --now asyncd.socket
+		echo "asyncd: socket-activated on /run/asyncd/asyncd.sock (systemctl status asyncd)"
+		return
+	fi
+	# No systemd here: start it by hand, in the background.
+	local sock log
+	if [ "$(id -u)" -eq 0 ]; then
+		sock=/run/asyncd/asyncd.sock log=/var/log/asyncd.log
+	else
+		sock="${XDG_RUNTIME_DIR:-/tmp/asyncd-$(id -u)}/asyncd/asyncd.sock"
+		log="${XDG_STATE_HOME:-$HOME/.local/state}/asyncd.log"
+		mkdir -p "$(dirname "$log")"
+	fi
+	if /usr/local/bin/asyncctl --socket "$sock" info >/dev/null 2>&1; then
+		echo "asyncd: already running on $sock"
+		return
+	fi
+	setsid /usr/local/sbin/asyncd --socket "$sock" </dev/null >>"$log" 2>&1 &
+	for _ in $(seq 50); do
+		/usr/local/bin/asyncctl --socket "$sock" info >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	/usr/local/bin/asyncctl --socket "$sock" info
+	echo "asyncd: running on $sock, log in $log"
+}
+
+case "${1:-}" in
+run) cmd_run ;;
+test) cmd_test ;;
+*)
+	echo "usage: $0 run|test" >&2
+	exit 2
+	;;
+esac
