@@ -1,16 +1,55 @@
-/* Job events on the wire. job.output carries up to 64 KiB of data, so it
- * is written straight into the output buffer rather than built as a json-c
- * object and serialised (which would copy and re-scan it twice). */
+/* Job events and job objects on the wire, written by hand into the output
+ * buffer. Strings are escaped by events_write_json_string(); results and
+ * errors, the only free-form values, are serialised by json-c. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <event2/buffer.h>
 #include <json-c/json.h>
 
-#include "../proto/jsonrpc.h"
 #include "events.h"
 
 static const char hex[] = "0123456789abcdef";
+
+/* A line is assembled in a small buffer and added in one call: printf
+ * into an evbuffer costs more than all the rest of an event. */
+struct line {
+	char buf[512];
+	size_t len;
+};
+
+static void
+line_str(struct line *l, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > sizeof l->buf - l->len)
+		n = sizeof l->buf - l->len;
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static void
+line_u64(struct line *l, uint64_t v)
+{
+	char digits[24];
+	int n = 0;
+
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	while (n > 0 && l->len < sizeof l->buf)
+		l->buf[l->len++] = digits[--n];
+}
+
+static void
+line_flush(struct line *l, struct evbuffer *out)
+{
+	evbuffer_add(out, l->buf, l->len);
+	l->len = 0;
+}
 
 void
 events_write_json_string(struct evbuffer *out, const unsigned char *s,
@@ -81,38 +120,175 @@ write_base64(struct evbuffer *out, const unsigned char *raw, size_t len)
 	evbuffer_commit_space(out, &vec, 1);
 }
 
+/* Writes a JSON value held by json-c (a result or an error), or null. */
+static void
+write_json_value(struct evbuffer *out, struct json_object *value)
+{
+	size_t len;
+	const char *text;
+
+	if (value == NULL) {
+		evbuffer_add(out, "null", 4);
+		return;
+	}
+	text = json_object_to_json_string_length(
+		value, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	evbuffer_add(out, text, len);
+}
+
+/* Adds a time as an RFC 3339 string, or null when MS is 0. The date and
+ * time to the second are cached: jobs come in bursts. */
+static void
+line_time(struct line *l, long long ms)
+{
+	static long long cached_sec = -1;
+	static char cached[32];
+	int frac = (int)(ms % 1000);
+
+	if (ms == 0) {
+		line_str(l, "null");
+		return;
+	}
+	if (ms / 1000 != cached_sec) {
+		proto_format_time(ms, cached);
+		cached[19] = '\0'; /* "YYYY-MM-DDTHH:MM:SS" */
+		cached_sec = ms / 1000;
+	}
+	char tail[8] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
+			(char)('0' + frac % 10), 'Z', '"', '\0'};
+	line_str(l, "\"");
+	line_str(l, cached);
+	line_str(l, tail);
+}
+
+static void
+write_string_or_null(struct evbuffer *out, const char *s)
+{
+	if (s == NULL)
+		evbuffer_add(out, "null", 4);
+	else
+		events_write_json_string(out, (const unsigned char *)s, strlen(s));
+}
+
 void
-events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
+events_write_job(struct evbuffer *out, const struct job *job)
+{
+	struct line l = {.len = 0};
+
+	line_str(&l, "{\"id\":");
+	line_u64(&l, job->id);
+	line_str(&l, ",\"kind\":\"");
+	line_str(&l, job->kind->name);
+	line_str(&l, "\",\"state\":\"");
+	line_str(&l, proto_state_name(job->state));
+	line_str(&l, "\",\"label\":");
+	line_flush(&l, out);
+	write_string_or_null(out, job->label);
+	line_str(&l, ",\"owner\":");
+	line_u64(&l, job->owner.uid);
+	line_str(&l, ",\"after\":[");
+	for (unsigned i = 0; i < job->nafter; i++) {
+		if (i > 0)
+			line_str(&l, ",");
+		line_u64(&l, job->after[i]);
+		if (l.len > sizeof l.buf - 32)
+			line_flush(&l, out);
+	}
+	line_str(&l, "],\"created\":");
+	line_time(&l, job->created_ms);
+	line_str(&l, ",\"started\":");
+	line_time(&l, job->started_ms);
+	line_str(&l, ",\"finished\":");
+	line_time(&l, job->finished_ms);
+	line_str(&l, ",\"args\":");
+	line_flush(&l, out);
+	evbuffer_add(out, job->args, strlen(job->args));
+	evbuffer_add(out, ",\"result\":", 10);
+	write_json_value(out, job->result);
+	evbuffer_add(out, ",\"error\":", 9);
+	write_json_value(out, job->error);
+	evbuffer_add(out, "}", 1);
+}
+
+/* Starts a notification line, up to the members after "seq". */
+static void
+line_event_head(struct line *l, const char *method, const struct job *job)
+{
+	line_str(l, "{\"jsonrpc\":\"2.0\",\"method\":\"");
+	line_str(l, method);
+	line_str(l, "\",\"params\":{\"id\":");
+	line_u64(l, job->id);
+	line_str(l, ",\"seq\":");
+	line_u64(l, job->seq);
+}
+
+void
+events_write_started(struct evbuffer *out, const struct job *job)
+{
+	struct line l = {.len = 0};
+
+	line_event_head(&l, "job.started", job);
+	line_str(&l, ",\"kind\":\"");
+	line_str(&l, job->kind->name);
+	line_str(&l, "\"}}\n");
+	line_flush(&l, out);
+}
+
+void
+events_write_progress(struct evbuffer *out, const struct job *job,
+		      uint64_t done, int64_t total, const char *unit)
+{
+	struct line l = {.len = 0};
+
+	line_event_head(&l, "job.progress", job);
+	line_str(&l, ",\"done\":");
+	line_u64(&l, done);
+	line_str(&l, ",\"total\":");
+	if (total < 0)
+		line_str(&l, "null");
+	else
+		line_u64(&l, (uint64_t)total);
+	line_str(&l, ",\"unit\":\"");
+	line_str(&l, unit);
+	line_str(&l, "\"}}\n");
+	line_flush(&l, out);
+}
+
+void
+events_write_end(struct evbuffer *out, const struct job *job)
+{
+	bool ok = job->state == JOB_COMPLETED;
+	struct line l = {.len = 0};
+
+	line_event_head(&l, ok ? "job.completed" : "job.failed", job);
+	line_str(&l, ",\"kind\":\"");
+	line_str(&l, job->kind->name);
+	line_str(&l, ok ? "\",\"result\":" : "\",\"error\":");
+	line_flush(&l, out);
+	write_json_value(out, ok ? job->result : job->error);
+	evbuffer_add(out, "}}\n", 3);
+}
+
+void
+events_write_output(struct evbuffer *out, const struct job *job,
 		    const char *stream, uint64_t offset,
 		    enum chunk_encoding enc, const unsigned char *raw,
 		    size_t len)
 {
-	evbuffer_add_printf(out,
-			    "{\"jsonrpc\":\"2.0\",\"method\":\"job.output\","
-			    "\"params\":{\"id\":%" PRIu64 ",\"seq\":%" PRIu32
-			    ",\"stream\":\"%s\",\"offset\":%" PRIu64
-			    ",\"encoding\":\"%s\",\"data\":",
-			    id, seq, stream, offset, chunk_encoding_name(enc));
+	struct line l = {.len = 0};
+
+	line_event_head(&l, "job.output", job);
+	line_str(&l, ",\"stream\":\"");
+	line_str(&l, stream);
+	line_str(&l, "\",\"offset\":");
+	line_u64(&l, offset);
+	line_str(&l, ",\"encoding\":\"");
+	line_str(&l, chunk_encoding_name(enc));
+	line_str(&l, "\",\"data\":");
+	line_flush(&l, out);
 	if (enc == CHUNK_BASE64)
 		write_base64(out, raw, len);
 	else
 		events_write_json_string(out, raw, len);
 	evbuffer_add(out, "}}\n", 3);
-}
-
-void
-events_write(struct evbuffer *out, const char *method, uint64_t id,
-	     uint32_t seq, struct json_object *params)
-{
-	struct json_object *p = json_object_new_object();
-	struct json_object *msg;
-
-	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
-	json_object_object_add(p, "seq", json_object_new_int64(seq));
-	json_object_object_foreach(params, key, val)
-		json_object_object_add(p, key, json_object_get(val));
-	json_object_put(params);
-	msg = jsonrpc_notification_new(method, p);
-	jsonrpc_write(out, msg);
-	json_object_put(msg);
 }

@@ -1,4 +1,6 @@
-/* Rendering of job events (JSON-RPC notifications) into lines. */
+/* Job events and job objects on the wire, written straight into output
+ * buffers: they are on every job's path, so they are not built as json-c
+ * objects first (which costs a hash table per object and a second copy). */
 #ifndef ASYNCD_EVENTS_H
 #define ASYNCD_EVENTS_H
 
@@ -7,18 +9,21 @@
 #include "job.h"
 
 struct evbuffer;
-struct json_object;
 
-/* Appends one job.output line; RAW is encoded as ENC says. */
-void events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
+/* The job object of PROTOCOL.md. */
+void events_write_job(struct evbuffer *out, const struct job *job);
+/* One notification line each. */
+void events_write_started(struct evbuffer *out, const struct job *job);
+void events_write_progress(struct evbuffer *out, const struct job *job,
+			   uint64_t done, int64_t total, const char *unit);
+/* job.completed or job.failed, as JOB's state says. */
+void events_write_end(struct evbuffer *out, const struct job *job);
+/* One job.output line; RAW is encoded as ENC says. */
+void events_write_output(struct evbuffer *out, const struct job *job,
 			 const char *stream, uint64_t offset,
 			 enum chunk_encoding enc, const unsigned char *raw,
 			 size_t len);
-/* Appends one notification line METHOD with PARAMS (taken), to which
- * "id" and "seq" are prepended. */
-void events_write(struct evbuffer *out, const char *method, uint64_t id,
-		  uint32_t seq, struct json_object *params);
-/* Appends S as a JSON string literal, quotes included. */
+/* S as a JSON string literal, quotes included. */
 void events_write_json_string(struct evbuffer *out, const unsigned char *s,
 			      size_t len);
 

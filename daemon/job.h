@@ -58,6 +58,7 @@ struct job {
 	char *label;
 	char *key;  /* "uid/key" for the key index, or NULL */
 	char *args; /* the submitted args as compact JSON text */
+	struct json_object *args_obj; /* parsed, until the first scheduling */
 	uint64_t *after;
 	unsigned nafter;
 	unsigned deps_pending;  /* dependencies not yet completed */
@@ -79,6 +80,8 @@ struct job {
 	TAILQ_ENTRY(job) finished_link; /* finished jobs, oldest first */
 	TAILQ_ENTRY(job) queue_link;   /* the runnable queue of its user */
 	TAILQ_ENTRY(job) stop_link;    /* jobs with a stop to carry out */
+	TAILQ_ENTRY(job) fresh_link;   /* submitted since the last kick */
+	bool fresh;
 	struct user_queue *queue;      /* the runnable queue it is on */
 	bool stop_listed; /* on the list of stops to carry out */
 	void *priv; /* the kind's own state */

@@ -74,8 +74,13 @@ static struct lh_table *queued_per_user; /* uid -> count, as pointers */
 static TAILQ_HEAD(, job) finished = TAILQ_HEAD_INITIALIZER(finished);
 static unsigned nfinished;
 static TAILQ_HEAD(, job) stops = TAILQ_HEAD_INITIALIZER(stops);
+/* Jobs submitted since the last kick. They keep their parsed args, which
+ * most of them start with at once; those that must wait drop them and
+ * keep only the text, since a queued job must stay small. */
+static TAILQ_HEAD(, job) fresh = TAILQ_HEAD_INITIALIZER(fresh);
 static TAILQ_HEAD(, watch_all) watch_alls = TAILQ_HEAD_INITIALIZER(watch_alls);
 static struct event *kick_ev;
+static struct json_tokener *args_tokener;
 static bool shutting_down;
 
 static void jobs_kick_cb(evutil_socket_t fd, short what, void *arg);
@@ -104,6 +109,7 @@ jobs_init(void)
 	}
 	queued_per_user = lh_kptr_table_new(16, NULL);
 	kick_ev = event_new(daemon_base, -1, 0, jobs_kick_cb, NULL);
+	args_tokener = json_tokener_new();
 	store_init();
 }
 
@@ -121,6 +127,7 @@ job_free(struct job *job)
 	free(job->label);
 	free(job->key);
 	free(job->args);
+	json_object_put(job->args_obj);
 	free(job);
 }
 
@@ -144,6 +151,7 @@ jobs_free(void)
 	slots = NULL;
 	lh_table_free(queued_per_user);
 	event_free(kick_ev);
+	json_tokener_free(args_tokener);
 	store_free();
 }
 
@@ -356,29 +364,31 @@ job_emit(struct job *job, struct evbuffer *buf)
 	}
 }
 
-/* Emits METHOD with PARAMS (taken) to JOB's watchers, as event seq+1. */
-static void
-job_event(struct job *job, const char *method, struct json_object *params)
+/* Where to write an event for JOB: the one watcher's output itself (the
+ * common case, no copy), else a buffer for job_event_send(); NULL when
+ * nobody watches. */
+static struct evbuffer *
+job_event_buffer(struct job *job)
 {
-	job->seq++;
-	if (TAILQ_EMPTY(&job->watches)) {
-		json_object_put(params);
-		return;
-	}
-	struct evbuffer *buf = evbuffer_new();
-	events_write(buf, method, job->id, job->seq, params);
-	job_emit(job, buf);
-	evbuffer_free(buf);
+	struct watch *first = TAILQ_FIRST(&job->watches);
+
+	if (first == NULL)
+		return NULL;
+	if (TAILQ_NEXT(first, job_link) == NULL)
+		return conn_output(first->conn);
+	return evbuffer_new();
 }
 
-static struct json_object *
-kind_params(const struct job *job)
+/* Sends what was written to BUF (from job_event_buffer) and lets it go. */
+static void
+job_event_send(struct job *job, struct evbuffer *buf)
 {
-	struct json_object *p = json_object_new_object();
+	struct watch *first = TAILQ_FIRST(&job->watches);
 
-	json_object_object_add(p, "kind",
-			       json_object_new_string(job->kind->name));
-	return p;
+	if (buf == NULL || TAILQ_NEXT(first, job_link) == NULL)
+		return;
+	job_emit(job, buf);
+	evbuffer_free(buf);
 }
 
 /* ---- Watches ------------------------------------------------------------ */
@@ -486,52 +496,22 @@ jobs_conn_drained(struct conn *conn)
 
 /* ---- Rendering ---------------------------------------------------------- */
 
-static struct json_object *
-time_or_null(long long ms)
-{
-	char buf[32];
-
-	if (ms == 0)
-		return NULL;
-	proto_format_time(ms, buf);
-	return json_object_new_string(buf);
-}
-
-/* A json-c value that serialises as the JSON text it holds. */
-static struct json_object *
-raw_json(const char *text)
-{
-	struct json_object *obj = json_object_new_string("");
-
-	json_object_set_serializer(obj, json_object_userdata_to_json_string,
-				   xstrdup(text), json_object_free_userdata);
-	return obj;
-}
-
 struct json_object *
 jobs_render(const struct job *job)
 {
-	struct json_object *obj = json_object_new_object();
-	struct json_object *after = json_object_new_array_ext((int)job->nafter);
+	struct evbuffer *buf = evbuffer_new();
+	struct json_object *obj = json_object_new_string("");
+	size_t len;
 
-	for (unsigned i = 0; i < job->nafter; i++)
-		json_object_array_add(after,
-				      json_object_new_int64((int64_t)job->after[i]));
-	json_object_object_add(obj, "id", json_object_new_int64((int64_t)job->id));
-	json_object_object_add(obj, "kind", json_object_new_string(job->kind->name));
-	json_object_object_add(obj, "state",
-			       json_object_new_string(proto_state_name(job->state)));
-	json_object_object_add(obj, "label",
-			       job->label ? json_object_new_string(job->label)
-					  : NULL);
-	json_object_object_add(obj, "owner", json_object_new_int64(job->owner.uid));
-	json_object_object_add(obj, "after", after);
-	json_object_object_add(obj, "created", time_or_null(job->created_ms));
-	json_object_object_add(obj, "started", time_or_null(job->started_ms));
-	json_object_object_add(obj, "finished", time_or_null(job->finished_ms));
-	json_object_object_add(obj, "args", raw_json(job->args));
-	json_object_object_add(obj, "result", json_object_get(job->result));
-	json_object_object_add(obj, "error", json_object_get(job->error));
+	/* A json-c value that serialises as the text written here. */
+	events_write_job(buf, job);
+	len = evbuffer_get_length(buf);
+	char *text = xmalloc(len + 1);
+	evbuffer_remove(buf, text, len);
+	text[len] = '\0';
+	evbuffer_free(buf);
+	json_object_set_serializer(obj, json_object_userdata_to_json_string, text,
+				   json_object_free_userdata);
 	return obj;
 }
 
@@ -619,13 +599,25 @@ job_timeout_cb(evutil_socket_t fd, short what, void *arg)
 static void
 job_start(struct job *job)
 {
-	struct json_object *args = json_tokener_parse(job->args);
+	struct json_object *args = job->args_obj;
 
+	job->args_obj = NULL;
+	if (args == NULL) {
+		/* Checked and written compactly by us at submit. */
+		json_tokener_reset(args_tokener);
+		args = json_tokener_parse_ex(args_tokener, job->args,
+					     (int)strlen(job->args) + 1);
+	}
 	slot_of(job->kind)->running++;
 	set_state(job, JOB_RUNNING);
 	job->started_ms = now_wall_ms();
 	job->started_mono_ms = now_mono_ms();
-	job_event(job, "job.started", kind_params(job));
+	job->seq++;
+	struct evbuffer *buf = job_event_buffer(job);
+	if (buf != NULL) {
+		events_write_started(buf, job);
+		job_event_send(job, buf);
+	}
 	job->kind->start(job, args);
 	json_object_put(args);
 }
@@ -657,6 +649,12 @@ jobs_kick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!shutting_down)
 		jobs_schedule();
+	while ((job = TAILQ_FIRST(&fresh)) != NULL) {
+		TAILQ_REMOVE(&fresh, job, fresh_link);
+		job->fresh = false;
+		json_object_put(job->args_obj);
+		job->args_obj = NULL;
+	}
 }
 
 /* ---- Ending ------------------------------------------------------------- */
@@ -732,6 +730,12 @@ job_finish(struct job *job, struct json_object *result,
 		TAILQ_REMOVE(&stops, job, stop_link);
 		job->stop_listed = false;
 	}
+	if (job->fresh) {
+		TAILQ_REMOVE(&fresh, job, fresh_link);
+		job->fresh = false;
+	}
+	json_object_put(job->args_obj);
+	job->args_obj = NULL;
 	queue_remove(job);
 	set_state(job, result != NULL ? JOB_COMPLETED : JOB_FAILED);
 	job->finished_ms = now_wall_ms();
@@ -748,12 +752,12 @@ job_finish(struct job *job, struct json_object *result,
 			dependents_remove(dep, job);
 	}
 
-	struct json_object *params = kind_params(job);
-	if (result != NULL)
-		json_object_object_add(params, "result", json_object_get(result));
-	else
-		json_object_object_add(params, "error", json_object_get(error));
-	job_event(job, result != NULL ? "job.completed" : "job.failed", params);
+	job->seq++;
+	struct evbuffer *buf = job_event_buffer(job);
+	if (buf != NULL) {
+		events_write_end(buf, job);
+		job_event_send(job, buf);
+	}
 	while ((w = TAILQ_FIRST(&job->watches)) != NULL)
 		watch_remove(w);
 
@@ -818,18 +822,17 @@ job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 	     bool final)
 {
 	long long now = now_mono_ms();
-	struct json_object *p;
+	struct evbuffer *buf;
 
 	if (!final && job->progress_last_ms != 0 &&
 	    now - job->progress_last_ms < 1000 / PROTO_PROGRESS_PER_SEC)
 		return;
 	job->progress_last_ms = now;
-	p = json_object_new_object();
-	json_object_object_add(p, "done", json_object_new_int64((int64_t)done));
-	json_object_object_add(p, "total",
-			       total < 0 ? NULL : json_object_new_int64(total));
-	json_object_object_add(p, "unit", json_object_new_string(unit));
-	job_event(job, "job.progress", p);
+	job->seq++;
+	if ((buf = job_event_buffer(job)) != NULL) {
+		events_write_progress(buf, job, done, total, unit);
+		job_event_send(job, buf);
+	}
 }
 
 static const char *const stream_names[STREAM_COUNT] = {
@@ -853,9 +856,8 @@ output_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 
 	job->seq++;
 	if (ctx->buf != NULL)
-		events_write_output(ctx->buf, job->id, job->seq,
-				    stream_names[ctx->stream], offset, enc, raw,
-				    len);
+		events_write_output(ctx->buf, job, stream_names[ctx->stream],
+				    offset, enc, raw, len);
 }
 
 static struct chunk_encoder *
@@ -878,31 +880,22 @@ void
 job_output(struct job *job, enum job_stream stream, const void *data,
 	   size_t len)
 {
-	struct output_ctx ctx = {job, stream, NULL};
+	struct output_ctx ctx = {job, stream, job_event_buffer(job)};
 
-	if (!TAILQ_EMPTY(&job->watches))
-		ctx.buf = evbuffer_new();
 	chunk_write(job_encoder(job, stream), data, len, output_sink, &ctx);
-	if (ctx.buf != NULL) {
-		job_emit(job, ctx.buf);
-		evbuffer_free(ctx.buf);
-	}
+	job_event_send(job, ctx.buf);
 }
 
 void
 job_output_end(struct job *job, enum job_stream stream)
 {
-	struct output_ctx ctx = {job, stream, NULL};
+	struct output_ctx ctx;
 
 	if (job->encoders[stream] == NULL)
 		return;
-	if (!TAILQ_EMPTY(&job->watches))
-		ctx.buf = evbuffer_new();
+	ctx = (struct output_ctx){job, stream, job_event_buffer(job)};
 	chunk_finish(job->encoders[stream], output_sink, &ctx);
-	if (ctx.buf != NULL) {
-		job_emit(job, ctx.buf);
-		evbuffer_free(ctx.buf);
-	}
+	job_event_send(job, ctx.buf);
 }
 
 bool
@@ -1014,6 +1007,9 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 	job->key = key;
 	job->args = xstrdup(json_object_to_json_string_ext(
 		req->args, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	job->args_obj = json_object_get(req->args);
+	job->fresh = true;
+	TAILQ_INSERT_TAIL(&fresh, job, fresh_link);
 	if (req->nafter > 0) {
 		job->after = xreallocarray(NULL, req->nafter, sizeof *job->after);
 		memcpy(job->after, req->after, req->nafter * sizeof *job->after);

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include <json-c/json.h>
 
 #include "../proto/jsonrpc.h"
@@ -315,10 +317,33 @@ method_find(const char *name)
 	return NULL;
 }
 
+/* Writes a success response straight to CONN: the common reply, so it
+ * skips building an envelope object only to serialise it. */
+static void
+rpc_write_result(struct conn *conn, struct json_object *id,
+		 struct json_object *result)
+{
+	struct evbuffer *out = conn_output(conn);
+	const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+	const char *text;
+	size_t len;
+
+	if (out == NULL)
+		return;
+	evbuffer_add(out, "{\"jsonrpc\":\"2.0\",\"id\":", 22);
+	text = json_object_to_json_string_length(id, flags, &len);
+	evbuffer_add(out, text, len);
+	evbuffer_add(out, ",\"result\":", 10);
+	text = json_object_to_json_string_length(result, flags, &len);
+	evbuffer_add(out, text, len);
+	evbuffer_add(out, "}\n", 2);
+}
+
 /* Handles one request object; returns its response, or NULL for a
- * notification. */
+ * notification, or when DIRECT and the response, a success, has been
+ * written to CONN already. */
 static struct json_object *
-rpc_handle_request(struct conn *conn, struct json_object *msg)
+rpc_handle_request(struct conn *conn, struct json_object *msg, bool direct)
 {
 	struct rpc_request req;
 	struct param_error err = {"", ""};
@@ -338,6 +363,11 @@ rpc_handle_request(struct conn *conn, struct json_object *msg)
 		rc = method->handler(&call, &result, &err);
 	}
 	if (req.id == NULL) { /* a notification: carried out, not answered */
+		json_object_put(result);
+		return NULL;
+	}
+	if (rc == 0 && direct) {
+		rpc_write_result(conn, req.id, result);
 		json_object_put(result);
 		return NULL;
 	}
@@ -364,7 +394,8 @@ rpc_handle_batch(struct conn *conn, struct json_object *batch)
 	responses = json_object_new_array_ext((int)n);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *r =
-			rpc_handle_request(conn, json_object_array_get_idx(batch, i));
+			rpc_handle_request(conn, json_object_array_get_idx(batch, i),
+					   false);
 		if (r != NULL)
 			json_object_array_add(responses, r);
 	}
@@ -388,7 +419,7 @@ rpc_handle_line(struct conn *conn, const char *line, size_t len)
 	}
 	if (json_object_is_type(msg, json_type_array)) {
 		rpc_handle_batch(conn, msg);
-	} else if ((response = rpc_handle_request(conn, msg)) != NULL) {
+	} else if ((response = rpc_handle_request(conn, msg, true)) != NULL) {
 		conn_send_json(conn, response);
 		json_object_put(response);
 	}

@@ -74,6 +74,12 @@ conn_blocked(const struct conn *conn)
 	return true;
 }
 
+struct evbuffer *
+conn_output(struct conn *conn)
+{
+	return conn->closing ? NULL : bufferevent_get_output(conn->bev);
+}
+
 void
 conn_send(struct conn *conn, const void *data, size_t len)
 {

@@ -26,6 +26,8 @@ bool server_flushed(void);
 
 const struct peer *conn_peer(const struct conn *conn);
 struct watch_head *conn_watches(struct conn *conn);
+/* The output buffer, to write complete lines into; NULL once closing. */
+struct evbuffer *conn_output(struct conn *conn);
 /* Appends one complete line (with its '\n'). */
 void conn_send(struct conn *conn, const void *data, size_t len);
 /* Moves a buffer of complete lines to the connection's output. */
