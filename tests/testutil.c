@@ -76,6 +76,9 @@ td_start(struct tdaemon *d, const char *const extra[])
 	argv[n++] = d->sock;
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
+	/* Never the machine's /etc/asyncd/asyncd.conf. */
+	argv[n++] = "--config";
+	argv[n++] = "/dev/null";
 	for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
 		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
