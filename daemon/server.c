@@ -329,21 +329,31 @@ server_listen_fd(int fd)
 	return 0;
 }
 
-/* Creates the directory holding the socket when it is missing. */
+/* Creates the directory holding the socket when it is missing, and
+ * refuses one that someone else could swap the socket in (another user's,
+ * or writable by others without the sticky bit). */
 static int
 make_parent_dir(const char *path, mode_t mode)
 {
 	char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
+	struct stat st;
 	int rc = 0;
 
-	if (slash != NULL && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, mode) < 0 && errno != EEXIST) {
-			log_warn("mkdir %s", dir);
-			rc = -1;
-		}
+	if (slash == NULL || slash == dir)
+		goto out;
+	*slash = '\0';
+	if (mkdir(dir, mode) < 0 && errno != EEXIST) {
+		log_warn("mkdir %s", dir);
+		rc = -1;
+	} else if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		   (st.st_uid != geteuid() && st.st_uid != 0) ||
+		   ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX))) {
+		log_warnx("%s: not a directory of this user's, closed to others",
+			  dir);
+		rc = -1;
 	}
+out:
 	free(dir);
 	return rc;
 }
