@@ -33,7 +33,7 @@ log_level_parse(const char *name)
 
 /* Writes one line; the whole line goes out in one write so that lines
  * from worker threads do not interleave. */
-static void
+static void __attribute__((format(printf, 3, 0)))
 log_vwrite(int priority, int err, const char *fmt, va_list ap)
 {
 	char line[1024];
