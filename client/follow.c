@@ -106,73 +106,136 @@ seconds_since(const struct timespec *start)
 	       (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+/* What following a set of jobs keeps track of. */
+struct follow {
+	struct ctl *ctl;
+	const uint64_t *ids;
+	size_t n;
+	const struct kind_ui *ui;
+	bool *done;
+	bool bars;   /* progress bars on stderr, a terminal */
+	bool block;  /* several bars: one line each, redrawn in place */
+	bool drawn;  /* a single bar is on screen */
+	struct json_object **results; /* held back while the block is shown */
+	struct timespec start;
+};
+
 static void
-cancel_all(struct ctl *ctl, const uint64_t *ids, const bool *done, size_t n)
+cancel_all(struct follow *f)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (done[i])
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->done[i])
 			continue;
 		struct json_object *p = json_object_new_object();
-		json_object_object_add(p, "id", json_object_new_int64((int64_t)ids[i]));
-		client_send(ctl->conn, "job.cancel", p);
+		json_object_object_add(p, "id", json_object_new_int64((int64_t)f->ids[i]));
+		client_send(f->ctl->conn, "job.cancel", p);
 	}
 }
 
-/* Shows one event; returns 1 when it ended a followed job, with *ok. */
+/* Rewrites line I of the block of bars (the cursor rests below it). */
+static void
+block_line_begin(struct follow *f, int i)
+{
+	fprintf(stderr, "\033[%zuA\r\033[K", f->n - (size_t)i);
+}
+
+static void
+block_line_end(struct follow *f, int i)
+{
+	fprintf(stderr, "\033[%zuB\r", f->n - (size_t)i);
+	fflush(stderr);
+}
+
+static void
+show_progress(struct follow *f, int i, uint64_t id, struct json_object *p)
+{
+	if (!f->bars)
+		return;
+	if (f->block && i >= 0) {
+		block_line_begin(f, i);
+		render_progress(stderr, (unsigned long long)id, p, seconds_since(&f->start));
+		block_line_end(f, i);
+	} else {
+		fprintf(stderr, "\r\033[K");
+		render_progress(stderr, (unsigned long long)id, p, seconds_since(&f->start));
+		f->drawn = true;
+	}
+}
+
+static void
+show_end(struct follow *f, int i, uint64_t id, struct json_object *msg, bool ok)
+{
+	struct json_object *p = render_get(msg, "params");
+
+	if (f->drawn) {
+		fprintf(stderr, "\n");
+		f->drawn = false;
+	}
+	if (f->block && i >= 0) {
+		block_line_begin(f, i);
+		if (ok)
+			fprintf(stderr, "job %llu done", (unsigned long long)id);
+		else
+			render_job_error_text(stderr, (unsigned long long)id,
+					      render_get(p, "error"));
+		block_line_end(f, i);
+		if (ok) /* printed once the block is finished */
+			f->results[i] = json_object_get(render_get(p, "result"));
+		return;
+	}
+	if (!ok)
+		render_job_error(stderr, (unsigned long long)id, render_get(p, "error"));
+	else if (f->ui != NULL && f->ui->completed != NULL)
+		f->ui->completed(f->ctl, id, render_get(p, "result"));
+	else if (f->ui == NULL)
+		render_event(stdout, msg);
+}
+
+/* Shows one event; returns 1 when it ended a job, with *ok. */
 static int
-handle_event(struct ctl *ctl, struct json_object *msg, const struct kind_ui *ui,
-	     bool tty, const struct timespec *start, bool *ok)
+handle_event(struct follow *f, struct json_object *msg, int i, bool *ok)
 {
 	const char *method = json_object_get_string(render_get(msg, "method"));
 	struct json_object *p = render_get(msg, "params");
 	uint64_t id = (uint64_t)json_object_get_int64(render_get(p, "id"));
+	bool end = false;
 
 	if (method == NULL)
 		return 0;
-	if (ctl->json) {
+	if (strcmp(method, "job.completed") == 0)
+		end = *ok = true;
+	else if (strcmp(method, "job.failed") == 0)
+		end = true, *ok = false;
+	if (f->ctl->json)
 		render_json_line(stdout, msg);
-	} else if (strcmp(method, "job.output") == 0) {
+	else if (end)
+		show_end(f, i, id, msg, *ok);
+	else if (strcmp(method, "job.output") == 0)
 		write_output(p);
-	} else if (strcmp(method, "job.progress") == 0) {
-		if (ui != NULL && ui->progress_bar && tty)
-			render_progress(stderr, (unsigned long long)id, p,
-					seconds_since(start));
-	} else if (strcmp(method, "job.completed") == 0) {
-		if (ui != NULL && ui->progress_bar && tty)
-			fprintf(stderr, "\n");
-		if (ui != NULL && ui->completed != NULL)
-			ui->completed(ctl, id, render_get(p, "result"));
-		else if (ui == NULL)
-			render_event(stdout, msg);
-	} else if (strcmp(method, "job.failed") == 0) {
-		if (ui != NULL && ui->progress_bar && tty)
-			fprintf(stderr, "\n");
-		render_job_error(stderr, (unsigned long long)id, render_get(p, "error"));
-	} else if (ui == NULL) {
+	else if (strcmp(method, "job.progress") == 0)
+		show_progress(f, i, id, p);
+	else if (f->ui == NULL)
 		render_event(stdout, msg);
-	}
-	if (strcmp(method, "job.completed") == 0) {
-		*ok = true;
-		return 1;
-	}
-	if (strcmp(method, "job.failed") == 0) {
-		*ok = false;
-		return 1;
-	}
-	return 0;
+	return end;
 }
 
 int
 ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 	   const struct kind_ui *ui, bool cancel_on_int)
 {
-	bool *done = calloc(n ? n : 1, sizeof *done);
-	bool tty = isatty(STDERR_FILENO), cancelled = false, all_ok = true;
+	struct follow f = {.ctl = ctl, .ids = ids, .n = n, .ui = ui};
+	bool cancelled = false, all_ok = true;
 	size_t remaining = n;
-	struct timespec start;
 	int status = EXIT_OK;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	f.bars = ui != NULL && ui->progress_bar && !ctl->json && isatty(STDERR_FILENO);
+	f.block = f.bars && n > 1;
+	f.done = calloc(n ? n : 1, sizeof *f.done);
+	f.results = calloc(n ? n : 1, sizeof *f.results);
+	if (f.block)
+		for (size_t i = 0; i < n; i++)
+			fprintf(stderr, "job %llu queued\n", (unsigned long long)ids[i]);
+	clock_gettime(CLOCK_MONOTONIC, &f.start);
 	catch_sigint();
 	while (remaining > 0 || n == 0) {
 		bool closed, ok;
@@ -181,7 +244,7 @@ ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 				status = EXIT_INTERRUPTED;
 				break;
 			}
-			cancel_all(ctl, ids, done, n);
+			cancel_all(&f);
 			cancelled = true;
 		}
 		struct json_object *msg = client_next(ctl->conn, -1, &closed);
@@ -199,18 +262,24 @@ ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 			json_object_put(msg);
 			continue;
 		}
-		struct json_object *p = render_get(msg, "params");
-		uint64_t id = (uint64_t)json_object_get_int64(render_get(p, "id"));
+		uint64_t id = (uint64_t)json_object_get_int64(
+			render_get(render_get(msg, "params"), "id"));
 		int i = index_of(ids, n, id);
-		if (handle_event(ctl, msg, ui, tty, &start, &ok) && i >= 0 && !done[i]) {
-			done[i] = true;
+		if (handle_event(&f, msg, i, &ok) && i >= 0 && !f.done[i]) {
+			f.done[i] = true;
 			remaining--;
 			all_ok = all_ok && ok;
 		}
 		json_object_put(msg);
 	}
+	for (size_t i = 0; i < n; i++) {
+		if (f.results[i] != NULL && ui->completed != NULL)
+			ui->completed(ctl, ids[i], f.results[i]);
+		json_object_put(f.results[i]);
+	}
 	fflush(stdout);
-	free(done);
+	free(f.results);
+	free(f.done);
 	if (status != EXIT_OK)
 		return status;
 	return all_ok ? EXIT_OK : EXIT_JOB_FAILED;

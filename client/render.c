@@ -149,10 +149,17 @@ render_rpc_error(FILE *out, struct json_object *response)
 }
 
 void
+render_job_error_text(FILE *out, unsigned long long id, struct json_object *error)
+{
+	fprintf(out, "job %llu failed: %s: %s", id, str_or(error, "code", "?"),
+		str_or(error, "message", ""));
+}
+
+void
 render_job_error(FILE *out, unsigned long long id, struct json_object *error)
 {
-	fprintf(out, "job %llu failed: %s: %s\n", id, str_or(error, "code", "?"),
-		str_or(error, "message", ""));
+	render_job_error_text(out, id, error);
+	fputc('\n', out);
 }
 
 /* Formats N bytes with a binary unit. */
@@ -186,7 +193,7 @@ render_progress(FILE *out, unsigned long long id, struct json_object *p,
 		snprintf(d, sizeof d, "%.0f", done);
 		snprintf(r, sizeof r, "%.1f", rate);
 	}
-	fprintf(out, "\r\033[Kjob %llu ", id);
+	fprintf(out, "job %llu ", id);
 	if (t != NULL && json_object_get_int64(t) > 0) {
 		double total = (double)json_object_get_int64(t);
 		int width = 30, fill = (int)(width * done / total);

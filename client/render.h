@@ -17,10 +17,13 @@ void render_info(FILE *out, struct json_object *info);
 void render_event(FILE *out, struct json_object *event);
 /* The error of a response, as "asyncctl: message (field: reason)". */
 void render_rpc_error(FILE *out, struct json_object *response);
-/* A job error object, as "code: message". */
+/* A job error object, as "job N failed: code: message", without and with
+ * the line's end. */
+void render_job_error_text(FILE *out, unsigned long long id,
+			   struct json_object *error);
 void render_job_error(FILE *out, unsigned long long id,
 		      struct json_object *error);
-/* A progress line on a terminal: bytes, rate, ETA. */
+/* A progress bar on a terminal: bytes, rate, ETA; no line end. */
 void render_progress(FILE *out, unsigned long long id,
 		     struct json_object *params, double elapsed_s);
 /* A member of OBJ, or NULL. */

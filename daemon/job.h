@@ -87,6 +87,9 @@ struct job {
 	void *priv; /* the kind's own state */
 };
 
+/* Ending a job may free it (--keep-finished drops the oldest finished
+ * jobs at once): a kind must not touch JOB after these calls. */
+
 /* Ends a running job successfully; takes RESULT. */
 void job_complete(struct job *job, struct json_object *result);
 /* Ends a running job with error CODE and MESSAGE; EXTRA (taken, may be

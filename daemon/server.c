@@ -139,6 +139,22 @@ conn_close_if_done(struct conn *conn)
 		conn_close(conn);
 }
 
+/* Once the peer has finished sending, what is left is its last line,
+ * even without a '\n'. */
+static void
+conn_process_tail(struct conn *conn, struct evbuffer *in)
+{
+	size_t left = evbuffer_get_length(in);
+
+	if (left == 0 || conn->frame.discarding)
+		return;
+	if (left <= conn->frame.max)
+		rpc_handle_line(conn, (const char *)evbuffer_pullup(in, -1), left);
+	else
+		rpc_too_large(conn);
+	evbuffer_drain(in, left);
+}
+
 /* Handles every complete line buffered, until output backs up. */
 static void
 conn_process(struct conn *conn)
@@ -155,6 +171,8 @@ conn_process(struct conn *conn)
 		}
 		switch (frame_next(&conn->frame, in, &line, &len)) {
 		case FRAME_NONE:
+			if (conn->read_eof)
+				conn_process_tail(conn, in);
 			return;
 		case FRAME_TOO_LARGE:
 			rpc_too_large(conn);
@@ -196,25 +214,12 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	conn_close_if_done(conn);
 }
 
-/* The peer finished sending: a last line without '\n' still counts. */
+/* The peer finished sending; we answer what it sent before closing. */
 static void
 conn_read_eof(struct conn *conn)
 {
-	struct evbuffer *in = bufferevent_get_input(conn->bev);
-	size_t left;
-
 	conn->read_eof = true;
 	conn_process(conn);
-	left = evbuffer_get_length(in);
-	if (!conn->read_paused && !conn->closing && left > 0 &&
-	    !conn->frame.discarding) {
-		if (left <= conn->frame.max)
-			rpc_handle_line(conn, (const char *)evbuffer_pullup(in, -1),
-					left);
-		else
-			rpc_too_large(conn);
-		evbuffer_drain(in, left);
-	}
 	if (!conn->closing)
 		conn_close_if_done(conn);
 }
