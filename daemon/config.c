@@ -12,6 +12,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "jobs.h"
+#include "sched.h"
 #include "log.h"
 #include "options.h"
 #include "xmalloc.h"
@@ -317,7 +318,7 @@ config_reload(const char *path)
 	errors = config_parse_file(path, fp, true);
 	fclose(fp);
 	for (size_t i = 0; i < option_state.nkind_limits; i++)
-		if (jobs_kind(option_state.kind_limits[i].kind) == NULL) {
+		if (sched_kind(option_state.kind_limits[i].kind) == NULL) {
 			log_warnx("%s: no job kind %s", path,
 				  option_state.kind_limits[i].kind);
 			errors++;
@@ -329,7 +330,7 @@ config_reload(const char *path)
 		return -1;
 	}
 	for (size_t i = 0; i < option_state.nkind_limits; i++)
-		jobs_set_max_running(option_state.kind_limits[i].kind,
+		sched_set_max_running(option_state.kind_limits[i].kind,
 				     option_state.kind_limits[i].n);
 	log_set_level(option_state.log_level);
 	log_notice("%s: re-read", path);

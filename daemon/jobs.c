@@ -24,51 +24,12 @@
 #include "jobs.h"
 #include "kinds.h"
 #include "log.h"
+#include "sched.h"
 #include "server.h"
 #include "store.h"
+#include "watch.h"
 #include "xmalloc.h"
 
-struct watch {
-	struct job *job;
-	struct conn *conn;
-	TAILQ_ENTRY(watch) job_link;
-	TAILQ_ENTRY(watch) conn_link;
-};
-
-/* A connection that watches every job its peer can see. */
-struct watch_all {
-	struct conn *conn;
-	TAILQ_ENTRY(watch_all) link;
-};
-
-/* One user's runnable jobs of one kind, oldest first. It outlives its
- * jobs, to remember when the user was last served. */
-struct user_queue {
-	uid_t uid;
-	struct kind_slot *slot;
-	uint64_t served; /* the slot's turn that last started a job of it */
-	bool in_ring;
-	TAILQ_HEAD(, job) jobs;
-	TAILQ_ENTRY(user_queue) link; /* in the ring, while it has jobs */
-	struct user_queue *next;      /* every user of the slot */
-};
-
-/* Scheduling state of one kind. Users with runnable jobs wait in a ring
- * ordered by when they were last served: the head goes next, then to the
- * back. A user who arrives goes before everyone served since its last
- * turn, so a long queue of one user never starves another's job, and a
- * user who keeps re-arriving cannot jump the line either. */
-struct kind_slot {
-	const struct job_kind *kind;
-	unsigned running;
-	unsigned max_running;
-	uint64_t turns;
-	TAILQ_HEAD(, user_queue) ring;
-	struct user_queue *users;
-};
-
-static struct kind_slot *slots;
-static size_t nslots;
 static unsigned state_counts[JOB_NSTATES];
 static struct lh_table *queued_per_user; /* uid -> count, as pointers */
 static TAILQ_HEAD(, job) finished = TAILQ_HEAD_INITIALIZER(finished);
@@ -78,35 +39,19 @@ static TAILQ_HEAD(, job) stops = TAILQ_HEAD_INITIALIZER(stops);
  * most of them start with at once; those that must wait drop them and
  * keep only the text, since a queued job must stay small. */
 static TAILQ_HEAD(, job) fresh = TAILQ_HEAD_INITIALIZER(fresh);
-static TAILQ_HEAD(, watch_all) watch_alls = TAILQ_HEAD_INITIALIZER(watch_alls);
 static struct event *kick_ev;
 static struct json_tokener *args_tokener;
 static bool shutting_down;
 
+static void jobs_kick(void);
 static void jobs_kick_cb(evutil_socket_t fd, short what, void *arg);
 static void job_finish(struct job *job, struct json_object *result,
 		       struct json_object *error);
 
-static unsigned
-ncpus(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n > 0 ? (unsigned)n : 1;
-}
-
 void
 jobs_init(void)
 {
-	nslots = job_kinds_count;
-	slots = xcalloc(nslots, sizeof *slots);
-	for (size_t i = 0; i < nslots; i++) {
-		slots[i].kind = job_kinds[i];
-		slots[i].max_running = job_kinds[i]->default_max_running
-					       ? job_kinds[i]->default_max_running
-					       : ncpus();
-		TAILQ_INIT(&slots[i].ring);
-	}
+	sched_init(jobs_kick);
 	queued_per_user = lh_kptr_table_new(16, NULL);
 	kick_ev = event_new(daemon_base, -1, 0, jobs_kick_cb, NULL);
 	args_tokener = json_tokener_new();
@@ -140,68 +85,11 @@ jobs_free(void)
 		store_remove(job);
 		job_free(job);
 	}
-	for (size_t i = 0; i < nslots; i++) {
-		struct user_queue *uq;
-		while ((uq = slots[i].users) != NULL) {
-			slots[i].users = uq->next;
-			free(uq);
-		}
-	}
-	free(slots);
-	slots = NULL;
+	sched_free();
 	lh_table_free(queued_per_user);
 	event_free(kick_ev);
 	json_tokener_free(args_tokener);
 	store_free();
-}
-
-static struct kind_slot *
-slot_of(const struct job_kind *kind)
-{
-	for (size_t i = 0; i < nslots; i++)
-		if (slots[i].kind == kind)
-			return &slots[i];
-	return NULL;
-}
-
-const struct job_kind *
-jobs_kind(const char *name)
-{
-	for (size_t i = 0; i < nslots; i++)
-		if (strcmp(slots[i].kind->name, name) == 0)
-			return slots[i].kind;
-	return NULL;
-}
-
-void
-jobs_kind_names(struct json_object *array)
-{
-	for (size_t i = 0; i < nslots; i++)
-		json_object_array_add(array,
-				      json_object_new_string(slots[i].kind->name));
-}
-
-int
-jobs_set_max_running(const char *name, unsigned n)
-{
-	const struct job_kind *kind = jobs_kind(name);
-
-	if (kind == NULL || n == 0)
-		return -1;
-	slot_of(kind)->max_running = n;
-	event_active(kick_ev, 0, 0);
-	return 0;
-}
-
-struct json_object *
-jobs_max_running(void)
-{
-	struct json_object *obj = json_object_new_object();
-
-	for (size_t i = 0; i < nslots; i++)
-		json_object_object_add(obj, slots[i].kind->name,
-				       json_object_new_int64(slots[i].max_running));
-	return obj;
 }
 
 static void
@@ -258,240 +146,6 @@ jobs_lookup(const struct peer *peer, uint64_t id)
 	struct job *job = store_get(id);
 
 	return job != NULL && jobs_visible(peer, job) ? job : NULL;
-}
-
-/* ---- Runnable queues ---------------------------------------------------- */
-
-static struct user_queue *
-user_queue_of(struct kind_slot *slot, uid_t uid)
-{
-	struct user_queue *uq;
-
-	for (uq = slot->users; uq != NULL; uq = uq->next)
-		if (uq->uid == uid)
-			return uq;
-	uq = xcalloc(1, sizeof *uq);
-	uq->uid = uid;
-	uq->slot = slot;
-	TAILQ_INIT(&uq->jobs);
-	uq->next = slot->users;
-	slot->users = uq;
-	return uq;
-}
-
-/* Puts UQ in the ring before the first user served after it. */
-static void
-ring_insert(struct kind_slot *slot, struct user_queue *uq)
-{
-	struct user_queue *at;
-
-	TAILQ_FOREACH(at, &slot->ring, link)
-		if (at->served > uq->served)
-			break;
-	if (at != NULL)
-		TAILQ_INSERT_BEFORE(at, uq, link);
-	else
-		TAILQ_INSERT_TAIL(&slot->ring, uq, link);
-	uq->in_ring = true;
-}
-
-static void
-queue_push(struct job *job)
-{
-	struct kind_slot *slot = slot_of(job->kind);
-	struct user_queue *uq = user_queue_of(slot, job->owner.uid);
-
-	TAILQ_INSERT_TAIL(&uq->jobs, job, queue_link);
-	job->queue = uq;
-	if (!uq->in_ring)
-		ring_insert(slot, uq);
-	jobs_kick();
-}
-
-static void
-queue_remove(struct job *job)
-{
-	struct user_queue *uq = job->queue;
-
-	if (uq == NULL)
-		return;
-	TAILQ_REMOVE(&uq->jobs, job, queue_link);
-	job->queue = NULL;
-	if (TAILQ_EMPTY(&uq->jobs) && uq->in_ring) {
-		TAILQ_REMOVE(&uq->slot->ring, uq, link);
-		uq->in_ring = false;
-	}
-}
-
-/* Takes the next job of SLOT: the oldest of the user served longest ago. */
-static struct job *
-queue_pop(struct kind_slot *slot)
-{
-	struct user_queue *uq = TAILQ_FIRST(&slot->ring);
-	struct job *job;
-
-	if (uq == NULL)
-		return NULL;
-	job = TAILQ_FIRST(&uq->jobs);
-	uq->served = ++slot->turns;
-	queue_remove(job);
-	if (uq->in_ring) { /* to the back of the line */
-		TAILQ_REMOVE(&slot->ring, uq, link);
-		TAILQ_INSERT_TAIL(&slot->ring, uq, link);
-	}
-	return job;
-}
-
-/* ---- Events ------------------------------------------------------------- */
-
-/* Sends the line(s) in BUF to every connection watching JOB. */
-static void
-job_emit(struct job *job, struct evbuffer *buf)
-{
-	struct watch *w, *last = TAILQ_LAST(&job->watches, watch_head);
-
-	if (last == NULL)
-		return;
-	size_t len = evbuffer_get_length(buf);
-	const unsigned char *line = NULL;
-	if (TAILQ_FIRST(&job->watches) != last)
-		line = evbuffer_pullup(buf, -1);
-	TAILQ_FOREACH(w, &job->watches, job_link) {
-		if (w == last)
-			conn_send_buffer(w->conn, buf);
-		else
-			conn_send(w->conn, line, len);
-	}
-}
-
-/* Where to write an event for JOB: the one watcher's output itself (the
- * common case, no copy), else a buffer for job_event_send(); NULL when
- * nobody watches. */
-static struct evbuffer *
-job_event_buffer(struct job *job)
-{
-	struct watch *first = TAILQ_FIRST(&job->watches);
-
-	if (first == NULL)
-		return NULL;
-	if (TAILQ_NEXT(first, job_link) == NULL)
-		return conn_output(first->conn);
-	return evbuffer_new();
-}
-
-/* Sends what was written to BUF (from job_event_buffer) and lets it go. */
-static void
-job_event_send(struct job *job, struct evbuffer *buf)
-{
-	struct watch *first = TAILQ_FIRST(&job->watches);
-
-	if (buf == NULL || TAILQ_NEXT(first, job_link) == NULL)
-		return;
-	job_emit(job, buf);
-	evbuffer_free(buf);
-}
-
-/* ---- Watches ------------------------------------------------------------ */
-
-static void
-watch_add(struct job *job, struct conn *conn)
-{
-	struct watch *w;
-
-	TAILQ_FOREACH(w, &job->watches, job_link)
-		if (w->conn == conn)
-			return;
-	w = xmalloc(sizeof *w);
-	w->job = job;
-	w->conn = conn;
-	TAILQ_INSERT_TAIL(&job->watches, w, job_link);
-	TAILQ_INSERT_TAIL(conn_watches(conn), w, conn_link);
-}
-
-static void
-watch_remove(struct watch *w)
-{
-	TAILQ_REMOVE(&w->job->watches, w, job_link);
-	TAILQ_REMOVE(conn_watches(w->conn), w, conn_link);
-	free(w);
-}
-
-/* Resumes JOB's producer if it waited and no watcher is blocked now. */
-static void
-job_maybe_resume(struct job *job)
-{
-	if (!job->output_waiting || job_output_blocked(job))
-		return;
-	job->output_waiting = false;
-	if (job->kind->resume != NULL)
-		job->kind->resume(job);
-}
-
-void
-jobs_watch(struct job *job, struct conn *conn)
-{
-	if (job->state == JOB_COMPLETED || job->state == JOB_FAILED)
-		return;
-	watch_add(job, conn);
-}
-
-struct json_object *
-jobs_watch_all(const struct peer *peer, struct conn *conn)
-{
-	struct json_object *array = json_object_new_array();
-	struct watch_all *wa;
-	struct job *job;
-
-	TAILQ_FOREACH(wa, &watch_alls, link)
-		if (wa->conn == conn)
-			break;
-	if (wa == NULL) {
-		wa = xmalloc(sizeof *wa);
-		wa->conn = conn;
-		TAILQ_INSERT_TAIL(&watch_alls, wa, link);
-	}
-	for (job = store_newest(); job != NULL; job = store_older(job)) {
-		if (!jobs_visible(peer, job) || job->state == JOB_COMPLETED ||
-		    job->state == JOB_FAILED)
-			continue;
-		watch_add(job, conn);
-		json_object_array_add(array, jobs_render(job));
-	}
-	return array;
-}
-
-void
-jobs_conn_closed(struct conn *conn)
-{
-	struct watch_head *head = conn_watches(conn);
-	struct watch_all *wa;
-	struct watch *w;
-
-	TAILQ_FOREACH(wa, &watch_alls, link) {
-		if (wa->conn == conn) {
-			TAILQ_REMOVE(&watch_alls, wa, link);
-			free(wa);
-			break;
-		}
-	}
-	while ((w = TAILQ_FIRST(head)) != NULL) {
-		struct job *job = w->job;
-		watch_remove(w);
-		job_maybe_resume(job);
-	}
-}
-
-void
-jobs_conn_drained(struct conn *conn)
-{
-	struct watch *w, *next;
-
-	/* resume() may end the job, which removes its watches: take the next
-	 * one first. */
-	for (w = TAILQ_FIRST(conn_watches(conn)); w != NULL; w = next) {
-		next = TAILQ_NEXT(w, conn_link);
-		job_maybe_resume(w->job);
-	}
 }
 
 /* ---- Rendering ---------------------------------------------------------- */
@@ -569,7 +223,7 @@ job_request_stop(struct job *job, struct json_object *error)
 		return;
 	}
 	job->stop_error = error;
-	queue_remove(job);
+	sched_remove(job);
 	TAILQ_INSERT_TAIL(&stops, job, stop_link);
 	job->stop_listed = true;
 	jobs_kick();
@@ -608,30 +262,17 @@ job_start(struct job *job)
 		args = json_tokener_parse_ex(args_tokener, job->args,
 					     (int)strlen(job->args) + 1);
 	}
-	slot_of(job->kind)->running++;
 	set_state(job, JOB_RUNNING);
 	job->started_ms = now_wall_ms();
 	job->started_mono_ms = now_mono_ms();
 	job->seq++;
-	struct evbuffer *buf = job_event_buffer(job);
+	struct evbuffer *buf = watch_event_buffer(job);
 	if (buf != NULL) {
 		events_write_started(buf, job);
-		job_event_send(job, buf);
+		watch_send(job, buf);
 	}
 	job->kind->start(job, args);
 	json_object_put(args);
-}
-
-static void
-jobs_schedule(void)
-{
-	for (size_t i = 0; i < nslots; i++) {
-		struct kind_slot *slot = &slots[i];
-		struct job *job;
-		while (slot->running < slot->max_running &&
-		       (job = queue_pop(slot)) != NULL)
-			job_start(job);
-	}
 }
 
 static void
@@ -648,7 +289,7 @@ jobs_kick_cb(evutil_socket_t fd, short what, void *arg)
 			job->kind->cancel(job);
 	}
 	if (!shutting_down)
-		jobs_schedule();
+		sched_run(job_start);
 	while ((job = TAILQ_FIRST(&fresh)) != NULL) {
 		TAILQ_REMOVE(&fresh, job, fresh_link);
 		job->fresh = false;
@@ -686,7 +327,7 @@ job_release_dependents(struct job *job)
 					       json_object_new_int64((int64_t)job->id));
 			job_request_stop(d, err);
 		} else if (--d->deps_pending == 0 && d->stop_error == NULL) {
-			queue_push(d);
+			sched_push(d);
 		}
 	}
 	free(job->dependents);
@@ -714,7 +355,6 @@ static void
 job_finish(struct job *job, struct json_object *result,
 	   struct json_object *error)
 {
-	struct watch *w;
 	bool was_running = job->state == JOB_RUNNING;
 
 	if (job->stop_error != NULL) {
@@ -725,7 +365,7 @@ job_finish(struct job *job, struct json_object *result,
 		job->stop_error = NULL;
 	}
 	if (was_running)
-		slot_of(job->kind)->running--;
+		sched_ended(job->kind);
 	if (job->stop_listed) {
 		TAILQ_REMOVE(&stops, job, stop_link);
 		job->stop_listed = false;
@@ -736,7 +376,7 @@ job_finish(struct job *job, struct json_object *result,
 	}
 	json_object_put(job->args_obj);
 	job->args_obj = NULL;
-	queue_remove(job);
+	sched_remove(job);
 	set_state(job, result != NULL ? JOB_COMPLETED : JOB_FAILED);
 	job->finished_ms = now_wall_ms();
 	job->result = result;
@@ -753,13 +393,12 @@ job_finish(struct job *job, struct json_object *result,
 	}
 
 	job->seq++;
-	struct evbuffer *buf = job_event_buffer(job);
+	struct evbuffer *buf = watch_event_buffer(job);
 	if (buf != NULL) {
 		events_write_end(buf, job);
-		job_event_send(job, buf);
+		watch_send(job, buf);
 	}
-	while ((w = TAILQ_FIRST(&job->watches)) != NULL)
-		watch_remove(w);
+	watch_remove_all(job);
 
 	job_release_dependents(job);
 	TAILQ_INSERT_TAIL(&finished, job, finished_link);
@@ -829,9 +468,9 @@ job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 		return;
 	job->progress_last_ms = now;
 	job->seq++;
-	if ((buf = job_event_buffer(job)) != NULL) {
+	if ((buf = watch_event_buffer(job)) != NULL) {
 		events_write_progress(buf, job, done, total, unit);
-		job_event_send(job, buf);
+		watch_send(job, buf);
 	}
 }
 
@@ -880,10 +519,10 @@ void
 job_output(struct job *job, enum job_stream stream, const void *data,
 	   size_t len)
 {
-	struct output_ctx ctx = {job, stream, job_event_buffer(job)};
+	struct output_ctx ctx = {job, stream, watch_event_buffer(job)};
 
 	chunk_write(job_encoder(job, stream), data, len, output_sink, &ctx);
-	job_event_send(job, ctx.buf);
+	watch_send(job, ctx.buf);
 }
 
 void
@@ -893,23 +532,9 @@ job_output_end(struct job *job, enum job_stream stream)
 
 	if (job->encoders[stream] == NULL)
 		return;
-	ctx = (struct output_ctx){job, stream, job_event_buffer(job)};
+	ctx = (struct output_ctx){job, stream, watch_event_buffer(job)};
 	chunk_finish(job->encoders[stream], output_sink, &ctx);
-	job_event_send(job, ctx.buf);
-}
-
-bool
-job_output_blocked(struct job *job)
-{
-	struct watch *w;
-
-	TAILQ_FOREACH(w, &job->watches, job_link) {
-		if (conn_blocked(w->conn)) {
-			job->output_waiting = true;
-			return true;
-		}
-	}
-	return false;
+	watch_send(job, ctx.buf);
 }
 
 /* ---- Submission --------------------------------------------------------- */
@@ -953,18 +578,6 @@ job_link_dependencies(struct job *job)
 	return job->deps_pending == 0;
 }
 
-static void
-job_watch_new(struct job *job, struct conn *conn, bool watch)
-{
-	struct watch_all *wa;
-
-	if (watch && conn != NULL)
-		watch_add(job, conn);
-	TAILQ_FOREACH(wa, &watch_alls, link)
-		if (jobs_visible(conn_peer(wa->conn), job))
-			watch_add(job, wa->conn);
-}
-
 int
 jobs_submit(const struct peer *peer, struct conn *conn,
 	    const struct submit_request *req, struct job **out, bool *existing,
@@ -984,7 +597,7 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 			*out = job;
 			*existing = true;
 			if (req->watch && conn != NULL)
-				jobs_watch(job, conn);
+				watch_add(job, conn);
 			return 0;
 		}
 	}
@@ -1021,7 +634,7 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 	state_counts[JOB_QUEUED]++;
 	queued_adjust(peer->uid, 1);
 	store_add(job);
-	job_watch_new(job, conn, req->watch);
+	watch_new_job(job, conn, req->watch);
 
 	if (req->timeout_ms > 0) {
 		struct timeval tv = {req->timeout_ms / 1000,
@@ -1030,7 +643,7 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 		evtimer_add(job->timeout_ev, &tv);
 	}
 	if (job_link_dependencies(job))
-		queue_push(job);
+		sched_push(job);
 	*out = job;
 	return 0;
 }

@@ -26,14 +26,6 @@ struct submit_request {
 void jobs_init(void);
 void jobs_free(void);
 
-/* The kind named NAME, or NULL. */
-const struct job_kind *jobs_kind(const char *name);
-/* Appends the kind names to ARRAY. */
-void jobs_kind_names(struct json_object *array);
-/* Sets how many jobs of kind NAME may run at once; -1 if no such kind. */
-int jobs_set_max_running(const char *name, unsigned n);
-/* {"kind": limit, ...} for daemon.info. */
-struct json_object *jobs_max_running(void);
 
 /* Submits a job for PEER. Returns 0 with *out set (and *existing when the
  * key found an earlier job), or a JSON-RPC error code; for -32602 ERR
@@ -47,11 +39,6 @@ struct job *jobs_lookup(const struct peer *peer, uint64_t id);
 bool jobs_visible(const struct peer *peer, const struct job *job);
 /* Asks JOB to stop with "cancelled": 0, or -32002 when it has ended. */
 int jobs_cancel(struct job *job);
-/* Sends JOB's future events to CONN (nothing if JOB has ended). */
-void jobs_watch(struct job *job, struct conn *conn);
-/* Watches every unfinished job PEER can see, now and future; returns the
- * unfinished ones as an array of job objects. */
-struct json_object *jobs_watch_all(const struct peer *peer, struct conn *conn);
 
 /* The job object of PROTOCOL.md. */
 struct json_object *jobs_render(const struct job *job);
@@ -62,10 +49,6 @@ struct json_object *jobs_list(const struct peer *peer, int state,
 /* Counts by state, for daemon.info. */
 void jobs_counts(unsigned counts[JOB_NSTATES]);
 unsigned jobs_unfinished(void);
-
-/* The server tells us about connections. */
-void jobs_conn_closed(struct conn *conn);
-void jobs_conn_drained(struct conn *conn);
 
 /* Refuse new jobs (-32004) and fail every unfinished one with
  * "interrupted"; the caller runs the loop until jobs_unfinished() is 0. */

@@ -19,6 +19,7 @@
 #include "options.h"
 #include "pool.h"
 #include "rpc.h"
+#include "sched.h"
 #include "server.h"
 
 /* How long a stop may wait for jobs to end and clients to read their
@@ -122,7 +123,7 @@ apply_kind_limits(void)
 {
 	for (size_t i = 0; i < option_state.nkind_limits; i++) {
 		const struct kind_limit *kl = &option_state.kind_limits[i];
-		if (jobs_set_max_running(kl->kind, kl->n) < 0)
+		if (sched_set_max_running(kl->kind, kl->n) < 0)
 			fatalx("--max-running: no job kind %s", kl->kind);
 	}
 }

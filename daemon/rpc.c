@@ -13,7 +13,9 @@
 #include "log.h"
 #include "params.h"
 #include "rpc.h"
+#include "sched.h"
 #include "server.h"
+#include "watch.h"
 #include "xmalloc.h"
 
 struct rpc_call {
@@ -119,7 +121,7 @@ rpc_job_submit(struct rpc_call *call, struct json_object **result,
 	if (params_only(call->params, "", allowed, err) < 0 ||
 	    params_string(call->params, "", "kind", true, 0, &kind, err) < 0)
 		return RPC_INVALID_PARAMS;
-	if ((req.kind = jobs_kind(kind)) == NULL) {
+	if ((req.kind = sched_kind(kind)) == NULL) {
 		param_fail(err, "kind", "unknown kind");
 		return RPC_INVALID_PARAMS;
 	}
@@ -192,7 +194,7 @@ rpc_job_list(struct rpc_call *call, struct json_object **result,
 			   "must be queued, running, completed or failed");
 		return RPC_INVALID_PARAMS;
 	}
-	if (kind != NULL && jobs_kind(kind) == NULL) {
+	if (kind != NULL && sched_kind(kind) == NULL) {
 		param_fail(err, "kind", "unknown kind");
 		return RPC_INVALID_PARAMS;
 	}
@@ -240,12 +242,12 @@ rpc_job_watch(struct rpc_call *call, struct json_object **result,
 		}
 		*result = json_object_new_object();
 		json_object_object_add(*result, "jobs",
-				       jobs_watch_all(call->peer, call->conn));
+				       watch_all(call->peer, call->conn));
 		return 0;
 	}
 	if ((rc = read_job(call, &job, err)) != 0)
 		return rc;
-	jobs_watch(job, call->conn);
+	watch_add(job, call->conn);
 	*result = job_result(job);
 	return 0;
 }
@@ -271,7 +273,7 @@ rpc_daemon_info(struct rpc_call *call, struct json_object **result,
 	json_object_object_add(*result, "uptime_ms",
 			       json_object_new_int64(now_mono_ms() - started_mono_ms));
 	kinds = json_object_new_array();
-	jobs_kind_names(kinds);
+	sched_kind_names(kinds);
 	json_object_object_add(*result, "kinds", kinds);
 	jobs_counts(counts);
 	jobs = json_object_new_object();
@@ -294,7 +296,7 @@ rpc_daemon_info(struct rpc_call *call, struct json_object **result,
 			       json_object_new_int64(daemon_opts.keep_finished));
 	json_object_object_add(limits, "max_connections",
 			       json_object_new_int64(daemon_opts.max_connections));
-	json_object_object_add(limits, "max_running", jobs_max_running());
+	json_object_object_add(limits, "max_running", sched_max_running());
 	json_object_object_add(*result, "limits", limits);
 	return 0;
 }

@@ -3,7 +3,7 @@
  * A connection is never freed inside one of its own callbacks: it is
  * marked closing and a deferred "reaper" event frees it. Output is
  * buffered up to --output-hwm; past it the connection stops reading
- * requests, and jobs streaming to it pause (jobs_conn_drained() resumes
+ * requests, and jobs streaming to it pause (watch_conn_drained() resumes
  * them once it has drained to half the mark).
  */
 #include <errno.h>
@@ -27,6 +27,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "server.h"
+#include "watch.h"
 #include "xmalloc.h"
 
 struct conn {
@@ -110,7 +111,7 @@ conn_close(struct conn *conn)
 		return;
 	conn->closing = true;
 	bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
-	jobs_conn_closed(conn);
+	watch_conn_closed(conn);
 	TAILQ_REMOVE(&conns, conn, link);
 	TAILQ_INSERT_TAIL(&dead, conn, link);
 	nconns--;
@@ -209,7 +210,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (conn->was_blocked && !conn_blocked(conn)) {
 		conn->was_blocked = false;
-		jobs_conn_drained(conn);
+		watch_conn_drained(conn);
 	}
 	conn_close_if_done(conn);
 }

@@ -1,0 +1,35 @@
+/* The queue of runnable jobs: per kind, a limit of jobs running at once
+ * and a fair turn between users. jobs.c decides when a job is runnable;
+ * this decides which runnable job starts next. */
+#ifndef ASYNCD_SCHED_H
+#define ASYNCD_SCHED_H
+
+#include "job.h"
+
+struct json_object;
+
+/* Sets up a queue per kind of the kind table; KICK is called when jobs
+ * may start (a limit was raised, a job became runnable). */
+void sched_init(void (*kick)(void));
+void sched_free(void);
+
+/* The kind named NAME, or NULL. */
+const struct job_kind *sched_kind(const char *name);
+/* Appends the kind names to ARRAY. */
+void sched_kind_names(struct json_object *array);
+/* Sets how many jobs of kind NAME may run at once; -1 if no such kind. */
+int sched_set_max_running(const char *name, unsigned n);
+/* {"kind": limit, ...} for daemon.info. */
+struct json_object *sched_max_running(void);
+
+/* Queues a runnable JOB behind its user's others of its kind. */
+void sched_push(struct job *job);
+/* Takes JOB off the queue, if it is on it. */
+void sched_remove(struct job *job);
+/* Starts jobs with START while their kinds have room: each in turn, the
+ * oldest job of the user served longest ago. */
+void sched_run(void (*start)(struct job *job));
+/* A running job of KIND ended: its place is free. */
+void sched_ended(const struct job_kind *kind);
+
+#endif

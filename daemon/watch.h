@@ -1,0 +1,36 @@
+/* Who watches which job: watch registrations between jobs and
+ * connections, "watch all", and delivery of a job's events to its
+ * watchers, with the backpressure that their output buffers exert. */
+#ifndef ASYNCD_WATCH_H
+#define ASYNCD_WATCH_H
+
+#include <stdbool.h>
+
+#include "job.h"
+
+struct conn;
+struct evbuffer;
+struct json_object;
+
+/* Sends JOB's future events to CONN (once per connection). */
+void watch_add(struct job *job, struct conn *conn);
+/* Drops every watch of JOB (it has ended). */
+void watch_remove_all(struct job *job);
+/* Registers a new JOB with the connection that submitted it (if it asked
+ * to watch) and with every watch-all connection whose peer may see it. */
+void watch_new_job(struct job *job, struct conn *conn, bool watch);
+/* Makes CONN a watch-all connection for PEER and watches the unfinished
+ * jobs PEER may see; returns them as job objects. */
+struct json_object *watch_all(const struct peer *peer, struct conn *conn);
+
+/* Where to write an event of JOB: the one watcher's own output buffer
+ * (no copy), else a new buffer for watch_send(); NULL if none watches. */
+struct evbuffer *watch_event_buffer(struct job *job);
+/* Delivers what was written to BUF (from watch_event_buffer). */
+void watch_send(struct job *job, struct evbuffer *buf);
+
+/* The server tells us about connections. */
+void watch_conn_closed(struct conn *conn);
+void watch_conn_drained(struct conn *conn);
+
+#endif
