@@ -35,14 +35,18 @@ configure_build() {
 	shift
 	[ -x configure ] || ./bootstrap >/dev/null
 	mkdir -p "$dir"
-	(cd "$dir" && "$top/configure" -q "$@" && make -s -j"$(nproc)")
+	if ! (cd "$dir" && "$top/configure" -q "$@" && make -j"$(nproc)") >"$dir/build.log" 2>&1; then
+		tail -40 "$dir/build.log"
+		echo "setup.sh: the build in $dir failed; see $dir/build.log" >&2
+		exit 1
+	fi
 }
 
 # Prints every suite's Check summary; the full log of a suite that failed.
 report() {
 	local dir=$1 status=0 log
 	for log in $(find "$dir/tests" -name '*.log' ! -name test-suite.log | sort); do
-		if grep -q '^FAIL\|^ERROR' "${log%.log}.trs" 2>/dev/null; then
+		if grep -q ':test-result: \(FAIL\|ERROR\)' "${log%.log}.trs" 2>/dev/null; then
 			echo "---- $log"
 			cat "$log"
 			status=1
