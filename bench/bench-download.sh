@@ -3,12 +3,14 @@
 # all from the same test server (tests/httpd/testhttpd) on loopback, in one
 # run; by hand from a build (not a pass/fail test):
 #   bench/bench-download.sh [BUILD_DIR]      (default: build/normal)
-# Needs curl, wget, aria2c and socat (apt-get install curl wget aria2
-# socat); a missing tool's rows are skipped.
+# Needs curl, wget, aria2c, socat and python3 (apt-get install curl wget
+# aria2 socat python3); a missing tool's rows are skipped.
 #
 #   1. one BIG-byte file (default 1 GiB) written to disk: MB/s, and the
 #      ratio to curl -o (above 1: faster than curl). asyncd also hashes it
-#      (SHA-256) as it goes; the others do not.
+#      (SHA-256) as it goes; the others do not. During one more asyncd
+#      download a second client times daemon.info round trips (p50, p99,
+#      max): how long a download holds the event loop up.
 #   2. N (100) files of SMALL bytes (10 MiB) at once: asyncd with
 #      --max-downloads N, all jobs submitted on one connection; against
 #      curl fetching them one after another (one process, one
@@ -66,6 +68,29 @@ median() {
 		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# probe STOPFILE: daemon.info round trips on a connection of its own, one
+# every 5 ms, from when it creates STOPFILE.ready until STOPFILE exists;
+# prints "p50 p99 max" in ms.
+probe() {
+	python3 - "$sock" "$1" <<'PY'
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rb")
+lat, i = [], 0
+open(sys.argv[2] + ".ready", "w").close()
+while not os.path.exists(sys.argv[2]) or not lat:
+    i += 1
+    t0 = time.perf_counter()
+    s.sendall(b'{"jsonrpc":"2.0","id":%d,"method":"daemon.info"}\n' % i)
+    f.readline()
+    lat.append((time.perf_counter() - t0) * 1000)
+    time.sleep(0.005)
+lat.sort()
+print("%.2f %.2f %.2f" % (lat[len(lat) // 2], lat[int(len(lat) * 0.99)], lat[-1]))
+PY
+}
+
 # ---- 1. One big file ---------------------------------------------------------
 one_asyncd() { "$build/client/asyncctl" --socket "$sock" download "$url/bytes/$big" -o "$out/f"; }
 one_curl() { curl -sS -o "$out/f" "$url/bytes/$big"; }
@@ -82,6 +107,17 @@ for tool in asyncd curl wget aria2; do
 	esac
 	t1[$tool]=$(median timed "one_$tool")
 done
+if have python3; then
+	clean
+	rm -f "$dir/stop"
+	probe "$dir/stop" >"$dir/probe" &
+	prober=$!
+	while [ ! -e "$dir/stop.ready" ]; do sleep 0.05; done
+	one_asyncd >/dev/null
+	touch "$dir/stop"
+	wait "$prober"
+	read -r p50 p99 pmax <"$dir/probe"
+fi
 stop_daemon
 
 printf '1. one %d-byte file to disk (median of %d)\n' "$big" "$runs"
@@ -91,10 +127,14 @@ for tool in asyncd curl wget aria2; do
 		"${t1[$tool]}" "$(echo "$big / ${t1[$tool]} / 1000000" | bc -l)" \
 		"$(echo "${t1[curl]} / ${t1[$tool]}" | bc -l)"
 done
+if [ -n "${p50:-}" ]; then
+	printf '   daemon.info while asyncd downloads: p50 %s ms, p99 %s ms, max %s ms\n' \
+		"$p50" "$p99" "$pmax"
+fi
 
 # ---- 2. N files at once ------------------------------------------------------
-# The job.submit lines, one connection; socat keeps it open (-t) until awk
-# has seen every job end.
+# The job.submit lines, one connection; the daemon closes it once every job
+# has ended and socat's side is shut.
 many_asyncd() {
 	local i
 	for i in $(seq "$n"); do
@@ -102,7 +142,7 @@ many_asyncd() {
 			"$i" "$url" "$small" "$out" "$i"
 	done | socat -t 600 - "UNIX-CONNECT:$sock" |
 		awk -v n="$n" '/"job.failed"/ { print "FAILED: " $0 > "/dev/stderr" }
-			/"job.(completed|failed)"/ { if (++done == n) exit }'
+			/"job.(completed|failed)"/ { if (++ended == n) exit }'
 }
 many_curl() {
 	local i args=()
@@ -137,6 +177,7 @@ idle_hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$daemon/status")
 stop_daemon
 t2_curl=$(median timed many_curl)
 t2_curlp=$(median timed many_curl_parallel)
+t2_aria2=
 have aria2c && t2_aria2=$(median timed many_aria2)
 
 printf '2. %d files of %d bytes at once (median of %d)\n' "$n" "$small" "$runs"
@@ -148,5 +189,5 @@ row() {
 row "asyncd ($n concurrent)" "$t2_asyncd"
 row "curl, one after another" "$t2_curl"
 row "curl --parallel" "$t2_curlp"
-[ -n "${t2_aria2:-}" ] && row "aria2c -j $n" "$t2_aria2"
+if [ -n "$t2_aria2" ]; then row "aria2c -j $n" "$t2_aria2"; fi
 printf '   asyncd peak RSS (VmHWM): %d KiB (idle daemon: %d KiB)\n' "$hwm" "$idle_hwm"

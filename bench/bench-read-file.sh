@@ -23,8 +23,11 @@ sock=$dir/asyncd.sock
 daemon=
 trap '[ -n "$daemon" ] && kill $daemon 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 
-# Text: lines of base64 (ASCII, a newline every 77 bytes); binary: random.
-head -c $((size * 3 / 4)) /dev/urandom | base64 -w 76 | head -c $size >"$dir/text"
+# Text: lines of base64 (ASCII, 76 characters and a newline), padded to
+# the size; binary: random.
+lines=$((size / 77))
+head -c $((lines * 57)) /dev/urandom | base64 -w 76 >"$dir/text"
+head -c $((size - lines * 77)) /dev/zero | tr '\0' x >>"$dir/text"
 head -c $size /dev/urandom >"$dir/binary"
 cat "$dir/text" "$dir/binary" >/dev/null # into the page cache
 
@@ -38,7 +41,7 @@ seconds() {
 	t0=$(date +%s%N)
 	"$@" >/dev/null
 	t1=$(date +%s%N)
-	echo "scale=3; ($t1 - $t0) / 1000000000" | bc
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'
 }
 
 # median CMD...: the median of $runs numbers, one printed by each run.
@@ -47,8 +50,8 @@ median() {
 		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
-gbps() { echo "scale=2; $size / $1 / 1000000000" | bc; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
+gbps() { awk -v s="$size" -v t="$1" 'BEGIN { printf "%.2f\n", s / t / 1e9 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'; }
 rawread() { "$bin" rawread "$sock" "$1" | awk '{ print $2 }'; }
 
 printf '%-8s %22s %22s %22s %8s\n' file "cat" "asyncctl read-file" \

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -179,19 +180,26 @@ bench_asyncd(const char *sock, long n, const char *program)
 	free(c.buf);
 }
 
-/* Allocates and touches MIB of memory, kept for the process's life. */
+/* Touched memory, kept for the process's life (global: a store the
+ * compiler cannot drop). */
+char *bench_touched;
+
+/* Allocates and touches MIB of memory in small pages, as a daemon's heap
+ * is (no transparent huge pages, which would make fork cheap). */
 static void
 touch_mib(long mib)
 {
 	size_t size = (size_t)mib << 20;
-	char *p;
 
 	if (size == 0)
 		return;
-	p = malloc(size);
-	if (p == NULL)
-		die("malloc");
-	memset(p, 1, size);
+	bench_touched = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (bench_touched == MAP_FAILED)
+		die("mmap");
+	madvise(bench_touched, size, MADV_NOHUGEPAGE);
+	for (size_t i = 0; i < size; i += 4096)
+		bench_touched[i] = 1;
 }
 
 static void
@@ -281,6 +289,15 @@ bench_ballast(const char *sock, long mib)
 					"[\"true\"],\"env\":{\"BALLAST\":\"%s\"}}}}\n",
 					i + 2, blocker, pad);
 	exchange(fd, out, len, &c, all_answered, mib);
+	/* One job that can start: the daemon drops the parsed args it keeps
+	 * for "fresh" jobs only when it next schedules, and jobs waiting on
+	 * another do not make it schedule. */
+	len = (size_t)snprintf(out, one,
+			       "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":"
+			       "\"job.submit\",\"params\":{\"kind\":\"sleep\","
+			       "\"watch\":false,\"args\":{\"ms\":0}}}\n",
+			       mib + 2);
+	exchange(fd, out, len, &c, all_answered, mib + 1);
 	printf("ballast_jobs %ld\n", mib);
 	close(fd);
 	free(out);

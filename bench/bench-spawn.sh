@@ -9,10 +9,11 @@
 # - a plain loop of posix_spawn + waitpid (one at a time);
 # - tsp (task-spooler, as many slots as CPUs): N `tsp -n /bin/true`, then
 #   until `tsp -l` lists them all finished;
-# first with asyncd idle, then with asyncd holding 256 MiB of live memory
+# through an idle asyncd, and through one holding 256 MiB of live memory
 # (256 queued process jobs with 1,000,000-byte args, waiting on a day-long
-# sleep job), beside posix_spawn and fork loops from a process with
-# 256 MiB touched. Each figure is the median of RUNS runs (default 3).
+# sleep job: no special daemon option needed), beside posix_spawn and fork
+# loops from a process with 256 MiB touched. Each figure is the median of
+# RUNS runs (default 3); the measures alternate within a run.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$top/build/normal}" && pwd)
@@ -23,24 +24,26 @@ make -s -C "$build" daemon/asyncd bench/bench-spawn
 bin=$build/bench/bench-spawn
 dir=$(mktemp -d /tmp/asyncd-bench.XXXXXX)
 sock=$dir/asyncd.sock
-daemon=
+daemons=
 export TS_SOCKET=$dir/tsp.sock TS_MAXFINISHED=$((n * 2)) TMPDIR=$dir
-trap '[ -n "$daemon" ] && kill $daemon 2>/dev/null; tsp -K 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$daemons" ] && kill $daemons 2>/dev/null; tsp -K 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 
 command -v tsp >/dev/null || { echo "tsp missing: apt-get install task-spooler" >&2; exit 1; }
 
-"$build/daemon/asyncd" --socket "$sock" --log-level warning \
-	--max-queued-per-user 1000000 --keep-finished 100000 2>"$dir/log" &
-daemon=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
-
-# median NAME CMD...: runs CMD $runs times, prints the median of NAME.
-median() {
-	local name=$1
-	shift
-	for _ in $(seq "$runs"); do "$@"; done | awk -v n="$name" '$1 == n { print $2 }' |
-		sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+# Two daemons side by side: one idle, one holding the ballast.
+start_daemon() {
+	"$build/daemon/asyncd" --socket "$1" --log-level warning \
+		--max-queued-per-user 1000000 --keep-finished 100000 2>>"$dir/log" &
+	daemons="$daemons $!"
+	for _ in $(seq 100); do [ -S "$1" ] && return; sleep 0.05; done
+	echo "asyncd did not start" >&2
+	exit 1
 }
+start_daemon "$sock"
+idle_pid=${daemons##* }
+start_daemon "$sock.big"
+big_pid=${daemons##* }
+"$bin" ballast "$sock.big" "$ballast_mib" >/dev/null
 
 tsp_run() {
 	local t0 t1
@@ -54,23 +57,40 @@ tsp_run() {
 	echo "tsp_per_s $((n * 1000000000 / (t1 - t0)))"
 }
 
-rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$daemon/status"; }
+# as NAME CMD...: CMD's one figure, renamed NAME.
+as() {
+	local name=$1
+	shift
+	"$@" | awk -v n="$name" '{ print n, $2 }'
+}
+
+# The measures alternate within each run, so that a change of load on the
+# machine weighs on all of them alike.
+for _ in $(seq "$runs"); do
+	as asyncd_idle "$bin" asyncd "$sock" "$n" /bin/true
+	as asyncd_big "$bin" asyncd "$sock.big" "$n" /bin/true
+	as posix_idle "$bin" posix_spawn "$n" /bin/true 0
+	as posix_big "$bin" posix_spawn "$n" /bin/true "$ballast_mib"
+	as fork_idle "$bin" fork "$n" /bin/true 0
+	as fork_big "$bin" fork "$n" /bin/true "$ballast_mib"
+	as tsp tsp_run
+done >"$dir/figures"
+
+# median NAME: the median of the figures named NAME.
+median() {
+	awk -v n="$1" '$1 == n { print $2 }' "$dir/figures" |
+		sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 
-idle_rss=$(rss_kib)
-a_idle=$(median asyncd_spawns_per_s "$bin" asyncd "$sock" "$n" /bin/true)
-p_idle=$(median posix_spawn_per_s "$bin" posix_spawn "$n" /bin/true 0)
-f_idle=$(median fork_per_s "$bin" fork "$n" /bin/true 0)
-t_idle=$(median tsp_per_s tsp_run)
-
-"$bin" ballast "$sock" "$ballast_mib" >/dev/null
-big_rss=$(rss_kib)
-a_big=$(median asyncd_spawns_per_s "$bin" asyncd "$sock" "$n" /bin/true)
-p_big=$(median posix_spawn_per_s "$bin" posix_spawn "$n" /bin/true "$ballast_mib")
-f_big=$(median fork_per_s "$bin" fork "$n" /bin/true "$ballast_mib")
+a_idle=$(median asyncd_idle) a_big=$(median asyncd_big)
+p_idle=$(median posix_idle) p_big=$(median posix_big)
+f_idle=$(median fork_idle) f_big=$(median fork_big)
+t_idle=$(median tsp)
 
 echo "runs of /bin/true: $n, median of $runs runs, $(nproc) CPUs"
-echo "asyncd RSS idle: $idle_rss KiB; with the ballast: $big_rss KiB"
+echo "asyncd RSS idle: $(rss_kib "$idle_pid") KiB; with the ballast: $(rss_kib "$big_pid") KiB"
 echo
 printf '%-34s %10s %10s\n' "spawns/s" "idle" "256 MiB"
 printf '%-34s %10s %10s\n' "asyncd (pipelined, 1 client)" "$a_idle" "$a_big"

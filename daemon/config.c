@@ -289,6 +289,11 @@ config_load(const char *path, bool must_exist)
 			log_debug("no configuration file %s", path);
 			return 0;
 		}
+		if (errno == EACCES && !must_exist) {
+			/* Say so, but a default path is no reason not to run. */
+			log_warn("%s: skipped", path);
+			return 0;
+		}
 		log_warn("%s", path);
 		return -1;
 	}

@@ -35,8 +35,9 @@ typedef void (*download_file_cb)(void *arg, int err);
 
 struct download_file;
 
-/* DRAINED is called each time queued bytes reached the file (or failed
- * to: see download_file_error), so that a paused transfer can go on. */
+/* DRAINED is called each time queued bytes reached the file, with 0 or
+ * the errno of a failed write, and when the daemon-wide budget frees up
+ * after download_file_full() said so: a paused transfer can go on. */
 struct download_file *download_file_new(const struct download_file_spec *spec,
 					download_file_cb drained, void *arg);
 /* Frees F, which must be idle (no operation running). */
@@ -57,8 +58,6 @@ void download_file_write(struct download_file *f, const void *data,
 /* True when enough is queued, by F or by all downloads together, that
  * the producer should wait for DRAINED. */
 bool download_file_full(struct download_file *f);
-/* The errno of the first failed write, or 0. */
-int download_file_error(const struct download_file *f);
 
 /* Once every queued byte is written: closes the file and, if WANT_SHA256
  * (hex) is NULL or matches, renames DEST.part to DEST (refusing to

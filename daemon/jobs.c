@@ -623,6 +623,7 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 	job->args_obj = json_object_get(req->args);
 	job->fresh = true;
 	TAILQ_INSERT_TAIL(&fresh, job, fresh_link);
+	jobs_kick(); /* which also drops the args of a job that must wait */
 	if (req->nafter > 0) {
 		job->after = xreallocarray(NULL, req->nafter, sizeof *job->after);
 		memcpy(job->after, req->after, req->nafter * sizeof *job->after);

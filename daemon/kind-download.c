@@ -50,8 +50,13 @@
 #define DL_URL_MAX 8192
 #define DL_NAME_MAX 200 /* longer last segments are saved as "download" */
 
-enum dl_phase { DL_OPENING, DL_TRANSFER, DL_RETRY_WAIT, DL_COMMITTING,
-		DL_ENDING };
+enum dl_phase {
+	DL_OPENING,    /* DEST.part being opened (pool) */
+	DL_TRANSFER,   /* libcurl at work (loop) */
+	DL_RETRY_WAIT, /* the retry timer runs */
+	DL_COMMITTING, /* DEST.part being checked and renamed (pool) */
+	DL_ENDING,     /* DEST.part being discarded (pool): then it fails */
+};
 
 struct download {
 	struct job *job;
@@ -65,7 +70,7 @@ struct download {
 	CURL *easy;
 	char errbuf[CURL_ERROR_SIZE];
 	bool in_multi; /* added to the multi handle */
-	bool paused;   /* the write callback returned CURL_WRITEFUNC_PAUSE */
+	bool paused;   /* receiving stopped (curl_easy_pause) */
 	struct event *retry_ev;
 	int attempt; /* retries done */
 	long long started_ms;
@@ -424,9 +429,10 @@ download_succeeded(struct download *d)
 	download_complete(d, NULL, hex);
 }
 
-/* ---- libcurl callbacks (no libcurl calls that end transfers here) ------- */
+/* ---- libcurl callbacks: they record, pause, never end a transfer ------- */
 
-/* Reads "bytes A-B/T" or "bytes * /T" (without the space) of a header. */
+/* Reads a Content-Range value: "bytes A-B/T", or the star form of a 416
+ * that gives only the total T. */
 static void
 download_parse_content_range(struct download *d, const char *v, size_t len)
 {
@@ -552,9 +558,9 @@ download_deliver(struct download *d, const char *p, size_t n)
 }
 
 /* Stops receiving until the bytes have somewhere to go. Called from the
- * write callback after taking its bytes (rather than returning
- * CURL_WRITEFUNC_PAUSE, which makes libcurl copy what it holds): the rest
- * of the current receive buffer still comes, then libcurl stops reading. */
+ * write callback once it has taken its bytes, so that they never come
+ * twice; libcurl keeps the rest of its current receive buffer and hands
+ * it over when download_unpause() lets the transfer go on. */
 static void
 download_pause(struct download *d)
 {

@@ -57,17 +57,17 @@ struct process_job;
 /* The work item: filled on the loop, used on a worker, read back on the
  * loop. The worker sees plain C data only (never JOB). */
 struct process_spawn {
-	struct process_job *job; /* for the loop's side */
+	struct process_job *p; /* for the loop's side only */
 	uid_t uid;
 	gid_t gid;
 	bool switch_user;
-	char **argv;       /* NULL-terminated */
-	char **env;        /* the args' "K=V", NULL-terminated */
+	char **argv; /* NULL-terminated */
+	char **env;  /* the args' "K=V", NULL-terminated */
 	char *cwd, *stdin_path;
 	/* results */
-	bool skipped;      /* cancelled before the spawn */
-	int user_err;      /* the user database failed with this errno */
-	int rc;            /* spawn_start() */
+	bool skipped; /* cancelled before the spawn */
+	int user_err; /* the user database failed with this errno */
+	int rc;       /* spawn_start() */
 	struct spawn_error error;
 	struct spawn_proc proc;
 };
@@ -81,8 +81,7 @@ struct process_pipe {
 
 struct process_job {
 	struct job *job;
-	struct process_spawn *spawn; /* while the worker has it */
-	struct pool_work *work;
+	struct pool_work *work; /* while the worker has the spawn */
 	pid_t pid;
 	int pidfd;
 	struct event *exit_ev;
@@ -94,12 +93,15 @@ struct process_job {
 	bool progress_unsent;
 	uint64_t progress_done;
 	int64_t progress_total;
-	struct event *kill_timer;  /* SIGKILL after SIGTERM */
+	struct event *kill_timer;   /* SIGKILL after SIGTERM */
 	struct event *linger_timer; /* pipes after the reap */
 	bool stopping, reaped, paused;
 	int wait_code, wait_status; /* siginfo of the reap */
 	long long elapsed_ms;
 };
+
+static const struct timeval process_linger = {
+	PROCESS_LINGER_MS / 1000, PROCESS_LINGER_MS % 1000 * 1000};
 
 static void process_try_end(struct process_job *p);
 
@@ -597,8 +599,6 @@ process_progress_finish(struct process_job *p)
 static void
 process_exit_cb(evutil_socket_t fd, short what, void *arg)
 {
-	static const struct timeval linger = {PROCESS_LINGER_MS / 1000,
-					      PROCESS_LINGER_MS % 1000 * 1000};
 	struct process_job *p = arg;
 	siginfo_t si;
 
@@ -626,7 +626,7 @@ process_exit_cb(evutil_socket_t fd, short what, void *arg)
 	p->pidfd = -1;
 	evtimer_del(p->kill_timer);
 	if (p->out.fd >= 0 || p->err.fd >= 0)
-		evtimer_add(p->linger_timer, &linger);
+		evtimer_add(p->linger_timer, &process_linger);
 	process_try_end(p);
 }
 
@@ -635,12 +635,10 @@ process_exit_cb(evutil_socket_t fd, short what, void *arg)
 static void
 process_linger_cb(evutil_socket_t fd, short what, void *arg)
 {
-	static const struct timeval linger = {PROCESS_LINGER_MS / 1000,
-					      PROCESS_LINGER_MS % 1000 * 1000};
 	struct process_job *p = arg;
 
 	if (p->paused) {
-		evtimer_add(p->linger_timer, &linger);
+		evtimer_add(p->linger_timer, &process_linger);
 		return;
 	}
 	log_info("job %llu: output still open %d ms after process %d exited; "
@@ -769,11 +767,10 @@ static void
 process_spawned(void *arg, bool cancelled)
 {
 	struct process_spawn *s = arg;
-	struct process_job *p = s->job;
+	struct process_job *p = s->p;
 	struct job *job = p->job;
 
 	p->work = NULL;
-	p->spawn = NULL;
 	if (!cancelled && !s->skipped && s->user_err == 0 && s->rc == 0) {
 		process_run(p, &s->proc);
 	} else {
@@ -791,6 +788,7 @@ process_spawned(void *arg, bool cancelled)
 static void
 process_start(struct job *job, struct json_object *args)
 {
+	struct process_spawn *s;
 	struct process_job *p;
 	char msg[128];
 
@@ -808,10 +806,10 @@ process_start(struct job *job, struct json_object *args)
 	p->progress_timer = evtimer_new(daemon_base, process_progress_timer_cb, p);
 	p->kill_timer = evtimer_new(daemon_base, process_kill_cb, p);
 	p->linger_timer = evtimer_new(daemon_base, process_linger_cb, p);
-	p->spawn = process_spawn_new(job, args);
-	p->spawn->job = p;
+	s = process_spawn_new(job, args);
+	s->p = p;
 	job->priv = p;
-	p->work = pool_submit(process_spawn_work, process_spawned, p->spawn);
+	p->work = pool_submit(process_spawn_work, process_spawned, s);
 }
 
 static void

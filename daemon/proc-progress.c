@@ -34,12 +34,14 @@ static int
 proc_progress_json(const char *text, size_t len, uint64_t *done,
 		   int64_t *total)
 {
-	struct json_tokener *tok = json_tokener_new_ex(2);
+	struct json_tokener *tok;
 	struct json_object *obj;
 	int64_t d = -1, t = -1;
 	int rc = -1;
 
-	if (tok == NULL)
+	/* json-c's strict mode still takes 'single-quoted' keys. */
+	if (memchr(text, '\'', len) != NULL ||
+	    (tok = json_tokener_new_ex(2)) == NULL)
 		return -1;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	obj = json_tokener_parse_ex(tok, text, (int)len);

@@ -65,13 +65,13 @@ conn_watches(struct conn *conn)
 }
 
 bool
-conn_blocked(const struct conn *conn)
+conn_blocked(struct conn *conn)
 {
 	struct evbuffer *out = bufferevent_get_output(conn->bev);
 
 	if (evbuffer_get_length(out) < daemon_opts.output_hwm)
 		return false;
-	((struct conn *)conn)->was_blocked = true;
+	conn->was_blocked = true;
 	return true;
 }
 
@@ -322,7 +322,8 @@ server_setup(int fd)
 	evutil_make_socket_nonblocking(fd);
 	evutil_make_socket_closeonexec(fd);
 	listener = evconnlistener_new(daemon_base, accept_cb, NULL,
-				      LEV_OPT_CLOSE_ON_FREE, -1, fd);
+				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+				      -1, fd);
 	if (listener == NULL)
 		fatalx("cannot listen");
 	evconnlistener_set_error_cb(listener, accept_error_cb);

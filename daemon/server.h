@@ -33,7 +33,8 @@ void conn_send(struct conn *conn, const void *data, size_t len);
 /* Moves a buffer of complete lines to the connection's output. */
 void conn_send_buffer(struct conn *conn, struct evbuffer *buf);
 void conn_send_json(struct conn *conn, struct json_object *msg);
-/* True when its output is past the high-water mark. */
-bool conn_blocked(const struct conn *conn);
+/* True when its output is past the high-water mark; the connection then
+ * tells the jobs it streams for once it has drained. */
+bool conn_blocked(struct conn *conn);
 
 #endif

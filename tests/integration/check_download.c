@@ -414,6 +414,17 @@ START_TEST(directory_dest_takes_the_url_name)
 	ck_assert_str_eq(jstr(r.end, "params.result.path"), want);
 	assert_pattern_file(want, 1234);
 	run_free(&r);
+
+	/* The name taken is a directory there. */
+	snprintf(want, sizeof want, "%s/4321", work);
+	ck_assert_int_eq(mkdir(want, 0755), 0);
+	snprintf(args, sizeof args,
+		 "{\"url\":\"%s/bytes/4321\",\"dest\":\"%s\",\"overwrite\":true}",
+		 base, work);
+	run_download(args, &r);
+	assert_failed(&r, "is-a-directory");
+	ck_assert(!part_exists(want));
+	run_free(&r);
 }
 END_TEST
 
@@ -1140,6 +1151,28 @@ START_TEST(timeout_fails_and_cleans_up)
 }
 END_TEST
 
+START_TEST(shutdown_interrupts_and_cleans_up)
+{
+	char dest[512], args[1200];
+	struct run r;
+	int64_t id;
+
+	start(NULL);
+	snprintf(dest, sizeof dest, "%s/stop.bin", work);
+	snprintf(args, sizeof args,
+		 "{\"url\":\"%s/slow/10000000?rate=200000\",\"dest\":\"%s\"}",
+		 base, dest);
+	id = submit_args(c, args);
+	wait_progress(id);
+	kill(d.pid, SIGTERM);
+	follow(id, &r);
+	assert_failed(&r, "interrupted");
+	run_free(&r);
+	ck_assert_int_eq(td_stop(&d), 0);
+	ck_assert(!exists(dest) && !part_exists(dest));
+}
+END_TEST
+
 /* ---- Tests: asyncctl ---------------------------------------------------- */
 
 static void
@@ -1268,6 +1301,7 @@ download_suite(void)
 	tcase_add_test(tc, max_downloads_queues_the_rest);
 	tcase_add_test(tc, cancel_removes_the_part_unless_resume);
 	tcase_add_test(tc, timeout_fails_and_cleans_up);
+	tcase_add_test(tc, shutdown_interrupts_and_cleans_up);
 	tcase_add_test(tc, asyncctl_saves_and_prints_the_path);
 	tcase_add_test(tc, asyncctl_several_urls_and_failure);
 	tcase_add_test(tc, asyncctl_streams_to_stdout);

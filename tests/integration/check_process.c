@@ -1,15 +1,19 @@
 /* process jobs against a real asyncd: exit statuses and signals, exact
  * stdout and stderr, cwd, env, stdin, exec failures, argument errors,
  * cancel and timeout of a whole process group, leftover processes,
- * the progress channel, backpressure, running as another user, and
- * asyncctl process end to end.
+ * the progress channel, backpressure, running as another user (and a
+ * daemon that is not root), the process limit, and asyncctl process end
+ * to end.
  *
  * The test process is a child subreaper: the processes a job leaves
  * behind are reparented to it (not to a PID 1 that may never reap them),
  * so that it can reap them by process group and then see the group gone
  * with kill(-pgid, 0) == ESRCH. */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -921,6 +925,132 @@ START_TEST(program_runs_as_the_submitting_user)
 }
 END_TEST
 
+/* A user of the database with supplementary groups (a member of a group
+ * other than its primary one): 0 with its ids and its groups, sorted,
+ * or -1 when this system has none. */
+static int
+user_with_groups(uid_t *uid, gid_t *gid, gid_t *groups, int *n)
+{
+	struct group *gr;
+	int rc = -1;
+
+	setgrent();
+	while (rc < 0 && (gr = getgrent()) != NULL) {
+		for (char **m = gr->gr_mem; rc < 0 && *m != NULL; m++) {
+			struct passwd *pw = getpwnam(*m);
+			int count = 64;
+			if (pw == NULL || pw->pw_uid == 0 || pw->pw_gid == gr->gr_gid ||
+			    getgrouplist(pw->pw_name, pw->pw_gid, groups, &count) < 0)
+				continue;
+			*uid = pw->pw_uid;
+			*gid = pw->pw_gid;
+			*n = count;
+			rc = 0;
+		}
+	}
+	endgrent();
+	for (int i = 0; rc == 0 && i < *n; i++)
+		for (int k = i + 1; k < *n; k++)
+			if (groups[k] < groups[i]) {
+				gid_t t = groups[i];
+				groups[i] = groups[k];
+				groups[k] = t;
+			}
+	return rc;
+}
+
+/* The supplementary groups are those the user database gives the user,
+ * not the daemon's and not only the connection's gid. */
+START_TEST(program_gets_the_users_groups_from_the_database)
+{
+	gid_t groups[64];
+	uid_t uid;
+	gid_t gid;
+	int n;
+	char expect[64 * 12] = "", *p = expect;
+	struct pjob j;
+
+	if (user_with_groups(&uid, &gid, groups, &n) < 0) {
+		fprintf(stderr, "no user with supplementary groups here: skipped\n");
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "%u\n", (unsigned)groups[i]);
+	struct tconn *user = tc_open_as(d.sock, uid, gid);
+	run_on(user, &j, "\"argv\":[\"sh\",\"-c\",\"id -G | tr ' ' '\\\\n' | sort -n -u\"]");
+	assert_completed(&j);
+	assert_out(&j, expect, "");
+	ck_assert_int_gt(n, 1);
+	pjob_free(&j);
+	tc_close(user);
+}
+END_TEST
+
+/* Starts asyncd as TEST_NOBODY on DIR/asyncd.sock; returns its pid. */
+static pid_t
+start_as_nobody(const char *dir, char *sock, size_t size)
+{
+	const char *asyncd = td_path("ASYNCD", "daemon/asyncd");
+	pid_t pid;
+
+	snprintf(sock, size, "%s/asyncd.sock", dir);
+	ck_assert_int_eq(chown(dir, TEST_NOBODY, TEST_NOBODY), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char log[160];
+		int null = open("/dev/null", O_RDWR);
+		snprintf(log, sizeof log, "%s/asyncd.log", dir);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
+		if (setgroups(0, NULL) < 0 || setgid(TEST_NOBODY) < 0 ||
+		    setuid(TEST_NOBODY) < 0)
+			_exit(126);
+		execl(asyncd, asyncd, "--socket", sock, "--config", "/dev/null",
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && access(sock, F_OK) < 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(access(sock, F_OK), 0);
+	return pid;
+}
+
+/* A daemon that is not root runs programs for its own user only, as it
+ * is: it cannot act for anyone else. */
+START_TEST(non_root_daemon_runs_programs_for_its_own_user_only)
+{
+	char dir[] = "/tmp/asyncd-test-nobody.XXXXXX", sock[128], cmd[160];
+	struct tconn *root, *nobody;
+	int status;
+	struct pjob j;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	pid_t pid = start_as_nobody(dir, sock, sizeof sock);
+	root = tc_open(sock);
+	ck_assert_ptr_nonnull(root);
+	run_on(root, &j, "\"argv\":[\"id\",\"-u\"]");
+	assert_failed(&j, "permission-denied");
+	assert_out(&j, "", "");
+	pjob_free(&j);
+
+	nobody = tc_open_as(sock, TEST_NOBODY, TEST_NOBODY);
+	run_on(nobody, &j, "\"argv\":[\"sh\",\"-c\",\"id -u; id -G; echo $USER\"]");
+	assert_completed(&j);
+	assert_out(&j, "65534\n65534\nnobody\n", "");
+	pjob_free(&j);
+
+	tc_close(root);
+	tc_close(nobody);
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ---- Limits ------------------------------------------------------------- */
 
 START_TEST(process_limit_defaults_to_cpus_and_can_be_set)
@@ -1109,6 +1239,8 @@ process_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, program_runs_as_the_submitting_user);
+	tcase_add_test(tc, program_gets_the_users_groups_from_the_database);
+	tcase_add_test(tc, non_root_daemon_runs_programs_for_its_own_user_only);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("asyncctl");
