@@ -293,6 +293,9 @@ ctl_run_jobs(struct ctl *ctl, const char *kind, struct json_object **args,
 	int status = EXIT_OK;
 	size_t submitted = 0;
 
+	/* From now on Ctrl-C cancels what this invocation submitted. */
+	if (!ctl->detach)
+		catch_sigint();
 	for (size_t i = 0; i < n; i++) {
 		if (status != EXIT_OK) {
 			json_object_put(args[i]);

@@ -301,8 +301,9 @@ START_TEST(framing_crlf_empty_lines_and_split_writes)
 	ck_assert_int_eq(jint(r, "id"), 5);
 	json_object_put(r);
 	/* Several in one write. */
-	tc_send_raw(c, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"daemon.info\"}\n"
-		       "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"daemon.info\"}\n", 98);
+	const char *two = "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"daemon.info\"}\n"
+			  "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"daemon.info\"}\n";
+	tc_send_raw(c, two, strlen(two));
 	r = tc_recv(c, 5000);
 	ck_assert_int_eq(jint(r, "id"), 6);
 	json_object_put(r);
