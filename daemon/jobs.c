@@ -213,6 +213,20 @@ error_new(const char *code, const char *message)
 	return err;
 }
 
+/* The error of a job whose dependency DEP failed. */
+static struct json_object *
+dependency_error(const struct job *dep)
+{
+	char msg[64];
+	struct json_object *err;
+
+	snprintf(msg, sizeof msg, "dependency %llu failed",
+		 (unsigned long long)dep->id);
+	err = error_new(JOBERR_DEPENDENCY_FAILED, msg);
+	json_object_object_add(err, "job", json_object_new_int64((int64_t)dep->id));
+	return err;
+}
+
 /* Records that JOB must stop with ERROR (taken); the first reason wins. */
 static void
 job_request_stop(struct job *job, struct json_object *error)
@@ -317,18 +331,10 @@ job_release_dependents(struct job *job)
 {
 	for (unsigned i = 0; i < job->ndependents; i++) {
 		struct job *d = job->dependents[i];
-		if (job->state == JOB_FAILED) {
-			char msg[64];
-			snprintf(msg, sizeof msg, "dependency %llu failed",
-				 (unsigned long long)job->id);
-			struct json_object *err =
-				error_new(JOBERR_DEPENDENCY_FAILED, msg);
-			json_object_object_add(err, "job",
-					       json_object_new_int64((int64_t)job->id));
-			job_request_stop(d, err);
-		} else if (--d->deps_pending == 0 && d->stop_error == NULL) {
+		if (job->state == JOB_FAILED)
+			job_request_stop(d, dependency_error(job));
+		else if (--d->deps_pending == 0 && d->stop_error == NULL)
 			sched_push(d);
-		}
 	}
 	free(job->dependents);
 	job->dependents = NULL;
@@ -559,14 +565,7 @@ job_link_dependencies(struct job *job)
 		if (dep->state == JOB_COMPLETED)
 			continue;
 		if (dep->state == JOB_FAILED) {
-			char msg[64];
-			snprintf(msg, sizeof msg, "dependency %llu failed",
-				 (unsigned long long)dep->id);
-			struct json_object *err =
-				error_new(JOBERR_DEPENDENCY_FAILED, msg);
-			json_object_object_add(err, "job",
-					       json_object_new_int64((int64_t)dep->id));
-			job_request_stop(job, err);
+			job_request_stop(job, dependency_error(dep));
 			return false;
 		}
 		dep->dependents = xreallocarray(dep->dependents,
