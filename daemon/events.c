@@ -51,52 +51,102 @@ line_flush(struct line *l, struct evbuffer *out)
 	l->len = 0;
 }
 
+/* Bytes C takes escaped in a JSON string; 1 for most. */
+static const unsigned char escaped_len[256] = {
+	6, 6, 6, 6, 6, 6, 6, 6, 2, 2, 2, 6, 2, 2, 6, 6,
+	6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
+	1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+static char *
+escape_one(char *p, unsigned char c)
+{
+	*p++ = '\\';
+	switch (c) {
+	case '"': case '\\': *p++ = (char)c; break;
+	case '\n': *p++ = 'n'; break;
+	case '\r': *p++ = 'r'; break;
+	case '\t': *p++ = 't'; break;
+	case '\b': *p++ = 'b'; break;
+	case '\f': *p++ = 'f'; break;
+	default:
+		*p++ = 'u'; *p++ = '0'; *p++ = '0';
+		*p++ = hex[c >> 4]; *p++ = hex[c & 0xf];
+	}
+	return p;
+}
+
+/* Whether none of the 8 bytes in W needs escaping: no control
+ * character, '"' or '\\'. */
+static inline bool
+word_plain(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = ones << 7;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+	return ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) |
+		 ((b - ones) & ~b)) & high) == 0;
+}
+
+/* Length of the run at S that needs no escaping. */
+static size_t
+plain_run(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	uint64_t w;
+
+	while (i + 8 <= len && (memcpy(&w, s + i, 8), word_plain(w)))
+		i += 8;
+	while (i < len && escaped_len[s[i]] == 1)
+		i++;
+	return i;
+}
+
 void
 events_write_json_string(struct evbuffer *out, const unsigned char *s,
 			 size_t len)
 {
 	struct evbuffer_iovec vec;
+	size_t need = 2;
 	char *p;
 
-	/* Worst case: every byte becomes "\u00XX". */
-	if (evbuffer_reserve_space(out, (ev_ssize_t)(len * 6 + 2), &vec, 1) < 1)
+	/* The exact size: reserving the worst case (6 bytes a byte) makes
+	 * every 64 KiB chunk allocate a 384 KiB chain. */
+	for (size_t i = 0; i < len; i++) {
+		size_t run = plain_run(s + i, len - i);
+		need += run;
+		i += run;
+		if (i < len)
+			need += escaped_len[s[i]];
+	}
+	if (evbuffer_reserve_space(out, (ev_ssize_t)need, &vec, 1) < 1)
 		return;
 	p = vec.iov_base;
 	*p++ = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = s[i];
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			*p++ = (char)c;
-			continue;
-		}
-		*p++ = '\\';
-		switch (c) {
-		case '"':
-		case '\\':
-			*p++ = (char)c;
-			break;
-		case '\n':
-			*p++ = 'n';
-			break;
-		case '\r':
-			*p++ = 'r';
-			break;
-		case '\t':
-			*p++ = 't';
-			break;
-		case '\b':
-			*p++ = 'b';
-			break;
-		case '\f':
-			*p++ = 'f';
-			break;
-		default:
-			*p++ = 'u';
-			*p++ = '0';
-			*p++ = '0';
-			*p++ = hex[c >> 4];
-			*p++ = hex[c & 0xf];
-			break;
+	if (need == len + 2) {
+		memcpy(p, s, len);
+		p += len;
+	} else {
+		for (size_t i = 0; i < len; i++) {
+			size_t run = i + plain_run(s + i, len - i);
+			memcpy(p, s + i, run - i);
+			p += run - i;
+			if (run < len)
+				p = escape_one(p, s[run]);
+			i = run;
 		}
 	}
 	*p++ = '"';

@@ -1,4 +1,5 @@
 /* asyncd: options, signals, the event loop, and an orderly stop. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,12 @@ main(int argc, char **argv)
 	int listen_fd;
 
 	/* The file first, then the command line, which wins. */
+	/* Streaming allocates and frees 64 KiB..1 MiB buffers all the time:
+	 * keep them on the heap and do not hand memory back to the kernel
+	 * after every burst (that cost more than the streaming itself). */
+	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TOP_PAD, 4 * 1024 * 1024);
 	options_defaults();
 	config_path = config_scan_argv(argc, argv, &config_must_exist);
 	if (config_load(config_path, config_must_exist) < 0)

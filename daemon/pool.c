@@ -76,6 +76,7 @@ pool_finish(struct pool_work *w)
 		event_active(pool_done_ev, 0, 0);
 }
 
+/* A worker: runs items until the pool stops. */
 static void *
 pool_thread(void *arg)
 {

@@ -285,6 +285,9 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 			  conn);
+	/* libevent writes 16 KiB a call by default: a writev and a wake-up
+	 * of the reader for every 16 KiB streamed. */
+	bufferevent_set_max_single_write(conn->bev, 1024 * 1024);
 	bufferevent_setwatermark(conn->bev, EV_WRITE,
 				 daemon_opts.output_hwm / 2, 0);
 	bufferevent_enable(conn->bev, EV_READ | EV_WRITE);

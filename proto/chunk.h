@@ -45,7 +45,7 @@ size_t base64_encoded_len(size_t len);
  * base64_encoded_len(LEN) + 1 bytes. */
 void base64_encode(const unsigned char *in, size_t len, char *out);
 /* Decodes base64 TEXT into OUT (room for 3 * len / 4 bytes). Returns the
- * number of bytes, or -1 when TEXT is not base64. */
+ * number of bytes, or -1 when TEXT is not padded base64. */
 long base64_decode(const char *text, size_t len, unsigned char *out);
 
 #endif
