@@ -12,6 +12,7 @@
 
 #include "../proto/frame.h"
 #include "../proto/jsonrpc.h"
+#include "../proto/outline.h"
 #include "connection.h"
 
 /* Events carry up to 64 KiB of data, escaped: allow generously. */
@@ -29,6 +30,10 @@ struct client {
 	struct json_tokener *tok;
 	long long next_id;
 	struct queued *head, *tail;
+	client_output_fn on_output;
+	void *on_output_arg;
+	unsigned char *scratch; /* decoded output data */
+	size_t scratch_size;
 };
 
 struct client *
@@ -75,6 +80,7 @@ client_close(struct client *c)
 		free(q);
 	}
 	close(c->fd);
+	free(c->scratch);
 	evbuffer_free(c->in);
 	json_tokener_free(c->tok);
 	free(c);
@@ -126,6 +132,36 @@ client_send(struct client *c, const char *method, struct json_object *params)
 	return rc < 0 ? -1 : id;
 }
 
+void
+client_on_output(struct client *c, client_output_fn fn, void *arg)
+{
+	c->on_output = fn;
+	c->on_output_arg = arg;
+}
+
+/* Hands LINE to the output hook if it is a job.output event it can
+ * decode; false otherwise. */
+static bool
+client_fast_output(struct client *c, const char *line, size_t len)
+{
+	struct output_event ev;
+	long n;
+
+	if (c->on_output == NULL || !outline_parse(line, len, &ev))
+		return false;
+	if (c->scratch_size < ev.data_len + 4) {
+		free(c->scratch);
+		c->scratch_size = ev.data_len + 4;
+		c->scratch = malloc(c->scratch_size);
+		if (c->scratch == NULL)
+			abort();
+	}
+	if ((n = outline_decode(&ev, c->scratch)) < 0)
+		return false;
+	c->on_output(c->on_output_arg, &ev, c->scratch, (size_t)n);
+	return true;
+}
+
 /* Reads one message off the socket, waiting at most TIMEOUT_MS. */
 static struct json_object *
 client_read(struct client *c, int timeout_ms, bool *closed)
@@ -137,6 +173,10 @@ client_read(struct client *c, int timeout_ms, bool *closed)
 	for (;;) {
 		switch (frame_next(&c->frame, c->in, &line, &len)) {
 		case FRAME_LINE: {
+			if (client_fast_output(c, line, len)) {
+				frame_consume(&c->frame, c->in);
+				continue;
+			}
 			struct json_object *msg;
 			int rc = jsonrpc_parse(c->tok, line, len, &msg);
 			frame_consume(&c->frame, c->in);

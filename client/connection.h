@@ -30,6 +30,13 @@ long long client_send(struct client *c, const char *method,
 struct json_object *client_next(struct client *c, int timeout_ms,
 				bool *closed);
 
+/* Hands job.output events to FN (decoded, without going through json-c)
+ * instead of returning them from client_next(); NULL: return them. */
+struct output_event;
+typedef void (*client_output_fn)(void *arg, const struct output_event *ev,
+				 const unsigned char *data, size_t len);
+void client_on_output(struct client *c, client_output_fn fn, void *arg);
+
 /* Whether the line last received was a response with an error, and its
  * code. */
 int client_error_code(struct json_object *response);

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "../proto/chunk.h"
+#include "../proto/outline.h"
 #include "asyncctl.h"
 #include "connection.h"
 #include "render.h"
@@ -92,6 +93,19 @@ write_output(struct json_object *params)
 	} else if (text != NULL) {
 		fwrite(text, 1, len, out);
 	}
+	if (out == stderr)
+		fflush(stderr);
+}
+
+/* The output hook of the connection: the same, already decoded. */
+static void
+write_output_fast(void *arg, const struct output_event *ev,
+		  const unsigned char *data, size_t len)
+{
+	FILE *out = strcmp(ev->stream, "stderr") == 0 ? stderr : stdout;
+
+	(void)arg;
+	fwrite(data, 1, len, out);
 	if (out == stderr)
 		fflush(stderr);
 }
@@ -237,6 +251,9 @@ ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 			fprintf(stderr, "job %llu queued\n", (unsigned long long)ids[i]);
 	clock_gettime(CLOCK_MONOTONIC, &f.start);
 	catch_sigint();
+	/* Output is only written out here, so it may skip json-c. */
+	if (!ctl->json && ui != NULL)
+		client_on_output(ctl->conn, write_output_fast, NULL);
 	while (remaining > 0 || n == 0) {
 		bool closed, ok;
 		if (ctl_interrupted && !cancelled) {
@@ -272,6 +289,7 @@ ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 		}
 		json_object_put(msg);
 	}
+	client_on_output(ctl->conn, NULL, NULL);
 	for (size_t i = 0; i < n; i++) {
 		if (f.results[i] != NULL && ui->completed != NULL)
 			ui->completed(ctl, ids[i], f.results[i]);

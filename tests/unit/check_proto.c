@@ -9,7 +9,9 @@
 #include "../../proto/chunk.h"
 #include "../../proto/frame.h"
 #include "../../proto/jsonrpc.h"
+#include "../../proto/outline.h"
 #include "../../proto/proto.h"
+#include "../../daemon/events.h"
 #include "../testutil.h"
 
 /* ---- framing ----------------------------------------------------------- */
@@ -394,6 +396,68 @@ START_TEST(time_format_is_rfc3339_millis)
 }
 END_TEST
 
+/* Writes a job.output line as the daemon does, reads it back as asyncctl
+ * does. */
+static void
+outline_round_trip(const unsigned char *raw, size_t len, enum chunk_encoding enc)
+{
+	struct job job = {.id = 42, .seq = 7};
+	struct evbuffer *buf = evbuffer_new();
+	struct output_event ev;
+	unsigned char *back = malloc(len + 8);
+	size_t n;
+
+	events_write_output(buf, &job, "stderr", 1234, enc, raw, len);
+	n = evbuffer_get_length(buf);
+	const char *line = (const char *)evbuffer_pullup(buf, -1);
+	ck_assert(line[n - 1] == '\n');
+	ck_assert(outline_parse(line, n - 1, &ev));
+	ck_assert_int_eq(ev.id, 42);
+	ck_assert_int_eq(ev.seq, 7);
+	ck_assert_int_eq(ev.offset, 1234);
+	ck_assert_str_eq(ev.stream, "stderr");
+	ck_assert_int_eq(ev.base64, enc == CHUNK_BASE64);
+	ck_assert_int_eq(outline_decode(&ev, back), (long)len);
+	ck_assert(memcmp(back, raw, len) == 0);
+	/* And json-c reads the same line the same way. */
+	struct json_object *o;
+	ck_assert_int_eq(jsonrpc_parse(tok, line, n - 1, &o), 0);
+	ck_assert_int_eq(json_object_get_int64(jget(o, "params.offset")), 1234);
+	json_object_put(o);
+	free(back);
+	evbuffer_free(buf);
+}
+
+START_TEST(output_lines_decode_without_json_c)
+{
+	unsigned char all[256];
+
+	for (int i = 0; i < 256; i++)
+		all[i] = (unsigned char)i;
+	/* Every byte below 0x80 as text: escapes of every kind. */
+	outline_round_trip(all, 128, CHUNK_UTF8);
+	outline_round_trip((const unsigned char *)"h\xc3\xa9llo \"q\" \\ \xe2\x9c\x93", 17, CHUNK_UTF8);
+	outline_round_trip(all, 256, CHUNK_BASE64);
+	outline_round_trip(all, 0, CHUNK_UTF8);
+	for (size_t k = 1; k <= 5; k++)
+		outline_round_trip(all + 100, k, CHUNK_BASE64);
+
+	/* Anything else is left to json-c. */
+	struct output_event ev;
+	const char *other = "{\"jsonrpc\":\"2.0\",\"method\":\"job.started\",\"params\":{\"id\":1,\"seq\":1,\"kind\":\"sleep\"}}";
+	ck_assert(!outline_parse(other, strlen(other), &ev));
+	const char *spaced = "{ \"jsonrpc\":\"2.0\",\"method\":\"job.output\",\"params\":{\"id\":1,\"seq\":1,\"stream\":\"data\",\"offset\":0,\"encoding\":\"utf-8\",\"data\":\"x\"}}";
+	ck_assert(!outline_parse(spaced, strlen(spaced), &ev));
+	const char *wide = "{\"jsonrpc\":\"2.0\",\"method\":\"job.output\",\"params\":{\"id\":1,\"seq\":1,\"stream\":\"data\",\"offset\":0,\"encoding\":\"utf-8\",\"data\":\"\\u00e9\"}}";
+	unsigned char out[16];
+	ck_assert(outline_parse(wide, strlen(wide), &ev));
+	ck_assert_int_eq(outline_decode(&ev, out), -1);
+	for (size_t cut = 0; cut < strlen(wide); cut++)
+		if (outline_parse(wide, cut, &ev))
+			ck_assert_int_lt(outline_decode(&ev, out), 2);
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -410,6 +474,7 @@ proto_suite(void)
 	tcase_add_test(tc, every_truncation_of_a_request_fails_cleanly);
 	tcase_add_test(tc, request_envelope_errors);
 	tcase_add_test(tc, responses_are_one_compact_line);
+	tcase_add_test(tc, output_lines_decode_without_json_c);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("chunk");
 	tcase_add_test(tc, chunks_of_utf8_text_stay_utf8_across_splits);

@@ -1,0 +1,30 @@
+/* Reading job.output events without a general JSON parser. A client that
+ * streams a large file gets almost all of it as job.output lines, and
+ * json-c takes each byte through its state machine; these lines have one
+ * fixed layout (the daemon writes them by hand), so a client can take
+ * them apart directly, and hand any line that does not match exactly to
+ * json-c as before. */
+#ifndef ASYNCD_OUTLINE_H
+#define ASYNCD_OUTLINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct output_event {
+	uint64_t id, seq, offset;
+	char stream[8];   /* "data", "stdout" or "stderr" */
+	bool base64;      /* else "utf-8" */
+	const char *data; /* the JSON string's contents, inside LINE */
+	size_t data_len;
+};
+
+/* Recognises LINE as a job.output event in the daemon's layout; false
+ * for anything else. */
+bool outline_parse(const char *line, size_t len, struct output_event *ev);
+/* Decodes EV's data into OUT (room for ev->data_len bytes). Returns the
+ * number of bytes, or -1 when the data holds something this decoder does
+ * not take (the caller falls back to json-c). */
+long outline_decode(const struct output_event *ev, unsigned char *out);
+
+#endif
