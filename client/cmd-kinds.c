@@ -39,14 +39,17 @@ cmd_sleep(struct ctl *ctl, int argc, char **argv)
 }
 
 /* ARG as an absolute path: a relative one is taken from the working
- * directory (the daemon has its own). Malloc'd; NULL if getcwd fails. */
+ * directory (the daemon has its own), and NULL is the working directory
+ * itself. Malloc'd; NULL if getcwd fails. */
 static char *
 absolute_path(const char *arg)
 {
 	char *cwd, *path;
 
-	if (arg[0] == '/')
+	if (arg != NULL && arg[0] == '/')
 		return strdup(arg);
+	if (arg == NULL)
+		return getcwd(NULL, 0);
 	if ((cwd = getcwd(NULL, 0)) == NULL)
 		return NULL;
 	if (asprintf(&path, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/",
@@ -143,26 +146,6 @@ cmd_fetch_user(struct ctl *ctl, int argc, char **argv)
 	return ctl_run_jobs(ctl, "fetch-user", &args, 1, &ui);
 }
 
-/* PATH made absolute against the working directory (PATH NULL: the
- * working directory itself); NULL after printing why. */
-static char *
-process_abspath(const char *path)
-{
-	char *cwd = getcwd(NULL, 0), *abs = NULL;
-
-	if (path != NULL && path[0] == '/')
-		abs = strdup(path);
-	else if (cwd == NULL)
-		fprintf(stderr, "asyncctl process: the working directory: %s\n",
-			strerror(errno));
-	else if (path == NULL)
-		abs = strdup(cwd);
-	else if (asprintf(&abs, "%s/%s", cwd, path) < 0)
-		abs = NULL;
-	free(cwd);
-	return abs;
-}
-
 int
 cmd_process(struct ctl *ctl, int argc, char **argv)
 {
@@ -173,10 +156,12 @@ cmd_process(struct ctl *ctl, int argc, char **argv)
 
 	if (argc < 1 || *argv[0] == '\0')
 		return ctl_usage("process", "expected -- PROGRAM [ARG...]");
-	cwd = process_abspath(ctl->cwd);
+	cwd = absolute_path(ctl->cwd);
 	if (cwd == NULL ||
 	    (ctl->stdin_path != NULL &&
-	     (in = process_abspath(ctl->stdin_path)) == NULL)) {
+	     (in = absolute_path(ctl->stdin_path)) == NULL)) {
+		fprintf(stderr, "asyncctl process: the working directory: %s\n",
+			strerror(errno));
 		free(cwd);
 		return EXIT_USAGE;
 	}
