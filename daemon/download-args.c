@@ -1,0 +1,211 @@
+/* A download's args: what a client may ask for, and where the file goes.
+ *
+ * Without dest, a download goes to the daemon's download directory:
+ * --download-dir, else ~/Downloads of the daemon's user. A daemon running
+ * as root serves many users from one directory it owns, so each user gets
+ * a subdirectory named after the uid, made on first use (mode 0700, owned
+ * by the user): --download-dir (default /var/lib/asyncd/downloads)/UID/.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "download-args.h"
+#include "log.h"
+#include "params.h"
+#include "xmalloc.h"
+
+#define DL_RETRIES_DEFAULT 2
+#define DL_RETRIES_MAX 10
+#define DL_ROOT_DIR "/var/lib/asyncd/downloads"
+#define DL_URL_MAX 8192
+#define DL_NAME_MAX 200 /* longer last segments are saved as "download" */
+
+/* ---- Validation --------------------------------------------------------- */
+
+/* Whether SCHEME (lower case) is among --allow-scheme's; file never is. */
+static bool
+download_args_scheme_allowed(const char *scheme)
+{
+	const char *list = daemon_opts.allowed_schemes;
+	size_t len = strlen(scheme);
+
+	if (strcmp(scheme, "file") == 0 || list == NULL)
+		return false;
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		if (n == len && strncmp(p, scheme, n) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
+static int
+download_args_check_url(const char *url, struct param_error *err)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL;
+	CURLUcode uc;
+	int rc = 0;
+
+	if (u == NULL)
+		fatalx("curl_url failed");
+	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (uc == CURLUE_OK)
+		uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+	if (uc != CURLUE_OK)
+		rc = param_fail(err, "args.url", "not a URL: %s",
+				curl_url_strerror(uc));
+	else if (!download_args_scheme_allowed(scheme))
+		rc = param_fail(err, "args.url", "URL scheme %.20s is not allowed",
+				scheme);
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+static int
+download_args_check_sha256(const char *hex, struct param_error *err)
+{
+	if (strlen(hex) != 64 || strspn(hex, "0123456789abcdefABCDEF") != 64)
+		return param_fail(err, "args.sha256", "must be 64 hex digits");
+	return 0;
+}
+
+int
+download_args_validate(struct json_object *args, struct param_error *err)
+{
+	static const char *const allowed[] = {"url", "dest", "overwrite",
+					      "sha256", "resume", "max_bytes",
+					      "stream", "retries", NULL};
+	const char *url, *dest = NULL, *sha = NULL;
+	bool flag, stream = false, resume = false;
+	int64_t n;
+
+	if (params_only(args, "args.", allowed, err) < 0 ||
+	    params_string(args, "args.", "url", true, DL_URL_MAX, &url, err) < 0 ||
+	    download_args_check_url(url, err) < 0 ||
+	    params_bool(args, "args.", "stream", &stream, err) < 0 ||
+	    params_path(args, "args.", "dest", false, &dest, err) < 0 ||
+	    params_bool(args, "args.", "overwrite", &flag, err) < 0 ||
+	    params_string(args, "args.", "sha256", false, 0, &sha, err) < 0 ||
+	    (sha != NULL && download_args_check_sha256(sha, err) < 0) ||
+	    params_bool(args, "args.", "resume", &resume, err) < 0 ||
+	    params_int(args, "args.", "max_bytes", false, 0, INT64_MAX, &n,
+		       err) < 0 ||
+	    params_int(args, "args.", "retries", false, 0, DL_RETRIES_MAX, &n,
+		       err) < 0)
+		return -1;
+	if (stream && dest != NULL)
+		return param_fail(err, "args.dest", "not allowed with stream");
+	if (stream && resume)
+		return param_fail(err, "args.resume",
+				  "not allowed with stream: there is no file");
+	return 0;
+}
+
+/* ---- Copying ------------------------------------------------------------ */
+
+static const char *
+download_args_string(struct json_object *args, const char *name)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(args, name, &v)
+		       ? json_object_get_string(v)
+		       : NULL;
+}
+
+static int64_t
+download_args_int(struct json_object *args, const char *name, int64_t dflt)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(args, name, &v)
+		       ? json_object_get_int64(v)
+		       : dflt;
+}
+
+static bool
+download_args_bool(struct json_object *args, const char *name)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(args, name, &v) &&
+	       json_object_get_boolean(v);
+}
+
+void
+download_args_parse(struct download_args *a, struct json_object *args)
+{
+	const char *s;
+
+	a->url = xstrdup(download_args_string(args, "url"));
+	a->dest = (s = download_args_string(args, "dest")) ? xstrdup(s) : NULL;
+	a->want_sha =
+		(s = download_args_string(args, "sha256")) ? xstrdup(s) : NULL;
+	a->overwrite = download_args_bool(args, "overwrite");
+	a->resume = download_args_bool(args, "resume");
+	a->stream = download_args_bool(args, "stream");
+	a->max_bytes = download_args_int(args, "max_bytes", -1);
+	a->retries =
+		(int)download_args_int(args, "retries", DL_RETRIES_DEFAULT);
+}
+
+void
+download_args_free(struct download_args *a)
+{
+	free(a->url);
+	free(a->dest);
+	free(a->want_sha);
+}
+
+/* ---- The destination ---------------------------------------------------- */
+
+char *
+download_args_file_name(const char *url)
+{
+	CURLU *u = curl_url();
+	char *path = NULL, *dec = NULL, *name = NULL;
+	int n = 0;
+
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+		const char *seg = strrchr(path, '/');
+		dec = curl_easy_unescape(NULL, seg ? seg + 1 : path, 0, &n);
+	}
+	if (dec != NULL && n > 0 && n <= DL_NAME_MAX &&
+	    memchr(dec, '/', (size_t)n) == NULL &&
+	    strlen(dec) == (size_t)n && strcmp(dec, ".") != 0 &&
+	    strcmp(dec, "..") != 0)
+		name = xstrdup(dec);
+	curl_free(dec);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return name != NULL ? name : xstrdup("download");
+}
+
+/* See the top of the file. */
+void
+download_args_default_dir(struct download_file_spec *spec, char **alloc)
+{
+	const char *home = getenv("HOME");
+
+	*alloc = NULL;
+	if (geteuid() == 0) {
+		spec->default_dir = daemon_opts.download_dir ? daemon_opts.download_dir
+							     : DL_ROOT_DIR;
+		spec->per_user = true;
+	} else if (daemon_opts.download_dir != NULL) {
+		spec->default_dir = daemon_opts.download_dir;
+	} else if (home != NULL && home[0] == '/') {
+		if (asprintf(alloc, "%s/Downloads", home) < 0)
+			fatal("asprintf");
+		spec->default_dir = *alloc;
+	}
+}

@@ -1,0 +1,411 @@
+/* download's transfer: libcurl's multi interface on the event loop
+ * (curl-loop.c), one attempt after another until one succeeds, fails for
+ * good, or the retries run out; the received bytes go to the file
+ * (download-file.c) or to the watchers, and the transfer pauses while they
+ * have nowhere to go. libcurl callbacks only record a failure and return
+ * an error to libcurl; the transfer's done callback, outside libcurl, acts
+ * on it: download_succeeded(), a retry, or download_abort().
+ *
+ * Defaults: connect timeout 30 s; a transfer that receives nothing for
+ * --download-stall-timeout seconds (60) fails with network-error (libcurl
+ * LOW_SPEED_LIMIT 1 byte/s over LOW_SPEED_TIME; its speed is averaged
+ * over up to 5 s, so a stall after a burst is noticed up to 5 s later);
+ * at most 10 redirects; a 512 KiB receive buffer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <openssl/evp.h>
+
+#include "curl-loop.h"
+#include "download.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define DL_MAX_REDIRECTS 10
+#define DL_BUFFER_SIZE (512 * 1024)
+#define DL_CONNECT_TIMEOUT_S 30
+
+/* ---- libcurl callbacks: they record, pause, never end a transfer ------- */
+
+/* Reads a Content-Range value: "bytes A-B/T", or the star form of a 416
+ * that gives only the total T. */
+static void
+download_transfer_content_range(struct download *d, const char *v, size_t len)
+{
+	char buf[128];
+	long long a, b, t;
+
+	snprintf(buf, sizeof buf, "%.*s", (int)(len < 127 ? len : 127), v);
+	if (sscanf(buf, " bytes %lld-%lld/%lld", &a, &b, &t) == 3 && a >= 0) {
+		d->range_start = a;
+		d->range_total = t;
+	} else if (sscanf(buf, " bytes */%lld", &t) == 1) {
+		d->range_total = t;
+	}
+}
+
+static size_t
+download_transfer_header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct download *d = arg;
+	size_t len = size * n;
+
+	if (len >= 5 && strncasecmp(buf, "HTTP/", 5) == 0) {
+		d->range_start = -1; /* a new response, after a redirect */
+		d->range_total = -1;
+	} else if (len > 14 && strncasecmp(buf, "Content-Range:", 14) == 0) {
+		download_transfer_content_range(d, buf + 14, len - 14);
+	}
+	return len;
+}
+
+/* Checks an HTTP response to a request for bytes HAVE- of the file. */
+static int
+download_transfer_check_range(struct download *d, int64_t length)
+{
+	if (d->status == 416 && d->range_total == (int64_t)d->have) {
+		d->have_all = true;
+		d->total = (int64_t)d->have;
+		return 0;
+	}
+	if (d->status == 206) {
+		if (d->range_start != (int64_t)d->have) {
+			download_record(d, JOBERR_NETWORK_ERROR,
+					"asked for bytes from %llu, got from %lld",
+					(unsigned long long)d->have,
+					(long long)d->range_start);
+			return -1;
+		}
+		d->total = d->range_total >= 0 ? d->range_total
+			   : length >= 0	  ? (int64_t)d->have + length
+						  : -1;
+		return 0;
+	}
+	/* The whole file again: drop what we have. */
+	if (length >= 0 && length < (int64_t)d->have) {
+		download_record(d, JOBERR_NETWORK_ERROR,
+				"the file is now shorter than the part we have");
+		return -1;
+	}
+	d->skip = d->have;
+	d->total = length;
+	return 0;
+}
+
+/* Looks at the response once its body starts (or it ended without one). */
+static int
+download_transfer_response(struct download *d)
+{
+	curl_off_t length = -1;
+	char *scheme = NULL, *type = NULL;
+	bool http;
+
+	d->response_seen = true;
+	curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &d->status);
+	curl_easy_getinfo(d->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+	curl_easy_getinfo(d->easy, CURLINFO_SCHEME, &scheme);
+	curl_easy_getinfo(d->easy, CURLINFO_CONTENT_TYPE, &type);
+	free(d->content_type);
+	d->content_type = type != NULL ? xstrdup(type) : NULL;
+	http = scheme != NULL && strncasecmp(scheme, "http", 4) == 0;
+	if (http && d->status >= 400 &&
+	    !(d->status == 416 && d->have > 0 &&
+	      d->range_total == (int64_t)d->have)) {
+		download_record(d, JOBERR_HTTP_ERROR, "HTTP status %ld",
+				d->status);
+		d->fail_status = d->status;
+		d->fail_retryable = d->status >= 500;
+		return -1;
+	}
+	if (http && d->have > 0) {
+		if (download_transfer_check_range(d, length) < 0)
+			return -1;
+	} else {
+		d->total = length >= 0 ? (int64_t)d->have + length : -1;
+	}
+	if (d->args.max_bytes >= 0 && d->total > d->args.max_bytes) {
+		download_record(d, JOBERR_TOO_LARGE, "%lld bytes, more than %lld",
+				(long long)d->total,
+				(long long)d->args.max_bytes);
+		return -1;
+	}
+	return 0;
+}
+
+/* True when the bytes have nowhere to go for now. */
+static bool
+download_transfer_blocked(struct download *d)
+{
+	if (d->file != NULL)
+		return download_file_full(d->file);
+	return job_output_blocked(d->job);
+}
+
+static void
+download_transfer_deliver(struct download *d, const char *p, size_t n)
+{
+	if (d->file != NULL) {
+		download_file_write(d->file, p, n);
+	} else {
+		EVP_DigestUpdate(d->sha, p, n);
+		job_output(d->job, STREAM_DATA, p, n);
+	}
+	d->have += n;
+	job_progress(d->job, d->have, d->total, "bytes", false);
+}
+
+/* Stops receiving until the bytes have somewhere to go. Called from the
+ * write callback once it has taken its bytes, so that they never come
+ * twice; libcurl keeps the rest of its current receive buffer and hands
+ * it over when download_transfer_unpause() lets the transfer go on. */
+static void
+download_transfer_pause(struct download *d)
+{
+	log_debug("job %llu: %s is behind: transfer paused",
+		  (unsigned long long)d->job->id,
+		  d->file != NULL ? "the disk" : "a watcher");
+	d->paused = true;
+	curl_easy_pause(d->easy, CURLPAUSE_RECV);
+}
+
+static size_t
+download_transfer_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct download *d = arg;
+	size_t len = size * nmemb, n = len;
+
+	if (d->fail_code != NULL ||
+	    (!d->response_seen && download_transfer_response(d) < 0))
+		return CURL_WRITEFUNC_ERROR;
+	if (d->have_all)
+		return len; /* the body of a 416 */
+	if (d->skip > 0) {
+		size_t k = d->skip < n ? (size_t)d->skip : n;
+		d->skip -= k;
+		ptr += k;
+		n -= k;
+	}
+	if (d->args.max_bytes >= 0 &&
+	    d->have + n > (uint64_t)d->args.max_bytes) {
+		download_record(d, JOBERR_TOO_LARGE, "more than %lld bytes",
+				(long long)d->args.max_bytes);
+		return CURL_WRITEFUNC_ERROR;
+	}
+	if (n > 0)
+		download_transfer_deliver(d, ptr, n);
+	if (!d->paused && download_transfer_blocked(d))
+		download_transfer_pause(d);
+	return len;
+}
+
+/* ---- The transfer ------------------------------------------------------- */
+
+/* --allow-scheme's list for CURLOPT_PROTOCOLS_STR, less file and the names
+ * this libcurl does not know (an unknown name would fail the option). */
+static char *
+download_transfer_protocols(void)
+{
+	const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+	const char *list = daemon_opts.allowed_schemes;
+	char *out = xcalloc(1, strlen(list) + 1);
+
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		for (const char *const *q = info->protocols; *q != NULL; q++) {
+			if (strlen(*q) != n || strncmp(*q, p, n) != 0 ||
+			    strcmp(*q, "file") == 0)
+				continue;
+			if (*out != '\0')
+				strcat(out, ",");
+			strncat(out, p, n);
+			break;
+		}
+		p += n + (p[n] == ',');
+	}
+	return out;
+}
+
+/* Makes the easy handle; -1 after recording why not. */
+static int
+download_transfer_easy(struct download *d)
+{
+	char *protos = download_transfer_protocols();
+	CURL *e = curl_easy_init();
+	CURLcode rc = CURLE_FAILED_INIT;
+
+	d->easy = e;
+	if (e != NULL &&
+	    (rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protos)) == CURLE_OK)
+		rc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, protos);
+	free(protos);
+	if (rc != CURLE_OK) {
+		/* All protocols stay enabled after a failure: never go on. */
+		download_record(d, JOBERR_INTERNAL, "libcurl: %s",
+				curl_easy_strerror(rc));
+		return -1;
+	}
+	curl_easy_setopt(e, CURLOPT_URL, d->args.url);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)DL_MAX_REDIRECTS);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, download_transfer_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION,
+			 download_transfer_header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, d);
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)DL_BUFFER_SIZE);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)DL_CONNECT_TIMEOUT_S);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+			 (long)daemon_opts.download_stall_timeout);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->errbuf);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "asyncd/" PACKAGE_VERSION);
+	return 0;
+}
+
+/* Network failures worth another try; others (too many redirects, a
+ * refused protocol, a bad certificate ...) would fail the same way. */
+static bool
+download_transfer_transient(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Waits 1 s, 2 s, 4 s ... before the next attempt. */
+static void
+download_transfer_retry(struct download *d)
+{
+	struct timeval tv = {1L << d->attempt, 0};
+
+	d->attempt++;
+	log_info("job %llu: %s; retry %d of %d in %ld s",
+		 (unsigned long long)d->job->id, d->fail_msg, d->attempt,
+		 d->args.retries, (long)tv.tv_sec);
+	d->fail_code = NULL;
+	d->phase = DL_RETRY_WAIT;
+	evtimer_add(d->retry_ev, &tv);
+}
+
+/* libcurl ended an attempt: succeed, try again, or give up. */
+static void
+download_transfer_done(CURL *easy, CURLcode rc, void *arg)
+{
+	struct download *d = arg;
+
+	d->in_multi = false;
+	d->paused = false;
+	if (d->fail_code == NULL && rc == CURLE_OK && !d->response_seen)
+		download_transfer_response(d); /* a response without a body */
+	if (d->fail_code == NULL && rc != CURLE_OK) {
+		download_record(d, JOBERR_NETWORK_ERROR, "%s",
+				d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
+		d->fail_retryable = download_transfer_transient(rc);
+	}
+	if (d->fail_code == NULL)
+		download_succeeded(d);
+	else if (d->fail_retryable && d->attempt < d->args.retries)
+		download_transfer_retry(d);
+	else
+		download_abort(d);
+}
+
+/* libcurl hands over at once any bytes it kept; if that fails, libcurl
+ * reports it here only. */
+void
+download_transfer_unpause(struct download *d)
+{
+	CURLcode rc;
+
+	d->paused = false;
+	rc = curl_easy_pause(d->easy, CURLPAUSE_CONT);
+	if (rc != CURLE_OK && d->in_multi) {
+		curl_loop_remove(d->easy);
+		download_transfer_done(d->easy, rc, d);
+	}
+}
+
+static void
+download_transfer_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	download_transfer_begin(arg);
+}
+
+void
+download_transfer_init(struct download *d)
+{
+	d->retry_ev = evtimer_new(daemon_base, download_transfer_retry_cb, d);
+}
+
+void
+download_transfer_begin(struct download *d)
+{
+	char range[32];
+
+	d->phase = DL_TRANSFER;
+	d->response_seen = false;
+	d->have_all = false;
+	d->skip = 0;
+	d->status = 0;
+	d->range_start = d->range_total = -1;
+	d->errbuf[0] = '\0';
+	if (d->easy == NULL && download_transfer_easy(d) < 0) {
+		download_abort(d);
+		return;
+	}
+	snprintf(range, sizeof range, "%llu-", (unsigned long long)d->have);
+	curl_easy_setopt(d->easy, CURLOPT_RANGE, d->have > 0 ? range : NULL);
+	if (curl_loop_add(d->easy, download_transfer_done, d) < 0) {
+		download_record(d, JOBERR_INTERNAL, "cannot start the transfer");
+		download_abort(d);
+		return;
+	}
+	d->in_multi = true;
+}
+
+void
+download_transfer_stop(struct download *d)
+{
+	if (d->in_multi) {
+		curl_loop_remove(d->easy);
+		d->in_multi = false;
+	}
+	evtimer_del(d->retry_ev);
+}
+
+const char *
+download_transfer_url(struct download *d)
+{
+	char *url = NULL;
+
+	curl_easy_getinfo(d->easy, CURLINFO_EFFECTIVE_URL, &url);
+	return url ? url : d->args.url;
+}
+
+void
+download_transfer_free(struct download *d)
+{
+	if (d->in_multi)
+		curl_loop_remove(d->easy);
+	if (d->easy != NULL)
+		curl_easy_cleanup(d->easy);
+	event_free(d->retry_ev);
+}

@@ -1,0 +1,84 @@
+/* A download job's state, shared by the files of the download kind:
+ * kind-download.c (the job's life: the file, the end, the kind table) and
+ * download-transfer.c (libcurl's side: attempts, retries, backpressure). */
+#ifndef ASYNCD_DOWNLOAD_H
+#define ASYNCD_DOWNLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <openssl/evp.h>
+
+#include "download-args.h"
+#include "download-file.h"
+#include "job.h"
+
+enum dl_phase {
+	DL_OPENING,    /* DEST.part being opened (pool) */
+	DL_TRANSFER,   /* libcurl at work (loop) */
+	DL_RETRY_WAIT, /* the retry timer runs */
+	DL_COMMITTING, /* DEST.part being checked and renamed (pool) */
+	DL_ENDING,     /* DEST.part being discarded (pool): then it fails */
+};
+
+struct download {
+	struct job *job;
+	enum dl_phase phase;
+	struct download_args args;
+	/* The transfer. */
+	CURL *easy;
+	char errbuf[CURL_ERROR_SIZE];
+	bool in_multi; /* added to the multi handle */
+	bool paused;   /* receiving stopped (curl_easy_pause) */
+	struct event *retry_ev;
+	int attempt; /* retries done */
+	long long started_ms;
+	/* The response of this attempt. */
+	bool response_seen;
+	long status;
+	int64_t range_start, range_total; /* its Content-Range, or -1 */
+	uint64_t skip;     /* leading bytes to drop: we have them already */
+	bool have_all;     /* a 416 saying the part is the whole file */
+	/* What we have. */
+	uint64_t have; /* bytes of the file, resumed part included */
+	int64_t total; /* the whole size when known, else -1 */
+	char *content_type;
+	/* A failure to end with; a callback records it. */
+	const char *fail_code;
+	char fail_msg[300];
+	long fail_status; /* http-error */
+	int fail_errno;   /* io-error */
+	bool fail_retryable;
+	/* Where the bytes go. */
+	struct download_file *file; /* NULL when streaming */
+	EVP_MD_CTX *sha;            /* streaming: the hash */
+};
+
+/* kind-download.c */
+
+/* Records the failure to end with; the first one wins. */
+void download_record(struct download *d, const char *code, const char *fmt,
+		     ...) __attribute__((format(printf, 3, 4)));
+/* Stops whatever runs and fails the job with the recorded failure. */
+void download_abort(struct download *d);
+/* The transfer got everything: check the hash and put the file in place. */
+void download_succeeded(struct download *d);
+
+/* download-transfer.c */
+
+/* Sets up what D's transfers need before the first one. */
+void download_transfer_init(struct download *d);
+/* Starts an attempt: from byte HAVE when we have some. */
+void download_transfer_begin(struct download *d);
+/* Lets a paused transfer go on. */
+void download_transfer_unpause(struct download *d);
+/* Takes the transfer out of libcurl and stops a pending retry. */
+void download_transfer_stop(struct download *d);
+/* The URL the transfer ended at, after redirects. */
+const char *download_transfer_url(struct download *d);
+/* Frees what download_transfer_init and the attempts made. */
+void download_transfer_free(struct download *d);
+
+#endif
