@@ -33,7 +33,7 @@ install_missing() {
 configure_build() {
 	local dir=$1
 	shift
-	[ -x configure ] || ./bootstrap >/dev/null
+	[ -x configure ] || ./bootstrap >/dev/null 2>&1
 	mkdir -p "$dir"
 	if ! (cd "$dir" && "$top/configure" -q "$@" && make -j"$(nproc)") >"$dir/build.log" 2>&1; then
 		tail -40 "$dir/build.log"
