@@ -150,6 +150,23 @@ td_stop(struct tdaemon *d)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+void
+tf_open(struct tdaemon *d, struct tconn **c, const char *const extra[])
+{
+	td_start(d, extra);
+	*c = tc_open(d->sock);
+	ck_assert_ptr_nonnull(*c);
+}
+
+void
+tf_close(struct tdaemon *d, struct tconn **c)
+{
+	tc_close(*c);
+	*c = NULL;
+	if (d->pid > 0)
+		ck_assert_int_eq(td_stop(d), 0);
+}
+
 static struct tconn *
 tc_wrap(int fd)
 {

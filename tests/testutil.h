@@ -33,6 +33,12 @@ const char *td_path(const char *env, const char *fallback);
 
 struct tconn;
 
+/* The usual fixture: a daemon started with EXTRA and one connection to
+ * it; tf_close() requires the daemon to stop cleanly (exit 0, which under
+ * the sanitizers also means no leak). */
+void tf_open(struct tdaemon *d, struct tconn **c, const char *const extra[]);
+void tf_close(struct tdaemon *d, struct tconn **c);
+
 struct tconn *tc_open(const char *sock);
 /* Connects with effective uid UID (and gid GID), as that user would. */
 struct tconn *tc_open_as(const char *sock, uid_t uid, gid_t gid);

@@ -119,9 +119,7 @@ httpd_count(const char *key)
 static void
 start(const char *const extra[])
 {
-	td_start(&d, extra);
-	c = tc_open(d.sock);
-	ck_assert_ptr_nonnull(c);
+	tf_open(&d, &c, extra);
 }
 
 static void

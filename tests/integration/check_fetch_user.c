@@ -16,18 +16,13 @@ static struct tconn *c;
 static void
 setup(void)
 {
-	td_start(&d, NULL);
-	c = tc_open(d.sock);
-	ck_assert_ptr_nonnull(c);
+	tf_open(&d, &c, NULL);
 }
 
 static void
 teardown(void)
 {
-	tc_close(c);
-	c = NULL;
-	if (d.pid > 0)
-		ck_assert_int_eq(td_stop(&d), 0);
+	tf_close(&d, &c);
 }
 
 /* Submits fetch-user with ARGS on CONN and returns its terminal event. */

@@ -18,9 +18,7 @@ static struct tconn *c;
 static void
 start_with(const char *const extra[])
 {
-	td_start(&d, extra);
-	c = tc_open(d.sock);
-	ck_assert_ptr_nonnull(c);
+	tf_open(&d, &c, extra);
 }
 
 static void
@@ -32,10 +30,7 @@ setup(void)
 static void
 teardown(void)
 {
-	tc_close(c);
-	c = NULL;
-	if (d.pid > 0)
-		ck_assert_int_eq(td_stop(&d), 0);
+	tf_close(&d, &c);
 }
 
 static const char *

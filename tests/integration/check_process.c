@@ -57,9 +57,7 @@ mono_ms(void)
 static void
 start_with(const char *const extra[])
 {
-	td_start(&d, extra);
-	c = tc_open(d.sock);
-	ck_assert_ptr_nonnull(c);
+	tf_open(&d, &c, extra);
 }
 
 static void
@@ -74,10 +72,7 @@ setup(void)
 static void
 teardown(void)
 {
-	tc_close(c);
-	c = NULL;
-	if (d.pid > 0)
-		ck_assert_int_eq(td_stop(&d), 0);
+	tf_close(&d, &c);
 }
 
 static void

@@ -20,9 +20,7 @@ static struct tconn *c;
 static void
 setup(void)
 {
-	td_start(&d, NULL);
-	c = tc_open(d.sock);
-	ck_assert_ptr_nonnull(c);
+	tf_open(&d, &c, NULL);
 }
 
 static void
