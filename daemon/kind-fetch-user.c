@@ -11,6 +11,7 @@
 #include "kinds.h"
 #include "params.h"
 #include "pool.h"
+#include "user-cache.h"
 #include "userdb.h"
 #include "xmalloc.h"
 
@@ -28,6 +29,7 @@ struct fetch_user {
 	gid_t *groups;
 	size_t ngroups;
 	char **group_names; /* NULL entries for groups without a name */
+	struct user_cache_stamp stamp; /* the database when the look-up began */
 };
 
 static int
@@ -149,8 +151,11 @@ fetch_user_done(void *arg, bool cancelled)
 			job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
 		else if (fu->err != 0)
 			fetch_user_fail(job, fu);
-		else
-			job_complete(job, fetch_user_result(fu));
+		else {
+			struct json_object *result = fetch_user_result(fu);
+			user_cache_put(&fu->stamp, result);
+			job_complete(job, result);
+		}
 	}
 	fetch_user_free(fu);
 }
@@ -159,12 +164,18 @@ static void
 fetch_user_start(struct job *job, struct json_object *args)
 {
 	struct fetch_user *fu = xcalloc(1, sizeof *fu);
-	struct json_object *v;
+	struct json_object *v, *cached;
 
 	if (json_object_object_get_ex(args, "name", &v))
 		fu->name = xstrdup(json_object_get_string(v));
 	else if (json_object_object_get_ex(args, "uid", &v))
 		fu->uid = (uid_t)json_object_get_int64(v);
+	if ((cached = user_cache_get(fu->name, fu->uid)) != NULL) {
+		fetch_user_free(fu);
+		job_complete(job, cached);
+		return;
+	}
+	user_cache_stamp(&fu->stamp);
 	fu->job = job;
 	job->priv = fu;
 	fu->work = pool_submit(fetch_user_work, fetch_user_done, fu);

@@ -22,6 +22,7 @@
 #include "rpc.h"
 #include "sched.h"
 #include "server.h"
+#include "user-cache.h"
 
 /* How long a stop may wait for jobs to end and clients to read their
  * last events. */
@@ -202,6 +203,7 @@ main(int argc, char **argv)
 	pool_free();
 	curl_loop_free();
 	jobs_free();
+	user_cache_free();
 	rpc_free();
 	event_free(sigterm);
 	event_free(sigint);

@@ -168,6 +168,46 @@ submit_refused(const char *args, const char *field)
 	json_object_put(r);
 }
 
+/* Runs a user administration command; false when it is not there. */
+static bool
+admin(const char *cmd)
+{
+	char line[256];
+
+	snprintf(line, sizeof line, "%s >/dev/null 2>&1", cmd);
+	return system(line) == 0;
+}
+
+START_TEST(repeated_lookups_see_a_changed_user_at_once)
+{
+	const char *user = "asyncd-cache-test";
+	struct json_object *ev;
+
+	admin("userdel asyncd-cache-test");
+	if (geteuid() != 0 || !admin("useradd -M -c before asyncd-cache-test")) {
+		/* Needs root and useradd (package passwd). */
+		fprintf(stderr, "skipped: cannot add a user here\n");
+		return;
+	}
+	char args[128];
+	snprintf(args, sizeof args, "{\"name\":\"%s\"}", user);
+	for (int i = 0; i < 3; i++) { /* the second and third may be cached */
+		ev = fetch(c, args);
+		ck_assert_str_eq(jstr(ev, "params.result.gecos"), "before");
+		json_object_put(ev);
+	}
+	/* /etc/passwd changes: the very next look-up sees it. */
+	ck_assert(admin("usermod -c after asyncd-cache-test"));
+	ev = fetch(c, args);
+	ck_assert_str_eq(jstr(ev, "params.result.gecos"), "after");
+	json_object_put(ev);
+	ck_assert(admin("userdel asyncd-cache-test"));
+	ev = fetch(c, args);
+	ck_assert_str_eq(jstr(ev, "params.error.code"), "no-such-user");
+	json_object_put(ev);
+}
+END_TEST
+
 START_TEST(bad_args_are_invalid_params)
 {
 	submit_refused("{\"uid\":0,\"name\":\"root\"}", "args.name");
@@ -308,6 +348,7 @@ main(void)
 	tcase_add_test(tc, other_users_by_uid_and_by_name);
 	tcase_add_test(tc, own_record_as_another_user);
 	tcase_add_test(tc, unknown_user_is_no_such_user);
+	tcase_add_test(tc, repeated_lookups_see_a_changed_user_at_once);
 	tcase_add_test(tc, bad_args_are_invalid_params);
 	tcase_add_test(tc, many_lookups_pipelined);
 	tcase_add_test(tc, cancel_a_lookup);
