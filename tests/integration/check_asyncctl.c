@@ -271,6 +271,54 @@ START_TEST(ctrl_c_cancels_what_it_submitted)
 }
 END_TEST
 
+/* Waits until the file OUT holds WANT; returns its text (malloc'd). */
+static char *
+wait_for_text(const char *out, const char *want)
+{
+	char *text = NULL;
+
+	for (int i = 0; i < 1000; i++) {
+		free(text);
+		text = read_file(out, NULL);
+		if (text != NULL && strstr(text, want) != NULL)
+			return text;
+		usleep(10000);
+	}
+	ck_abort_msg("never saw %s in: %s", want, text ? text : "");
+	return NULL;
+}
+
+START_TEST(watch_without_ids_follows_every_job_until_interrupted)
+{
+	char out[] = "/tmp/asyncd-watch.XXXXXX";
+	int fd = mkstemp(out), status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		dup2(fd, 1);
+		execl(td_path("ASYNCCTL", "client/asyncctl"), "asyncctl", "--socket", d.sock,
+		      "--json", "watch", (char *)NULL);
+		_exit(127);
+	}
+	/* Its watch is in place once its response is out. */
+	free(wait_for_text(out, "\"result\":{\"jobs\":[]}"));
+	struct tconn *c = tc_open(d.sock);
+	int64_t id = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0},\"watch\":false}");
+	char want[96];
+	snprintf(want, sizeof want, "\"method\":\"job.completed\",\"params\":{\"id\":%lld,", (long long)id);
+	char *text = wait_for_text(out, want);
+	snprintf(want, sizeof want, "\"method\":\"job.started\",\"params\":{\"id\":%lld,", (long long)id);
+	ck_assert(strstr(text, want) != NULL);
+	free(text);
+	kill(pid, SIGINT);
+	waitpid(pid, &status, 0);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	tc_close(c);
+	close(fd);
+	unlink(out);
+}
+END_TEST
+
 static Suite *
 asyncctl_suite(void)
 {
@@ -288,6 +336,7 @@ asyncctl_suite(void)
 	tcase_add_test(tc, unreachable_daemon_exits_3);
 	tcase_add_test(tc, info_call_and_watch);
 	tcase_add_test(tc, ctrl_c_cancels_what_it_submitted);
+	tcase_add_test(tc, watch_without_ids_follows_every_job_until_interrupted);
 	suite_add_tcase(s, tc);
 	return s;
 }
