@@ -10,7 +10,8 @@
  * --download-stall-timeout seconds (60) fails with network-error (libcurl
  * LOW_SPEED_LIMIT 1 byte/s over LOW_SPEED_TIME; its speed is averaged
  * over up to 5 s, so a stall after a burst is noticed up to 5 s later);
- * at most 10 redirects; a 512 KiB receive buffer.
+ * at most 10 redirects; a 512 KiB receive buffer, down to 128 KiB
+ * when others run (less memory held by many paused transfers).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,10 @@
 #include "xmalloc.h"
 
 #define DL_MAX_REDIRECTS 10
-#define DL_BUFFER_SIZE (512 * 1024)
+/* libcurl's receive buffer: DL_BUFFER_MAX for a transfer alone, less
+ * with others running, down to DL_BUFFER_MIN (see download_transfer_begin). */
+#define DL_BUFFER_MAX (512 * 1024)
+#define DL_BUFFER_MIN (128 * 1024)
 #define DL_CONNECT_TIMEOUT_S 30
 
 /* ---- libcurl callbacks: they record, pause, never end a transfer ------- */
@@ -257,7 +261,6 @@ download_transfer_easy(struct download *d)
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION,
 			 download_transfer_header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, d);
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)DL_BUFFER_SIZE);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)DL_CONNECT_TIMEOUT_S);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -371,6 +374,12 @@ download_transfer_begin(struct download *d)
 		download_abort(d);
 		return;
 	}
+	/* Every paused transfer holds a full buffer, and libcurl a copy of
+	 * what it had not delivered: with many at once, smaller buffers. */
+	long bufsize = DL_BUFFER_MAX / ((long)curl_loop_running() + 1);
+	if (bufsize < DL_BUFFER_MIN)
+		bufsize = DL_BUFFER_MIN;
+	curl_easy_setopt(d->easy, CURLOPT_BUFFERSIZE, bufsize);
 	snprintf(range, sizeof range, "%llu-", (unsigned long long)d->have);
 	curl_easy_setopt(d->easy, CURLOPT_RANGE, d->have > 0 ? range : NULL);
 	if (curl_loop_add(d->easy, download_transfer_done, d) < 0) {
