@@ -16,14 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
+#include "bench-util.h"
 
 static int
 cmp_double(const void *a, const void *b)
@@ -31,20 +24,6 @@ cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
-}
-
-static int
-connect_to(const char *path)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-		perror(path);
-		exit(1);
-	}
-	return fd;
 }
 
 static void
@@ -126,10 +105,10 @@ bench_pingpong(int n)
 	close(sv[1]);
 	r.fd = sv[0];
 	for (int i = 0; i < n; i++) {
-		double t0 = now_us();
+		double t0 = (bench_now_s() * 1e6);
 		write_all(sv[0], line, 200);
 		read_line(&r);
-		t[i] = now_us() - t0;
+		t[i] = (bench_now_s() * 1e6) - t0;
 	}
 	close(sv[0]);
 	wait(NULL);
@@ -147,7 +126,7 @@ bench_get(const char *sock, int n)
 	const char *submit = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"job.submit\",\"params\":"
 			     "{\"kind\":\"sleep\",\"args\":{\"ms\":0},\"watch\":false}}\n";
 
-	r.fd = connect_to(sock);
+	r.fd = bench_connect(sock);
 	write_all(r.fd, submit, strlen(submit));
 	char *l = read_line(&r);
 	char *id = l ? strstr(l, "\"job\":{\"id\":") : NULL;
@@ -156,11 +135,11 @@ bench_get(const char *sock, int n)
 		int len = snprintf(req, sizeof req,
 				   "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"job.get\","
 				   "\"params\":{\"id\":%lld}}\n", i + 1, job);
-		double t0 = now_us();
+		double t0 = (bench_now_s() * 1e6);
 		write_all(r.fd, req, (size_t)len);
 		if (read_line(&r) == NULL)
 			return 1;
-		t[i] = now_us() - t0;
+		t[i] = (bench_now_s() * 1e6) - t0;
 	}
 	report_latency("job_get", t, n);
 	free(t);
@@ -178,7 +157,7 @@ sleep0_client(const char *sock, int total)
 	int sent = 0, ended = 0;
 	char *l;
 
-	r.fd = connect_to(sock);
+	r.fd = bench_connect(sock);
 	while (ended < total) {
 		/* Batch writes: one write per line is far slower. */
 		size_t len = 0;
@@ -223,12 +202,12 @@ bench_sleep0(const char *sock, int clients, int total)
 	}
 	close(go[0]);
 	usleep(200000); /* let every client connect */
-	t0 = now_us();
+	t0 = (bench_now_s() * 1e6);
 	close(go[1]); /* go */
 	int failed = 0, status;
 	while (wait(&status) > 0)
 		failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-	double secs = (now_us() - t0) / 1e6;
+	double secs = ((bench_now_s() * 1e6) - t0) / 1e6;
 	int done = total / clients * clients;
 	printf("sleep0_%d_clients %.0f jobs/s\n", clients, done / secs);
 	return failed;
@@ -259,7 +238,7 @@ bench_pending(const char *sock, int n)
 	char *buf = malloc(64 * 200);
 	int sent = 0, answered = 0;
 
-	r.fd = connect_to(sock);
+	r.fd = bench_connect(sock);
 	write_all(r.fd, info, strlen(info));
 	char *l = read_line(&r), *p = l ? strstr(l, "\"pid\":") : NULL;
 	long pid = p ? atol(p + 6) : 0;

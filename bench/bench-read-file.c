@@ -20,28 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-connect_to(const char *path)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-		perror(path);
-		exit(1);
-	}
-	return fd;
-}
+#include "bench-util.h"
 
 /* One fetch-user's worth of look-ups of uid 0. */
 static void
@@ -65,11 +44,11 @@ static void
 bench_getpw(long n)
 {
 	static char buf[65536];
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	for (long i = 0; i < n; i++)
 		lookup_root(buf, sizeof buf);
-	printf("getpw_per_s %.0f lookups/s\n", (double)n / (now_s() - t0));
+	printf("getpw_per_s %.0f lookups/s\n", (double)n / (bench_now_s() - t0));
 }
 
 /* Counts the lines in BUF[0..len) that contain NEEDLE, carrying a partial
@@ -110,8 +89,8 @@ bench_fetch(const char *sock, long n)
 	char line[256];
 	size_t ncarry = 0, off = 0, len = 0;
 	long sent = 0, done = 0;
-	int fd = connect_to(sock);
-	double t0 = now_s();
+	int fd = bench_connect(sock);
+	double t0 = bench_now_s();
 
 	while (done < n) {
 		struct pollfd pfd = {fd, POLLIN | (sent < n ? POLLOUT : 0), 0};
@@ -143,7 +122,7 @@ bench_fetch(const char *sock, long n)
 					    &ncarry, sizeof carry);
 		}
 	}
-	printf("fetch_per_s %.0f jobs/s\n", (double)n / (now_s() - t0));
+	printf("fetch_per_s %.0f jobs/s\n", (double)n / (bench_now_s() - t0));
 	close(fd);
 }
 
@@ -167,12 +146,12 @@ bench_rawread(const char *sock, const char *path)
 	char req[4352];
 	long long total = 0;
 	size_t keep = 0;
-	int fd = connect_to(sock);
+	int fd = bench_connect(sock);
 	int n = snprintf(req, sizeof req,
 			 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
 			 "\"params\":{\"kind\":\"read-file\",\"args\":"
 			 "{\"path\":\"%s\"}}}\n", path);
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	if (write(fd, req, (size_t)n) != n) {
 		perror("write");
@@ -192,7 +171,7 @@ bench_rawread(const char *sock, const char *path)
 		keep = have < 31 ? have : 31;
 		memmove(buf, buf + have - keep, keep);
 	}
-	printf("rawread_s %.3f s (%lld bytes of events)\n", now_s() - t0, total);
+	printf("rawread_s %.3f s (%lld bytes of events)\n", bench_now_s() - t0, total);
 	close(fd);
 }
 

@@ -26,32 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
+
 #define BALLAST_BYTES 1000000
 
 extern char **environ;
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-connect_to(const char *path)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-		perror(path);
-		exit(1);
-	}
-	return fd;
-}
 
 static void
 die(const char *what)
@@ -160,7 +139,7 @@ bench_asyncd(const char *sock, long n, const char *program)
 	struct counts c = {0};
 	size_t cap = (size_t)n * (strlen(program) + 128), len = 0;
 	char *out = malloc(cap);
-	int fd = connect_to(sock);
+	int fd = bench_connect(sock);
 	double t0, t1;
 
 	for (long i = 1; i <= n; i++)
@@ -169,9 +148,9 @@ bench_asyncd(const char *sock, long n, const char *program)
 					"\"job.submit\",\"params\":{\"kind\":\"process\","
 					"\"args\":{\"argv\":[\"%s\"]}}}\n",
 					i, program);
-	t0 = now_s();
+	t0 = bench_now_s();
 	exchange(fd, out, len, &c, all_ended, n);
-	t1 = now_s();
+	t1 = bench_now_s();
 	if (c.failed > 0)
 		fprintf(stderr, "%ld jobs failed\n", c.failed);
 	printf("asyncd_spawns_per_s %.0f\n", (double)n / (t1 - t0));
@@ -211,7 +190,7 @@ bench_posix_spawn(long n, const char *program, long mib)
 	int status, rc;
 
 	touch_mib(mib);
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (long i = 0; i < n; i++) {
 		if ((rc = posix_spawn(&pid, program, NULL, NULL, argv, environ)) != 0) {
 			errno = rc;
@@ -219,7 +198,7 @@ bench_posix_spawn(long n, const char *program, long mib)
 		}
 		waitpid(pid, &status, 0);
 	}
-	printf("posix_spawn_per_s %.0f\n", (double)n / (now_s() - t0));
+	printf("posix_spawn_per_s %.0f\n", (double)n / (bench_now_s() - t0));
 }
 
 static void
@@ -231,7 +210,7 @@ bench_fork(long n, const char *program, long mib)
 	int status;
 
 	touch_mib(mib);
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (long i = 0; i < n; i++) {
 		pid = fork();
 		if (pid < 0)
@@ -242,7 +221,7 @@ bench_fork(long n, const char *program, long mib)
 		}
 		waitpid(pid, &status, 0);
 	}
-	printf("fork_per_s %.0f\n", (double)n / (now_s() - t0));
+	printf("fork_per_s %.0f\n", (double)n / (bench_now_s() - t0));
 }
 
 /* The id of the sleep job the ballast waits on. */
@@ -273,7 +252,7 @@ ballast_blocker(int fd)
 static void
 bench_ballast(const char *sock, long mib)
 {
-	int fd = connect_to(sock);
+	int fd = bench_connect(sock);
 	long blocker = ballast_blocker(fd);
 	size_t one = BALLAST_BYTES + 256, len = 0;
 	char *out = malloc((size_t)mib * one), *pad = malloc(BALLAST_BYTES + 1);
