@@ -12,9 +12,10 @@
 #include "config.h"
 #include "daemon.h"
 #include "jobs.h"
-#include "sched.h"
+#include "kinds.h"
 #include "log.h"
 #include "options.h"
+#include "sched.h"
 #include "xmalloc.h"
 
 /* The options a SIGHUP may change: limits read whenever they are used. */
@@ -323,7 +324,7 @@ config_reload(const char *path)
 	errors = config_parse_file(path, fp, true);
 	fclose(fp);
 	for (size_t i = 0; i < option_state.nkind_limits; i++)
-		if (sched_kind(option_state.kind_limits[i].kind) == NULL) {
+		if (kinds_find(option_state.kind_limits[i].kind) == NULL) {
 			log_warnx("%s: no job kind %s", path,
 				  option_state.kind_limits[i].kind);
 			errors++;

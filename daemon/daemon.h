@@ -20,6 +20,8 @@ struct daemon_options {
 	char *allowed_schemes; /* comma-separated, "http,https" by default */
 	unsigned download_stall_timeout; /* seconds without data; 0: never */
 	unsigned idle_exit;    /* seconds; 0: never */
+	char *state_dir;       /* NULL: the default; "none": memory only */
+	bool sync_full;        /* --sync full: fsync every commit */
 	const char *version;
 };
 

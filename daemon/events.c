@@ -1,6 +1,6 @@
 /* Job events and job objects on the wire, written by hand into the output
  * buffer. Strings are escaped by events_write_json_string(); results and
- * errors, the only free-form values, are serialised by json-c. */
+ * errors, the only free-form values, are kept as JSON text by the job. */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
@@ -170,20 +170,14 @@ write_base64(struct evbuffer *out, const unsigned char *raw, size_t len)
 	evbuffer_commit_space(out, &vec, 1);
 }
 
-/* Writes a JSON value held by json-c (a result or an error), or null. */
+/* Writes JSON text kept by a job (a result or an error), or null. */
 static void
-write_json_value(struct evbuffer *out, struct json_object *value)
+write_json_text(struct evbuffer *out, const char *text)
 {
-	size_t len;
-	const char *text;
-
-	if (value == NULL) {
+	if (text == NULL)
 		evbuffer_add(out, "null", 4);
-		return;
-	}
-	text = json_object_to_json_string_length(
-		value, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-	evbuffer_add(out, text, len);
+	else
+		evbuffer_add(out, text, strlen(text));
 }
 
 /* Adds a time as an RFC 3339 string, or null when MS is 0. The date and
@@ -250,13 +244,15 @@ events_write_job(struct evbuffer *out, const struct job *job)
 	line_time(&l, job->started_ms);
 	line_str(&l, ",\"finished\":");
 	line_time(&l, job->finished_ms);
+	line_str(&l, ",\"attempts\":");
+	line_u64(&l, job->attempts);
 	line_str(&l, ",\"args\":");
 	line_flush(&l, out);
 	evbuffer_add(out, job->args, strlen(job->args));
 	evbuffer_add(out, ",\"result\":", 10);
-	write_json_value(out, job->result);
+	write_json_text(out, job->result);
 	evbuffer_add(out, ",\"error\":", 9);
-	write_json_value(out, job->error);
+	write_json_text(out, job->error);
 	evbuffer_add(out, "}", 1);
 }
 
@@ -315,7 +311,7 @@ events_write_end(struct evbuffer *out, const struct job *job)
 	line_str(&l, job->kind->name);
 	line_str(&l, ok ? "\",\"result\":" : "\",\"error\":");
 	line_flush(&l, out);
-	write_json_value(out, ok ? job->result : job->error);
+	write_json_text(out, ok ? job->result : job->error);
 	evbuffer_add(out, "}}\n", 3);
 }
 

@@ -40,6 +40,10 @@ struct job_kind {
 	/* Optional: the connections this job streams to have drained below
 	 * their high-water mark after job_output_blocked() said true. */
 	void (*resume)(struct job *job);
+	/* Optional: whether a job with ARGS that was running when the daemon
+	 * stopped is queued again at restart (on_interrupt "requeue") unless
+	 * its submitter said otherwise. NULL: it fails with "interrupted". */
+	bool (*requeue_by_default)(struct json_object *args);
 	/* Jobs of this kind running at once, unless the daemon is told
 	 * otherwise; 0 means the number of CPUs. */
 	unsigned default_max_running;
@@ -68,9 +72,12 @@ struct job {
 	long long started_mono_ms;
 	long long timeout_ms;
 	struct event *timeout_ev;
-	struct json_object *result; /* when completed */
-	struct json_object *error;  /* when failed */
+	char *result; /* JSON text, when completed */
+	char *error;  /* JSON text, when failed */
 	struct json_object *stop_error; /* a stop was asked for: its error */
+	unsigned attempts; /* times it has started */
+	bool requeue;      /* on_interrupt "requeue" */
+	char *resume;      /* the kind's JSON note for a later attempt */
 	uint32_t seq;               /* events emitted */
 	bool output_waiting;        /* the kind waits for resume() */
 	long long progress_last_ms;
@@ -84,6 +91,8 @@ struct job {
 	bool fresh;
 	struct user_queue *queue;      /* the runnable queue it is on */
 	bool stop_listed; /* on the list of stops to carry out */
+	bool dirty;       /* changed since the state database last had it */
+	TAILQ_ENTRY(job) dirty_link;
 	void *priv; /* the kind's own state */
 };
 
@@ -104,6 +113,14 @@ void job_fail_errno(struct job *job, int err, const char *what);
  * watchers unless FINAL. TOTAL < 0 is null. UNIT is "bytes" or "items". */
 void job_progress(struct job *job, uint64_t done, int64_t total,
 		  const char *unit, bool final);
+
+/* Replaces the kind's note for a later attempt of JOB (NOTE is JSON text,
+ * copied; NULL clears it). It is saved with the job, so a restart finds it
+ * in job->resume. */
+void job_set_resume(struct job *job, const char *note);
+/* True when JOB is being stopped because the daemon stops and it will be
+ * queued again at restart: the kind keeps what a later attempt needs. */
+bool job_stopping_for_restart(const struct job *job);
 
 /* Streams output: the bytes go through the stream's chunk encoder to the
  * job's watchers. With no watcher the bytes are dropped, not buffered. */

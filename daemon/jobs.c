@@ -30,10 +30,8 @@
 #include "watch.h"
 #include "xmalloc.h"
 
-static unsigned state_counts[JOB_NSTATES];
+static unsigned state_counts[JOB_NSTATES]; /* queued and running */
 static struct lh_table *queued_per_user; /* uid -> count, as pointers */
-static TAILQ_HEAD(, job) finished = TAILQ_HEAD_INITIALIZER(finished);
-static unsigned nfinished;
 static TAILQ_HEAD(, job) stops = TAILQ_HEAD_INITIALIZER(stops);
 /* Jobs submitted since the last kick. They keep their parsed args, which
  * most of them start with at once; those that must wait drop them and
@@ -47,15 +45,20 @@ static void jobs_kick(void);
 static void jobs_kick_cb(evutil_socket_t fd, short what, void *arg);
 static void job_finish(struct job *job, struct json_object *result,
 		       struct json_object *error);
+static void job_free(struct job *job);
+static void job_recover(struct job *job);
 
-void
-jobs_init(void)
+int
+jobs_init(const char *state_dir, enum db_sync sync)
 {
 	sched_init(jobs_kick);
 	queued_per_user = lh_kptr_table_new(16, NULL);
 	kick_ev = event_new(daemon_base, -1, 0, jobs_kick_cb, NULL);
 	args_tokener = json_tokener_new();
-	store_init();
+	if (store_init(state_dir, sync, job_free) < 0)
+		return -1;
+	store_each_unfinished(job_recover);
+	return 0;
 }
 
 static void
@@ -65,8 +68,10 @@ job_free(struct job *job)
 		free(job->encoders[s]);
 	if (job->timeout_ev != NULL)
 		event_free(job->timeout_ev);
-	json_object_put(job->result);
-	json_object_put(job->error);
+	free(job->result);
+	free(job->error);
+	free(job->resume);
+	json_object_put(job->stop_error);
 	free(job->dependents);
 	free(job->after);
 	free(job->label);
@@ -79,17 +84,11 @@ job_free(struct job *job)
 void
 jobs_free(void)
 {
-	struct job *job;
-
-	while ((job = store_newest()) != NULL) {
-		store_remove(job);
-		job_free(job);
-	}
+	store_free();
 	sched_free();
 	lh_table_free(queued_per_user);
 	event_free(kick_ev);
 	json_tokener_free(args_tokener);
-	store_free();
 }
 
 static void
@@ -128,10 +127,14 @@ static void
 set_state(struct job *job, enum job_state state)
 {
 	state_counts[job->state]--;
-	state_counts[state]++;
+	if (state == JOB_QUEUED || state == JOB_RUNNING)
+		state_counts[state]++;
 	if (job->state == JOB_QUEUED)
 		queued_adjust(job->owner.uid, -1);
+	if (state == JOB_QUEUED)
+		queued_adjust(job->owner.uid, 1);
 	job->state = state;
+	store_touch(job);
 }
 
 bool
@@ -169,36 +172,46 @@ jobs_render(const struct job *job)
 	return obj;
 }
 
+static void
+list_add(const struct job *job, void *array)
+{
+	json_object_array_add(array, jobs_render(job));
+}
+
 struct json_object *
 jobs_list(const struct peer *peer, int state, const char *kind, unsigned limit,
 	  uint64_t before_id)
 {
 	struct json_object *array = json_object_new_array();
-	struct job *job = before_id ? store_newest_below(before_id)
-				    : store_newest();
-	unsigned n = 0;
+	struct db_filter f = {.owner = peer->uid == 0 ? -1 : (long long)peer->uid,
+			      .state = state,
+			      .kind = kind,
+			      .before_id = before_id};
 
-	for (; job != NULL && n < limit; job = store_older(job)) {
-		if (!jobs_visible(peer, job) ||
-		    (state >= 0 && job->state != (enum job_state)state) ||
-		    (kind != NULL && strcmp(job->kind->name, kind) != 0))
-			continue;
-		json_object_array_add(array, jobs_render(job));
-		n++;
-	}
+	store_list(&f, limit, list_add, array);
 	return array;
 }
 
 void
 jobs_counts(unsigned counts[JOB_NSTATES])
 {
-	memcpy(counts, state_counts, sizeof state_counts);
+	store_finished_counts(counts);
+	counts[JOB_QUEUED] = state_counts[JOB_QUEUED];
+	counts[JOB_RUNNING] = state_counts[JOB_RUNNING];
 }
 
 unsigned
 jobs_unfinished(void)
 {
 	return state_counts[JOB_QUEUED] + state_counts[JOB_RUNNING];
+}
+
+bool
+jobs_stopped(void)
+{
+	/* With a database, queued jobs wait for the next start there. */
+	return store_durable() ? state_counts[JOB_RUNNING] == 0
+			       : jobs_unfinished() == 0;
 }
 
 /* ---- Stops -------------------------------------------------------------- */
@@ -262,6 +275,26 @@ job_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	job_request_stop(job, error_new(JOBERR_TIMEOUT, msg));
 }
 
+/* Arms JOB's timeout, which counts from submission (also across a
+ * restart); -1 when it has run out already (the stop is requested). */
+static int
+job_arm_timeout(struct job *job)
+{
+	long long left;
+
+	if (job->timeout_ms <= 0)
+		return 0;
+	left = job->created_ms + job->timeout_ms - now_wall_ms();
+	job->timeout_ev = evtimer_new(daemon_base, job_timeout_cb, job);
+	if (left <= 0) {
+		job_timeout_cb(-1, 0, job);
+		return -1;
+	}
+	struct timeval tv = {left / 1000, (left % 1000) * 1000};
+	evtimer_add(job->timeout_ev, &tv);
+	return 0;
+}
+
 /* ---- Starting ----------------------------------------------------------- */
 
 static void
@@ -277,6 +310,7 @@ job_start(struct job *job)
 					     (int)strlen(job->args) + 1);
 	}
 	set_state(job, JOB_RUNNING);
+	job->attempts++;
 	job->started_ms = now_wall_ms();
 	job->started_mono_ms = now_mono_ms();
 	job->seq++;
@@ -314,6 +348,7 @@ jobs_kick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- Ending ------------------------------------------------------------- */
 
+/* A dependency in memory, with its waiting list. */
 static void
 dependents_remove(struct job *dep, struct job *job)
 {
@@ -341,20 +376,53 @@ job_release_dependents(struct job *job)
 	job->ndependents = 0;
 }
 
-/* Drops the oldest finished jobs beyond --keep-finished. */
-static void
-jobs_evict(void)
+bool
+job_stopping_for_restart(const struct job *job)
 {
-	struct job *job;
+	struct json_object *code;
 
-	while (nfinished > daemon_opts.keep_finished &&
-	       (job = TAILQ_FIRST(&finished)) != NULL) {
-		TAILQ_REMOVE(&finished, job, finished_link);
-		nfinished--;
-		state_counts[job->state]--;
-		store_remove(job);
-		job_free(job);
-	}
+	return jobs_shutting_down() && store_durable() && job->requeue &&
+	       job->attempts <= PROTO_INTERRUPT_REQUEUES &&
+	       job->stop_error != NULL &&
+	       json_object_object_get_ex(job->stop_error, "code", &code) &&
+	       strcmp(json_object_get_string(code), JOBERR_INTERRUPTED) == 0;
+}
+
+/* At a stop, puts JOB back in the queue for the next start instead of
+ * failing it, as its on_interrupt asks. */
+static void
+job_requeue_for_restart(struct job *job)
+{
+	if (job->state == JOB_RUNNING)
+		sched_ended(job->kind);
+	json_object_put(job->stop_error);
+	job->stop_error = NULL;
+	job->output_waiting = false;
+	set_state(job, JOB_QUEUED);
+	log_info("job %llu: queued again for the next start",
+		 (unsigned long long)job->id);
+}
+
+void
+job_set_resume(struct job *job, const char *note)
+{
+	free(job->resume);
+	job->resume = note != NULL ? xstrdup(note) : NULL;
+	store_touch(job);
+}
+
+/* JSON text of VALUE (taken), or NULL. */
+static char *
+json_text_take(struct json_object *value)
+{
+	char *text;
+
+	if (value == NULL)
+		return NULL;
+	text = xstrdup(json_object_to_json_string_ext(
+		value, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(value);
+	return text;
 }
 
 static void
@@ -363,6 +431,16 @@ job_finish(struct job *job, struct json_object *result,
 {
 	bool was_running = job->state == JOB_RUNNING;
 
+	if (job_stopping_for_restart(job)) {
+		json_object_put(result);
+		json_object_put(error);
+		if (job->stop_listed) {
+			TAILQ_REMOVE(&stops, job, stop_link);
+			job->stop_listed = false;
+		}
+		job_requeue_for_restart(job);
+		return;
+	}
 	if (job->stop_error != NULL) {
 		json_object_put(result);
 		json_object_put(error);
@@ -385,15 +463,17 @@ job_finish(struct job *job, struct json_object *result,
 	sched_remove(job);
 	set_state(job, result != NULL ? JOB_COMPLETED : JOB_FAILED);
 	job->finished_ms = now_wall_ms();
-	job->result = result;
-	job->error = error;
+	job->result = json_text_take(result);
+	job->error = json_text_take(error);
+	free(job->resume); /* no later attempt needs it */
+	job->resume = NULL;
 	job->output_waiting = false;
 	if (job->timeout_ev != NULL) {
 		event_free(job->timeout_ev);
 		job->timeout_ev = NULL;
 	}
 	for (unsigned i = 0; i < job->nafter; i++) {
-		struct job *dep = store_get(job->after[i]);
+		struct job *dep = store_get_resident(job->after[i]);
 		if (dep != NULL)
 			dependents_remove(dep, job);
 	}
@@ -407,10 +487,8 @@ job_finish(struct job *job, struct json_object *result,
 	watch_remove_all(job);
 
 	job_release_dependents(job);
-	TAILQ_INSERT_TAIL(&finished, job, finished_link);
-	nfinished++;
-	jobs_evict();
 	jobs_kick();
+	store_finished(job); /* may free it */
 }
 
 /* ---- The kinds' side ---------------------------------------------------- */
@@ -562,7 +640,9 @@ job_link_dependencies(struct job *job)
 {
 	for (unsigned i = 0; i < job->nafter; i++) {
 		struct job *dep = store_get(job->after[i]);
-		if (dep->state == JOB_COMPLETED)
+		/* Gone past --keep-finished: it completed, or JOB would
+		 * have failed with it. */
+		if (dep == NULL || dep->state == JOB_COMPLETED)
 			continue;
 		if (dep->state == JOB_FAILED) {
 			job_request_stop(job, dependency_error(dep));
@@ -604,6 +684,10 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 		free(key);
 		return RPC_INVALID_PARAMS;
 	}
+	if (!store_available()) {
+		free(key);
+		return RPC_STORE_UNAVAILABLE;
+	}
 	if (state_counts[JOB_QUEUED] >= daemon_opts.max_queued ||
 	    queued_of(peer->uid) >= daemon_opts.max_queued_per_user) {
 		free(key);
@@ -630,22 +714,53 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 	}
 	job->created_ms = now_wall_ms();
 	job->timeout_ms = req->timeout_ms;
+	job->requeue = req->on_interrupt >= 0
+			       ? req->on_interrupt == ON_INTERRUPT_REQUEUE
+			       : job->kind->requeue_by_default != NULL &&
+					 job->kind->requeue_by_default(req->args);
 	TAILQ_INIT(&job->watches);
 	state_counts[JOB_QUEUED]++;
 	queued_adjust(peer->uid, 1);
 	store_add(job);
+	store_touch(job);
 	watch_new_job(job, conn, req->watch);
 
-	if (req->timeout_ms > 0) {
-		struct timeval tv = {req->timeout_ms / 1000,
-				     (req->timeout_ms % 1000) * 1000};
-		job->timeout_ev = evtimer_new(daemon_base, job_timeout_cb, job);
-		evtimer_add(job->timeout_ev, &tv);
-	}
+	job_arm_timeout(job);
 	if (job_link_dependencies(job))
 		sched_push(job);
 	*out = job;
 	return 0;
+}
+
+/* ---- Restart ------------------------------------------------------------ */
+
+/* Takes a job the database held unfinished when the daemon last stopped:
+ * a queued one waits again, a running one is queued again or fails with
+ * "interrupted" as its on_interrupt says. */
+static void
+job_recover(struct job *job)
+{
+	bool was_running = job->state == JOB_RUNNING;
+
+	job->state = JOB_QUEUED;
+	state_counts[JOB_QUEUED]++;
+	queued_adjust(job->owner.uid, 1);
+	store_add(job);
+	if (was_running) {
+		store_touch(job);
+		if (!job->requeue || job->attempts > PROTO_INTERRUPT_REQUEUES) {
+			job_request_stop(job, error_new(JOBERR_INTERRUPTED,
+							"the daemon stopped "
+							"while it ran"));
+			return;
+		}
+		log_info("job %llu: was running at the last stop; queued again",
+			 (unsigned long long)job->id);
+	}
+	if (job_arm_timeout(job) < 0)
+		return;
+	if (job_link_dependencies(job))
+		sched_push(job);
 }
 
 /* ---- Shutdown ----------------------------------------------------------- */
@@ -658,8 +773,11 @@ jobs_shutdown(void)
 	if (shutting_down)
 		return;
 	shutting_down = true;
+	/* With a database queued jobs stay for the next start; running ones
+	 * stop, and are queued again there or fail, as on_interrupt says. */
 	for (job = store_newest(); job != NULL; job = store_older(job))
-		if (job->state == JOB_QUEUED || job->state == JOB_RUNNING)
+		if (job->state == JOB_RUNNING ||
+		    (job->state == JOB_QUEUED && !store_durable()))
 			job_request_stop(job,
 					 error_new(JOBERR_INTERRUPTED,
 						   "the daemon stopped"));

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "job.h"
 
 struct conn;
@@ -21,9 +22,14 @@ struct submit_request {
 	long long timeout_ms; /* 0: none */
 	bool watch;
 	const char *key;
+	int on_interrupt; /* enum on_interrupt, or -1: the kind's default */
 };
 
-void jobs_init(void);
+enum on_interrupt { ON_INTERRUPT_FAIL, ON_INTERRUPT_REQUEUE };
+
+/* Sets up the job table on the state database in STATE_DIR (NULL: in
+ * memory only) and takes the jobs it holds: -1 if it cannot be used. */
+int jobs_init(const char *state_dir, enum db_sync sync);
 void jobs_free(void);
 
 
@@ -49,9 +55,12 @@ struct json_object *jobs_list(const struct peer *peer, int state,
 /* Counts by state, for daemon.info. */
 void jobs_counts(unsigned counts[JOB_NSTATES]);
 unsigned jobs_unfinished(void);
+/* True when every job that must end before the daemon exits has: all of
+ * them in memory, only the running ones with a database. */
+bool jobs_stopped(void);
 
-/* Refuse new jobs (-32004) and fail every unfinished one with
- * "interrupted"; the caller runs the loop until jobs_unfinished() is 0. */
+/* Refuse new jobs (-32004) and stop the unfinished ones with
+ * "interrupted"; the caller runs the loop until jobs_stopped(). */
 void jobs_shutdown(void);
 bool jobs_shutting_down(void);
 

@@ -299,11 +299,23 @@ download_resume(struct job *job)
 	download_transfer_unpause(d);
 }
 
+/* A download to a file can run again after a restart; a stream's reader
+ * is gone by then. */
+static bool
+download_requeue_by_default(struct json_object *args)
+{
+	struct json_object *v;
+
+	return !json_object_object_get_ex(args, "stream", &v) ||
+	       !json_object_get_boolean(v);
+}
+
 const struct job_kind kind_download = {
 	.name = "download",
 	.validate = download_args_validate,
 	.start = download_start,
 	.cancel = download_cancel,
 	.resume = download_resume,
+	.requeue_by_default = download_requeue_by_default,
 	.default_max_running = 16,
 };

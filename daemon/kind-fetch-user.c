@@ -199,6 +199,7 @@ const struct job_kind kind_fetch_user = {
 	.validate = fetch_user_validate,
 	.start = fetch_user_start,
 	.cancel = fetch_user_cancel,
+	.requeue_by_default = kinds_requeue_always,
 	/* Look-ups are short and mostly wait: let many queue on the pool. */
 	.default_max_running = 64,
 };

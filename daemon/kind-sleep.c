@@ -1,4 +1,8 @@
-/* sleep: completes after args.ms milliseconds, on a timer of the loop. */
+/* sleep: completes after args.ms milliseconds, on a timer of the loop.
+ * Across a restart it sleeps for the time it had left: the job's resume
+ * note holds "left_ms" after a stop, or the wall-clock "deadline_ms" of
+ * the attempt a crash cut short. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <event2/event.h>
@@ -13,6 +17,7 @@
 struct sleep_job {
 	struct event *timer;
 	int64_t ms;
+	long long deadline_mono_ms;
 };
 
 static int
@@ -49,23 +54,58 @@ sleep_done(evutil_socket_t fd, short what, void *arg)
 	job_complete(job, result);
 }
 
+/* The milliseconds to sleep in this attempt of a job of MS, as its resume
+ * note says. */
+static long long
+sleep_left(const struct job *job, int64_t ms)
+{
+	struct json_object *note, *v;
+	long long left = ms;
+
+	if (job->resume == NULL ||
+	    (note = json_tokener_parse(job->resume)) == NULL)
+		return left;
+	if (json_object_object_get_ex(note, "left_ms", &v))
+		left = json_object_get_int64(v);
+	else if (json_object_object_get_ex(note, "deadline_ms", &v))
+		left = json_object_get_int64(v) - now_wall_ms();
+	json_object_put(note);
+	return left < 0 ? 0 : left > ms ? ms : left;
+}
+
 static void
 sleep_start(struct job *job, struct json_object *args)
 {
 	struct sleep_job *s = xmalloc(sizeof *s);
 	struct json_object *v;
+	char note[64];
+	long long left;
 
 	json_object_object_get_ex(args, "ms", &v);
 	s->ms = json_object_get_int64(v);
+	left = sleep_left(job, s->ms);
+	s->deadline_mono_ms = now_mono_ms() + left;
 	s->timer = evtimer_new(daemon_base, sleep_done, job);
 	job->priv = s;
-	struct timeval tv = {s->ms / 1000, (s->ms % 1000) * 1000};
+	struct timeval tv = {left / 1000, (left % 1000) * 1000};
 	evtimer_add(s->timer, &tv);
+	snprintf(note, sizeof note, "{\"deadline_ms\":%lld}",
+		 now_wall_ms() + left);
+	job_set_resume(job, note);
 }
 
 static void
 sleep_cancel(struct job *job)
 {
+	struct sleep_job *s = job->priv;
+	char note[64];
+
+	if (job_stopping_for_restart(job)) {
+		long long left = s->deadline_mono_ms - now_mono_ms();
+		snprintf(note, sizeof note, "{\"left_ms\":%lld}",
+			 left > 0 ? left : 0);
+		job_set_resume(job, note);
+	}
 	sleep_release(job);
 	job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
 }
@@ -75,5 +115,6 @@ const struct job_kind kind_sleep = {
 	.validate = sleep_validate,
 	.start = sleep_start,
 	.cancel = sleep_cancel,
+	.requeue_by_default = kinds_requeue_always,
 	.default_max_running = 100000,
 };

@@ -3,12 +3,18 @@
 #ifndef ASYNCD_KINDS_H
 #define ASYNCD_KINDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "job.h"
 
 extern const struct job_kind *const job_kinds[];
 extern const size_t job_kinds_count;
+
+/* The kind named NAME, or NULL. */
+const struct job_kind *kinds_find(const char *name);
+/* A requeue_by_default for kinds whose jobs can always run again. */
+bool kinds_requeue_always(struct json_object *args);
 
 extern const struct job_kind kind_sleep;
 extern const struct job_kind kind_read_file;

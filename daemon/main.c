@@ -22,6 +22,7 @@
 #include "rpc.h"
 #include "sched.h"
 #include "server.h"
+#include "state-dir.h"
 #include "user-cache.h"
 
 /* How long a stop may wait for jobs to end and clients to read their
@@ -37,7 +38,7 @@ static long long idle_since_ms;
 static void
 shutdown_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
-	bool done = jobs_unfinished() == 0 && server_flushed();
+	bool done = jobs_stopped() && server_flushed();
 
 	if (done || now_mono_ms() - shutdown_started_ms > SHUTDOWN_GRACE_MS) {
 		if (!done)
@@ -137,6 +138,7 @@ main(int argc, char **argv)
 	static const struct timeval status_period = {5, 0};
 	bool config_must_exist;
 	int listen_fd;
+	char *state_dir;
 
 	/* The file first, then the command line, which wins. */
 	/* Streaming allocates and frees 64 KiB..1 MiB buffers all the time:
@@ -165,7 +167,12 @@ main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("cannot initialise libcurl");
 	curl_loop_init();
-	jobs_init();
+	state_dir = state_dir_resolve(daemon_opts.state_dir);
+	if (state_dir != NULL && state_dir_open(state_dir) < 0)
+		return 1;
+	if (jobs_init(state_dir, daemon_opts.sync_full ? DB_SYNC_FULL
+							: DB_SYNC_NORMAL) < 0)
+		return 1;
 	pool_init(daemon_opts.workers);
 	apply_kind_limits();
 	rpc_init();
@@ -218,6 +225,8 @@ main(int argc, char **argv)
 	free(daemon_opts.socket_path);
 	free(daemon_opts.download_dir);
 	free(daemon_opts.allowed_schemes);
+	free(daemon_opts.state_dir);
+	free(state_dir);
 	free(option_state.config_file);
 	libevent_global_shutdown();
 	curl_global_cleanup();

@@ -64,6 +64,13 @@ static const struct option_def option_defs[] = {
 	{"idle-exit", ARG_COUNT, &daemon_opts.idle_exit,
 	 "exit after SECONDS with no connection and no unfinished job "
 	 "(default: 0, never)", "SECONDS"},
+	{"state-dir", ARG_STRING, &daemon_opts.state_dir,
+	 "keep jobs, results and output in DIR across restarts, or none "
+	 "(default: /var/lib/asyncd as root, else "
+	 "$XDG_STATE_HOME/asyncd)", "DIR"},
+	{"sync", ARG_SPECIAL, NULL,
+	 "normal: commits survive a crash of asyncd (default); full: also "
+	 "a power loss", "MODE"},
 	{"log-level", ARG_SPECIAL, NULL,
 	 "error, warning, notice, info (default) or debug", "LEVEL"},
 	{"config", ARG_SPECIAL, NULL, "read options from FILE", "FILE"},
@@ -168,6 +175,14 @@ set_special(const char *name, const char *value, char *err, size_t size)
 			fatal("asprintf");
 		free(daemon_opts.allowed_schemes);
 		daemon_opts.allowed_schemes = s;
+		return 0;
+	}
+	if (strcmp(name, "sync") == 0) {
+		if (strcmp(value, "normal") != 0 && strcmp(value, "full") != 0) {
+			snprintf(err, size, "sync: normal or full, not %s", value);
+			return -1;
+		}
+		daemon_opts.sync_full = strcmp(value, "full") == 0;
 		return 0;
 	}
 	if (strcmp(name, "log-level") == 0) {

@@ -10,11 +10,13 @@
 
 #include "../proto/jsonrpc.h"
 #include "jobs.h"
+#include "kinds.h"
 #include "log.h"
 #include "params.h"
 #include "rpc.h"
 #include "sched.h"
 #include "server.h"
+#include "store.h"
 #include "watch.h"
 #include "xmalloc.h"
 
@@ -101,13 +103,34 @@ read_after(struct json_object *params, uint64_t **after, unsigned *nafter,
 	return 0;
 }
 
+/* Reads "on_interrupt": "fail" or "requeue". */
+static int
+read_on_interrupt(struct json_object *params, int *out, struct param_error *err)
+{
+	const char *v = NULL;
+
+	if (params_string(params, "", "on_interrupt", false, 0, &v, err) < 0)
+		return -1;
+	if (v == NULL)
+		return 0;
+	if (strcmp(v, "fail") == 0)
+		*out = ON_INTERRUPT_FAIL;
+	else if (strcmp(v, "requeue") == 0)
+		*out = ON_INTERRUPT_REQUEUE;
+	else
+		return param_fail(err, "on_interrupt",
+				  "must be \"fail\" or \"requeue\"");
+	return 0;
+}
+
 static int
 rpc_job_submit(struct rpc_call *call, struct json_object **result,
 	       struct param_error *err)
 {
-	static const char *const allowed[] = {"kind", "args", "label", "after",
-					      "timeout_ms", "watch", "key", NULL};
-	struct submit_request req = {.watch = true};
+	static const char *const allowed[] = {"kind",	"args", "label",
+					      "after",	"timeout_ms", "watch",
+					      "key",	"on_interrupt", NULL};
+	struct submit_request req = {.watch = true, .on_interrupt = -1};
 	struct json_object *args = NULL, *empty = NULL;
 	uint64_t *after = NULL;
 	const char *kind;
@@ -121,7 +144,7 @@ rpc_job_submit(struct rpc_call *call, struct json_object **result,
 	if (params_only(call->params, "", allowed, err) < 0 ||
 	    params_string(call->params, "", "kind", true, 0, &kind, err) < 0)
 		return RPC_INVALID_PARAMS;
-	if ((req.kind = sched_kind(kind)) == NULL) {
+	if ((req.kind = kinds_find(kind)) == NULL) {
 		param_fail(err, "kind", "unknown kind");
 		return RPC_INVALID_PARAMS;
 	}
@@ -133,7 +156,8 @@ rpc_job_submit(struct rpc_call *call, struct json_object **result,
 		       &timeout_ms, err) < 0 ||
 	    params_bool(call->params, "", "watch", &req.watch, err) < 0 ||
 	    params_string(call->params, "", "key", false, PROTO_KEY_MAX, &req.key,
-			  err) < 0)
+			  err) < 0 ||
+	    read_on_interrupt(call->params, &req.on_interrupt, err) < 0)
 		goto out;
 	if (args == NULL)
 		args = empty = json_object_new_object();
@@ -194,7 +218,7 @@ rpc_job_list(struct rpc_call *call, struct json_object **result,
 			   "must be queued, running, completed or failed");
 		return RPC_INVALID_PARAMS;
 	}
-	if (kind != NULL && sched_kind(kind) == NULL) {
+	if (kind != NULL && kinds_find(kind) == NULL) {
 		param_fail(err, "kind", "unknown kind");
 		return RPC_INVALID_PARAMS;
 	}
@@ -298,6 +322,7 @@ rpc_daemon_info(struct rpc_call *call, struct json_object **result,
 			       json_object_new_int64(daemon_opts.max_connections));
 	json_object_object_add(limits, "max_running", sched_max_running());
 	json_object_object_add(*result, "limits", limits);
+	json_object_object_add(*result, "store", store_info());
 	return 0;
 }
 

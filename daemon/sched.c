@@ -85,15 +85,6 @@ slot_of(const struct job_kind *kind)
 	return NULL;
 }
 
-const struct job_kind *
-sched_kind(const char *name)
-{
-	for (size_t i = 0; i < nslots; i++)
-		if (strcmp(slots[i].kind->name, name) == 0)
-			return slots[i].kind;
-	return NULL;
-}
-
 void
 sched_kind_names(struct json_object *array)
 {
@@ -105,7 +96,7 @@ sched_kind_names(struct json_object *array)
 int
 sched_set_max_running(const char *name, unsigned n)
 {
-	const struct job_kind *kind = sched_kind(name);
+	const struct job_kind *kind = kinds_find(name);
 
 	if (kind == NULL || n == 0)
 		return -1;

@@ -13,8 +13,6 @@ struct json_object;
 void sched_init(void (*kick)(void));
 void sched_free(void);
 
-/* The kind named NAME, or NULL. */
-const struct job_kind *sched_kind(const char *name);
 /* Appends the kind names to ARRAY. */
 void sched_kind_names(struct json_object *array);
 /* Sets how many jobs of kind NAME may run at once; -1 if no such kind. */

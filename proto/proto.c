@@ -28,6 +28,7 @@ static const struct {
 	{RPC_JOB_FINISHED, "job already finished"},
 	{RPC_OVERLOADED, "overloaded"},
 	{RPC_SHUTTING_DOWN, "shutting down"},
+	{RPC_STORE_UNAVAILABLE, "store unavailable"},
 };
 
 const char *

@@ -18,6 +18,9 @@
 #define PROTO_KEY_MAX 128
 #define PROTO_LIST_LIMIT_DEFAULT 100
 #define PROTO_LIST_LIMIT_MAX 10000
+/* Times a job that was running when the daemon stopped is queued again
+ * (on_interrupt "requeue") before an interrupt fails it. */
+#define PROTO_INTERRUPT_REQUEUES 3
 
 /* JSON-RPC error codes (PROTOCOL.md, "Requests and responses"). */
 enum rpc_code {
@@ -30,6 +33,7 @@ enum rpc_code {
 	RPC_JOB_FINISHED = -32002,
 	RPC_OVERLOADED = -32003,
 	RPC_SHUTTING_DOWN = -32004,
+	RPC_STORE_UNAVAILABLE = -32005,
 };
 
 /* The standard message for a code. */

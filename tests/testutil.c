@@ -59,21 +59,40 @@ td_path(const char *env, const char *fallback)
 	return buf[k];
 }
 
+static void
+remove_tree(const char *dir)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 void
 td_start(struct tdaemon *d, const char *const extra[])
 {
-	const char *asyncd = td_path("ASYNCD", "daemon/asyncd");
-	char *argv[64];
-	int n = 0;
-
 	snprintf(d->dir, sizeof d->dir, "/tmp/asyncd-test.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(d->dir));
 	chmod(d->dir, 0755); /* tests connect as other users too */
 	snprintf(d->sock, sizeof d->sock, "%s/asyncd.sock", d->dir);
 	snprintf(d->log, sizeof d->log, "%s/asyncd.log", d->dir);
+	snprintf(d->state, sizeof d->state, "%s/state", d->dir);
+	td_restart(d, extra);
+}
+
+void
+td_restart(struct tdaemon *d, const char *const extra[])
+{
+	const char *asyncd = td_path("ASYNCD", "daemon/asyncd");
+	char *argv[64];
+	int n = 0;
+
 	argv[n++] = (char *)asyncd;
 	argv[n++] = "--socket";
 	argv[n++] = d->sock;
+	argv[n++] = "--state-dir";
+	argv[n++] = d->state;
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
 	/* Never the machine's /etc/asyncd/asyncd.conf. */
@@ -86,7 +105,8 @@ td_start(struct tdaemon *d, const char *const extra[])
 	d->pid = fork();
 	ck_assert_int_ge(d->pid, 0);
 	if (d->pid == 0) {
-		int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		/* Appended: a restarted daemon's log follows the first's. */
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(fd, 2);
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
@@ -112,24 +132,24 @@ td_start(struct tdaemon *d, const char *const extra[])
 	ck_abort_msg("asyncd did not start");
 }
 
-static void
-remove_tree(const char *dir)
+int
+td_stop(struct tdaemon *d)
 {
-	char cmd[256];
+	int rc = td_halt(d, SIGTERM);
 
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
+	if (rc >= 0)
+		remove_tree(d->dir);
+	return rc;
 }
 
 int
-td_stop(struct tdaemon *d)
+td_halt(struct tdaemon *d, int sig)
 {
 	int status = 0;
 
 	if (d->pid <= 0)
 		return -1;
-	kill(d->pid, SIGTERM);
+	kill(d->pid, sig);
 	for (int i = 0; i < 1500; i++) {
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid)
 			break;
@@ -143,10 +163,10 @@ td_stop(struct tdaemon *d)
 	/* Keep the log visible when the daemon did not stop cleanly. */
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char *log = read_file(d->log, NULL);
-		fprintf(stderr, "asyncd log:\n%s\n", log ? log : "");
+		if (sig != SIGKILL)
+			fprintf(stderr, "asyncd log:\n%s\n", log ? log : "");
 		free(log);
 	}
-	remove_tree(d->dir);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

@@ -20,14 +20,22 @@ struct tdaemon {
 	char dir[64];   /* a private temporary directory, mode 0755 */
 	char sock[128]; /* DIR/asyncd.sock */
 	char log[128];  /* DIR/asyncd.log: the daemon's stderr */
+	char state[128]; /* DIR/state: its state directory */
 };
 
-/* Starts $ASYNCD --socket DIR/asyncd.sock plus EXTRA (NULL-terminated,
- * may be NULL) and waits until it answers daemon.info. */
+/* Starts $ASYNCD --socket DIR/asyncd.sock --state-dir DIR/state plus
+ * EXTRA (NULL-terminated, may be NULL) and waits until it answers
+ * daemon.info. */
 void td_start(struct tdaemon *d, const char *const extra[]);
+/* Starts asyncd again in D's directory, on the same socket and state,
+ * with EXTRA. */
+void td_restart(struct tdaemon *d, const char *const extra[]);
 /* Sends SIGTERM, waits; returns the exit status (or 128+signal). Removes
  * the directory. */
 int td_stop(struct tdaemon *d);
+/* Sends SIG (SIGKILL: a crash) and waits, keeping the directory for
+ * td_restart(); returns the exit status (or 128+signal). */
+int td_halt(struct tdaemon *d, int sig);
 /* The path of the built program NAME ("daemon/asyncd"...). */
 const char *td_path(const char *env, const char *fallback);
 

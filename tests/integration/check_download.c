@@ -1160,7 +1160,9 @@ START_TEST(shutdown_interrupts_and_cleans_up)
 	snprintf(args, sizeof args,
 		 "{\"url\":\"%s/slow/10000000?rate=200000\",\"dest\":\"%s\"}",
 		 base, dest);
-	id = submit_args(c, args);
+	/* A download that may not run again after a restart fails. */
+	id = tc_submit(c, "{\"kind\":\"download\",\"args\":%s,"
+			  "\"on_interrupt\":\"fail\"}", args);
 	wait_progress(id);
 	kill(d.pid, SIGTERM);
 	follow(id, &r);

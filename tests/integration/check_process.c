@@ -1003,7 +1003,7 @@ start_as_nobody(const char *dir, char *sock, size_t size)
 		    setuid(TEST_NOBODY) < 0)
 			_exit(126);
 		execl(asyncd, asyncd, "--socket", sock, "--config", "/dev/null",
-		      (char *)NULL);
+		      "--state-dir", "none", (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 500 && access(sock, F_OK) < 0; i++)

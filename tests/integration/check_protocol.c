@@ -406,7 +406,8 @@ END_TEST
 static int
 run_daemon_on(const char *sock)
 {
-	char *argv[] = {(char *)td_path("ASYNCD", "daemon/asyncd"), "--socket", (char *)sock, NULL};
+	char *argv[] = {(char *)td_path("ASYNCD", "daemon/asyncd"), "--socket", (char *)sock,
+			"--state-dir", "none", NULL};
 	struct run_result rr;
 
 	run_program(argv, NULL, NULL, -1, &rr);
@@ -441,7 +442,7 @@ START_TEST(replaces_a_stale_socket_file)
 	pid_t pid = fork();
 	if (pid == 0) {
 		execl(td_path("ASYNCD", "daemon/asyncd"), "asyncd", "--socket", sun.sun_path,
-		      (char *)NULL);
+		      "--state-dir", "none", (char *)NULL);
 		_exit(127);
 	}
 	struct tconn *c2 = NULL;

@@ -265,6 +265,9 @@ svc_argv(const char **argv, size_t max, const char *const *prefix,
 	}
 	argv[n++] = "--log-level";
 	argv[n++] = "debug";
+	/* Service tests are about starting and stopping, not about state. */
+	argv[n++] = "--state-dir";
+	argv[n++] = "none";
 	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
 		ck_assert_uint_lt(n, max - 1);
 		argv[n++] = extra[i];

@@ -1,0 +1,592 @@
+/* The state database on SQLite: schema and migrations, the start-up
+ * checks, and one prepared statement per query. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "db.h"
+#include "kinds.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* "asyd": PRAGMA application_id tells our file from any other SQLite
+ * database that happens to sit at the path. */
+#define DB_APPLICATION_ID 0x61737964
+
+/* Migrations: entry N takes schema N to N+1; entry 0 creates it. A new
+ * schema appends an entry and never edits an old one. */
+static const char *const migrations[] = {
+	"CREATE TABLE meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+	"  WITHOUT ROWID;"
+	"CREATE TABLE jobs("
+	"  id INTEGER PRIMARY KEY,"
+	"  owner INTEGER NOT NULL,"
+	"  gid INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  state INTEGER NOT NULL,"
+	"  label TEXT,"
+	"  key TEXT UNIQUE,"
+	"  args TEXT NOT NULL,"
+	"  after TEXT,"
+	"  created_ms INTEGER NOT NULL,"
+	"  started_ms INTEGER NOT NULL,"
+	"  finished_ms INTEGER NOT NULL,"
+	"  timeout_ms INTEGER NOT NULL,"
+	"  result TEXT,"
+	"  error TEXT,"
+	"  seq INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL,"
+	"  requeue INTEGER NOT NULL,"
+	"  resume TEXT);"
+	"CREATE INDEX jobs_owner ON jobs(owner, id);"
+	"CREATE INDEX jobs_unfinished ON jobs(id) WHERE state < 2;"
+	"CREATE INDEX jobs_finished ON jobs(finished_ms, id) WHERE state >= 2;",
+};
+
+#define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+enum {
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_PUT,
+	Q_LOAD,
+	Q_KEY,
+	Q_UNFINISHED,
+	Q_FORGET,
+	Q_META_GET,
+	Q_META_SET,
+	Q_COUNT,
+	Q_LIST,
+	NQUERIES
+};
+
+#define JOB_COLUMNS                                                         \
+	"id, owner, gid, kind, state, label, key, args, after, created_ms, " \
+	"started_ms, finished_ms, timeout_ms, result, error, seq, attempts, " \
+	"requeue, resume"
+
+static const char *const query_sql[NQUERIES] = {
+	[Q_BEGIN] = "BEGIN",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_PUT] = "INSERT INTO jobs(" JOB_COLUMNS ") VALUES "
+		  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+		  " ?15, ?16, ?17, ?18, ?19) "
+		  "ON CONFLICT(id) DO UPDATE SET state = ?5, started_ms = ?11,"
+		  " finished_ms = ?12, result = ?14, error = ?15, seq = ?16,"
+		  " attempts = ?17, resume = ?19",
+	[Q_LOAD] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
+	[Q_KEY] = "SELECT id FROM jobs WHERE key = ?1",
+	[Q_UNFINISHED] = "SELECT " JOB_COLUMNS " FROM jobs WHERE state < 2 "
+			 "ORDER BY id",
+	[Q_FORGET] = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs "
+		     "WHERE state >= 2 ORDER BY finished_ms, id LIMIT ?1) "
+		     "RETURNING id, state",
+	[Q_META_GET] = "SELECT value FROM meta WHERE name = ?1",
+	[Q_META_SET] = "INSERT INTO meta(name, value) VALUES (?1, ?2) "
+		       "ON CONFLICT(name) DO UPDATE SET value = ?2",
+	[Q_COUNT] = "SELECT state, count(*) FROM jobs GROUP BY state",
+	[Q_LIST] = "SELECT id FROM jobs WHERE id < ?1"
+		   " AND (?2 < 0 OR owner = ?2) AND (?3 < 0 OR state = ?3)"
+		   " AND (?4 IS NULL OR kind = ?4) ORDER BY id DESC LIMIT ?5",
+};
+
+static sqlite3 *db;
+static sqlite3_stmt *queries[NQUERIES];
+static char *path;
+static char last_error[256];
+
+const char *
+db_path(void)
+{
+	return path;
+}
+
+const char *
+db_last_error(void)
+{
+	return last_error;
+}
+
+/* Notes the connection's error for the caller and returns -1. */
+static int
+db_fail(const char *what)
+{
+	snprintf(last_error, sizeof last_error, "%s: %s", what,
+		 db != NULL ? sqlite3_errmsg(db) : "no database");
+	return -1;
+}
+
+static int
+exec(const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(last_error, sizeof last_error, "%s",
+			 msg != NULL ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The integer a one-row, one-column statement gives, or -1. */
+static long long
+pragma_int(const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* PRAGMA quick_check: true when the file is sound. */
+static bool
+quick_check_ok(void)
+{
+	sqlite3_stmt *st;
+	bool ok = false;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return false;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const unsigned char *r = sqlite3_column_text(st, 0);
+		ok = r != NULL && strcmp((const char *)r, "ok") == 0;
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* Brings the schema from VERSION to DB_SCHEMA_VERSION in one transaction. */
+static int
+migrate(long long version)
+{
+	char sql[64];
+
+	if (exec("BEGIN IMMEDIATE") < 0)
+		return -1;
+	for (long long v = version; v < DB_SCHEMA_VERSION; v++)
+		if (exec(migrations[v]) < 0)
+			goto fail;
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", DB_SCHEMA_VERSION);
+	if (exec(sql) < 0)
+		goto fail;
+	snprintf(sql, sizeof sql, "PRAGMA application_id = %d",
+		 DB_APPLICATION_ID);
+	if (exec(sql) < 0 || exec("COMMIT") < 0)
+		goto fail;
+	if (version > 0)
+		log_notice("%s: schema upgraded from version %lld to %d", path,
+			   version, DB_SCHEMA_VERSION);
+	return 0;
+fail:
+	exec("ROLLBACK");
+	return -1;
+}
+
+/* Refuses what is not ours to open; upgrades an older schema. */
+static int
+check_and_migrate(void)
+{
+	long long app = pragma_int("PRAGMA application_id");
+	long long version = pragma_int("PRAGMA user_version");
+	long long tables = pragma_int("SELECT count(*) FROM sqlite_master");
+
+	if (app < 0 || version < 0 || tables < 0) {
+		log_warnx("%s: not a readable SQLite database (%s); move it "
+			  "away or give another --state-dir",
+			  path, sqlite3_errmsg(db));
+		return -1;
+	}
+	if (tables > 0 && app != DB_APPLICATION_ID) {
+		log_warnx("%s: an SQLite database of another program; move it "
+			  "away or give another --state-dir", path);
+		return -1;
+	}
+	if (version > DB_SCHEMA_VERSION) {
+		log_warnx("%s: written by a newer asyncd (schema %lld, this one "
+			  "knows %d); run that version or a newer one",
+			  path, version, DB_SCHEMA_VERSION);
+		return -1;
+	}
+	if (tables > 0 && !quick_check_ok()) {
+		log_warnx("%s: the database fails its integrity check; restore "
+			  "it from a backup or move it away (asyncd never "
+			  "deletes it)", path);
+		return -1;
+	}
+	if (version < DB_SCHEMA_VERSION && migrate(version) < 0) {
+		log_warnx("%s: cannot set up schema %d: %s", path,
+			  DB_SCHEMA_VERSION, last_error);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+prepare_all(void)
+{
+	for (int i = 0; i < NQUERIES; i++)
+		if (sqlite3_prepare_v3(db, query_sql[i], -1,
+				       SQLITE_PREPARE_PERSISTENT, &queries[i],
+				       NULL) != SQLITE_OK) {
+			log_warnx("%s: %s", path, sqlite3_errmsg(db));
+			return -1;
+		}
+	return 0;
+}
+
+int
+db_open(const char *dir, enum db_sync sync)
+{
+	int fd;
+
+	if (asprintf(&path, "%s/asyncd.db", dir) < 0)
+		fatal("asprintf");
+	/* Made 0600 here: SQLite would create it with the umask's mode. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_warn("%s", path);
+		goto fail;
+	}
+	close(fd);
+	if (sqlite3_open_v2(path, &db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+				    SQLITE_OPEN_EXRESCODE,
+			    NULL) != SQLITE_OK) {
+		log_warnx("%s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(db, 0);
+	if (check_and_migrate() < 0)
+		goto fail;
+	if (exec("PRAGMA journal_mode = WAL") < 0 ||
+	    exec(sync == DB_SYNC_FULL ? "PRAGMA synchronous = FULL"
+				      : "PRAGMA synchronous = NORMAL") < 0 ||
+	    exec("PRAGMA journal_size_limit = 67108864") < 0 ||
+	    exec("PRAGMA foreign_keys = OFF") < 0) {
+		log_warnx("%s: %s", path, last_error);
+		goto fail;
+	}
+	if (prepare_all() < 0)
+		goto fail;
+	return 0;
+fail:
+	db_close();
+	return -1;
+}
+
+void
+db_close(void)
+{
+	for (int i = 0; i < NQUERIES; i++) {
+		sqlite3_finalize(queries[i]);
+		queries[i] = NULL;
+	}
+	sqlite3_close(db);
+	db = NULL;
+	free(path);
+	path = NULL;
+}
+
+long long
+db_bytes(void)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	long long total = 0;
+	char name[4096];
+	struct stat st;
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+		if (stat(name, &st) == 0)
+			total += st.st_size;
+	}
+	return total;
+}
+
+/* Runs a statement that returns no row; resets it either way. */
+static int
+step_done(int q, const char *what)
+{
+	int rc = sqlite3_step(queries[q]);
+
+	sqlite3_reset(queries[q]);
+	sqlite3_clear_bindings(queries[q]);
+	return rc == SQLITE_DONE ? 0 : db_fail(what);
+}
+
+int
+db_begin(void)
+{
+	return step_done(Q_BEGIN, "begin");
+}
+
+int
+db_commit(void)
+{
+	return step_done(Q_COMMIT, "commit");
+}
+
+void
+db_rollback(void)
+{
+	if (!sqlite3_get_autocommit(db))
+		step_done(Q_ROLLBACK, "rollback");
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* "[1,2,3]", or NULL for no ids; the caller frees. */
+static char *
+after_text(const struct job *job)
+{
+	size_t size = 2 + (size_t)job->nafter * 21, len = 1;
+	char *s;
+
+	if (job->nafter == 0)
+		return NULL;
+	s = xmalloc(size);
+	s[0] = '[';
+	for (unsigned i = 0; i < job->nafter; i++)
+		len += (size_t)snprintf(s + len, size - len, "%s%llu",
+					i > 0 ? "," : "",
+					(unsigned long long)job->after[i]);
+	snprintf(s + len, size - len, "]");
+	return s;
+}
+
+int
+db_put_job(const struct job *job)
+{
+	sqlite3_stmt *st = queries[Q_PUT];
+	char *after = after_text(job);
+	int rc;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)job->id);
+	sqlite3_bind_int64(st, 2, job->owner.uid);
+	sqlite3_bind_int64(st, 3, job->owner.gid);
+	bind_text(st, 4, job->kind->name);
+	sqlite3_bind_int(st, 5, (int)job->state);
+	bind_text(st, 6, job->label);
+	bind_text(st, 7, job->key);
+	bind_text(st, 8, job->args);
+	bind_text(st, 9, after);
+	sqlite3_bind_int64(st, 10, job->created_ms);
+	sqlite3_bind_int64(st, 11, job->started_ms);
+	sqlite3_bind_int64(st, 12, job->finished_ms);
+	sqlite3_bind_int64(st, 13, job->timeout_ms);
+	bind_text(st, 14, job->result);
+	bind_text(st, 15, job->error);
+	sqlite3_bind_int64(st, 16, job->seq);
+	sqlite3_bind_int(st, 17, (int)job->attempts);
+	sqlite3_bind_int(st, 18, job->requeue);
+	bind_text(st, 19, job->resume);
+	rc = step_done(Q_PUT, "write job");
+	free(after);
+	return rc;
+}
+
+int
+db_forget_oldest(unsigned n,
+		 void (*fn)(uint64_t id, enum job_state state, void *arg),
+		 void *arg)
+{
+	sqlite3_stmt *st = queries[Q_FORGET];
+	int rc;
+
+	sqlite3_bind_int64(st, 1, n);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn((uint64_t)sqlite3_column_int64(st, 0),
+		   (enum job_state)sqlite3_column_int(st, 1), arg);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : db_fail("forget finished jobs");
+}
+
+int
+db_set_last_id(uint64_t id)
+{
+	sqlite3_stmt *st = queries[Q_META_SET];
+
+	bind_text(st, 1, "last_id");
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
+	return step_done(Q_META_SET, "write last id");
+}
+
+uint64_t
+db_last_id(void)
+{
+	sqlite3_stmt *st = queries[Q_META_GET];
+	long long meta = 0, rows;
+
+	bind_text(st, 1, "last_id");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		meta = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	/* The larger of the two: a crash may come between a row and the
+	 * meta value of its transaction only if SQLite lost atomicity, but
+	 * the rows are the truth that must never be reused. */
+	rows = pragma_int("SELECT coalesce(max(id), 0) FROM jobs");
+	return (uint64_t)(rows > meta ? rows : meta);
+}
+
+void
+db_count(unsigned counts[JOB_NSTATES])
+{
+	sqlite3_stmt *st = queries[Q_COUNT];
+
+	memset(counts, 0, sizeof(unsigned) * JOB_NSTATES);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int state = sqlite3_column_int(st, 0);
+		if (state >= 0 && state < JOB_NSTATES)
+			counts[state] = (unsigned)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+}
+
+static char *
+column_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s != NULL ? xstrdup((const char *)s) : NULL;
+}
+
+/* Reads "[1,2]" into JOB's after list. */
+static void
+parse_after(struct job *job, const char *text)
+{
+	struct json_object *a = text ? json_tokener_parse(text) : NULL;
+	size_t n = json_object_is_type(a, json_type_array)
+			   ? json_object_array_length(a)
+			   : 0;
+
+	if (n > 0) {
+		job->after = xreallocarray(NULL, n, sizeof *job->after);
+		for (size_t i = 0; i < n; i++)
+			job->after[i] = (uint64_t)json_object_get_int64(
+				json_object_array_get_idx(a, i));
+		job->nafter = (unsigned)n;
+	}
+	json_object_put(a);
+}
+
+/* A struct job from the current row of ST, or NULL for a row whose kind
+ * this build does not have (logged). */
+static struct job *
+job_from_row(sqlite3_stmt *st)
+{
+	const char *kind = (const char *)sqlite3_column_text(st, 3);
+	struct job *job;
+
+	job = xcalloc(1, sizeof *job);
+	job->kind = kinds_find(kind != NULL ? kind : "");
+	job->id = (uint64_t)sqlite3_column_int64(st, 0);
+	if (job->kind == NULL) {
+		log_warnx("%s: job %llu has unknown kind %s; skipped", path,
+			  (unsigned long long)job->id, kind ? kind : "(null)");
+		free(job);
+		return NULL;
+	}
+	job->owner.uid = (uid_t)sqlite3_column_int64(st, 1);
+	job->owner.gid = (gid_t)sqlite3_column_int64(st, 2);
+	job->state = (enum job_state)sqlite3_column_int(st, 4);
+	job->label = column_strdup(st, 5);
+	job->key = column_strdup(st, 6);
+	job->args = column_strdup(st, 7);
+	if (job->args == NULL)
+		job->args = xstrdup("{}");
+	parse_after(job, (const char *)sqlite3_column_text(st, 8));
+	job->created_ms = sqlite3_column_int64(st, 9);
+	job->started_ms = sqlite3_column_int64(st, 10);
+	job->finished_ms = sqlite3_column_int64(st, 11);
+	job->timeout_ms = sqlite3_column_int64(st, 12);
+	job->result = column_strdup(st, 13);
+	job->error = column_strdup(st, 14);
+	job->seq = (uint32_t)sqlite3_column_int64(st, 15);
+	job->attempts = (unsigned)sqlite3_column_int(st, 16);
+	job->requeue = sqlite3_column_int(st, 17) != 0;
+	job->resume = column_strdup(st, 18);
+	TAILQ_INIT(&job->watches);
+	return job;
+}
+
+struct job *
+db_load(uint64_t id)
+{
+	sqlite3_stmt *st = queries[Q_LOAD];
+	struct job *job = NULL;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		job = job_from_row(st);
+	sqlite3_reset(st);
+	return job;
+}
+
+uint64_t
+db_find_key(const char *key)
+{
+	sqlite3_stmt *st = queries[Q_KEY];
+	uint64_t id = 0;
+
+	bind_text(st, 1, key);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return id;
+}
+
+void
+db_each_unfinished(void (*fn)(struct job *job))
+{
+	sqlite3_stmt *st = queries[Q_UNFINISHED];
+	struct job *job;
+
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if ((job = job_from_row(st)) != NULL)
+			fn(job);
+	sqlite3_reset(st);
+}
+
+unsigned
+db_list(const struct db_filter *f, unsigned limit, uint64_t *ids)
+{
+	sqlite3_stmt *st = queries[Q_LIST];
+	unsigned n = 0;
+
+	sqlite3_bind_int64(st, 1, f->before_id ? (sqlite3_int64)f->before_id
+					       : INT64_MAX);
+	sqlite3_bind_int64(st, 2, f->owner);
+	sqlite3_bind_int(st, 3, f->state);
+	bind_text(st, 4, f->kind);
+	sqlite3_bind_int64(st, 5, limit);
+	while (n < limit && sqlite3_step(st) == SQLITE_ROW)
+		ids[n++] = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return n;
+}

@@ -1,0 +1,68 @@
+/* The state database: one SQLite file in the state directory that holds
+ * every job the daemon knows, so that jobs, results and ids survive a
+ * restart or a crash. All calls run on the event loop thread; the job
+ * table (store.c) decides when to write and groups writes into one
+ * transaction per loop pass. */
+#ifndef ASYNCD_DB_H
+#define ASYNCD_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "job.h"
+
+/* The schema this build writes; PRAGMA user_version holds it. */
+#define DB_SCHEMA_VERSION 1
+
+enum db_sync { DB_SYNC_NORMAL, DB_SYNC_FULL };
+
+/* Opens (creating it when missing) DIR/asyncd.db. Refuses, with a log
+ * line naming the file and what to do, a file that is not an asyncd
+ * database, one from a newer asyncd, or one that fails its check.
+ * Returns 0 or -1. */
+int db_open(const char *dir, enum db_sync sync);
+void db_close(void);
+const char *db_path(void);
+/* Bytes the database and its journal take on disk. */
+long long db_bytes(void);
+
+/* One transaction: begin, writes, commit (or rollback after a failure).
+ * Each returns 0, or -1 after logging the reason into db_last_error(). */
+int db_begin(void);
+int db_commit(void);
+void db_rollback(void);
+const char *db_last_error(void);
+
+/* Writes JOB's row (insert or update). */
+int db_put_job(const struct job *job);
+/* Deletes the N oldest finished jobs, calling FN with each one's id and
+ * state. */
+int db_forget_oldest(unsigned n,
+		     void (*fn)(uint64_t id, enum job_state state, void *arg),
+		     void *arg);
+/* The highest id ever given (a meta value kept beside the rows). */
+int db_set_last_id(uint64_t id);
+uint64_t db_last_id(void);
+/* Rows per state, for the counts of daemon.info. */
+void db_count(unsigned counts[JOB_NSTATES]);
+
+/* The job with ID, read into a new struct job (freed by the job table's
+ * destructor), or NULL. */
+struct job *db_load(uint64_t id);
+/* The id of the job with KEY ("uid/key"), or 0. */
+uint64_t db_find_key(const char *key);
+/* Calls FN with each unfinished job, in id order, as db_load makes them. */
+void db_each_unfinished(void (*fn)(struct job *job));
+
+/* Filters of db_list: OWNER < 0, STATE < 0, KIND NULL mean any. */
+struct db_filter {
+	long long owner;
+	int state;
+	const char *kind;
+	uint64_t before_id; /* 0: no bound */
+};
+/* Ids of up to LIMIT jobs matching F, newest first, into IDS; returns
+ * how many. */
+unsigned db_list(const struct db_filter *f, unsigned limit, uint64_t *ids);
+
+#endif

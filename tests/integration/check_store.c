@@ -1,0 +1,670 @@
+/* Durable state against a real asyncd on a real state directory: jobs,
+ * results, keys and ids across a stop, a kill -9 and a restart; what each
+ * kind of running job does then; the refusals at start. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "../testutil.h"
+
+static struct tdaemon d;
+static struct tconn *c;
+
+static void
+teardown(void)
+{
+	if (c != NULL)
+		tc_close(c);
+	c = NULL;
+	if (d.pid > 0)
+		ck_assert_int_eq(td_stop(&d), 0);
+}
+
+/* Stops the daemon with SIG, starts it again on the same state with
+ * EXTRA, and reconnects. */
+static void
+restart(int sig, const char *const extra[])
+{
+	tc_close(c);
+	c = NULL;
+	int status = td_halt(&d, sig);
+	if (sig == SIGTERM)
+		ck_assert_int_eq(status, 0);
+	td_restart(&d, extra);
+	c = tc_open(d.sock);
+	ck_assert_ptr_nonnull(c);
+}
+
+static struct json_object *
+get_job(int64_t id)
+{
+	struct json_object *r = tc_call(c, "job.get", "{\"id\":%lld}", (long long)id);
+
+	ck_assert_msg(jget(r, "result.job") != NULL, "job %lld: %s",
+		      (long long)id, json_object_to_json_string(r));
+	return r;
+}
+
+static void
+assert_state(int64_t id, const char *state, const char *error_code)
+{
+	struct json_object *r = get_job(id);
+
+	ck_assert_str_eq(jstr(r, "result.job.state"), state);
+	if (error_code != NULL)
+		ck_assert_str_eq(jstr(r, "result.job.error.code"), error_code);
+	json_object_put(r);
+}
+
+static int64_t
+attempts_of(int64_t id)
+{
+	struct json_object *r = get_job(id);
+	int64_t n = jint(r, "result.job.attempts");
+
+	json_object_put(r);
+	return n;
+}
+
+/* Waits for job ID to start (its job.started event). */
+static void
+wait_started(int64_t id)
+{
+	for (;;) {
+		struct json_object *ev = tc_event(c, 10000);
+		ck_assert_msg(ev != NULL, "job %lld did not start", (long long)id);
+		bool started = strcmp(jstr(ev, "method"), "job.started") == 0 &&
+			       jint(ev, "params.id") == id;
+		json_object_put(ev);
+		if (started)
+			return;
+	}
+}
+
+/* Watches job ID until it ends; returns its final state. */
+static char *
+wait_finished(int64_t id)
+{
+	struct json_object *r = tc_call(c, "job.watch", "{\"id\":%lld}", (long long)id);
+	char *state = strdup(jstr(r, "result.job.state"));
+
+	json_object_put(r);
+	if (strcmp(state, "completed") != 0 && strcmp(state, "failed") != 0) {
+		free(state);
+		r = tc_wait_end(c, id, 10000);
+		state = strdup(strcmp(jstr(r, "method"), "job.completed") == 0
+				       ? "completed"
+				       : "failed");
+		json_object_put(r);
+	}
+	return state;
+}
+
+/* A stop and a start keep every kind of job as PROTOCOL.md says: results,
+ * queued jobs with their dependencies, keys, ids; a running sleep is
+ * queued again, a running process fails with "interrupted". */
+START_TEST(stop_and_restart_keep_jobs)
+{
+	struct json_object *r;
+
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	int64_t done = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0},"
+				    "\"label\":\"first\"}");
+	json_object_put(tc_wait_end(c, done, 5000));
+	int64_t sleeper = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":600000}}");
+	wait_started(sleeper);
+	int64_t waiter = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":1},"
+				      "\"after\":[%lld],\"key\":\"k-waiter\"}",
+				   (long long)sleeper);
+	int64_t proc = tc_submit(c, "{\"kind\":\"process\",\"args\":{\"argv\":"
+				    "[\"sleep\",\"600\"]}}");
+	wait_started(proc);
+
+	restart(SIGTERM, NULL);
+
+	r = get_job(done);
+	ck_assert_str_eq(jstr(r, "result.job.state"), "completed");
+	ck_assert_int_eq(jint(r, "result.job.result.slept_ms"), 0);
+	ck_assert_str_eq(jstr(r, "result.job.label"), "first");
+	json_object_put(r);
+	/* Queued again and started again: a second attempt. */
+	assert_state(sleeper, "running", NULL);
+	ck_assert_int_eq(attempts_of(sleeper), 2);
+	r = get_job(waiter);
+	ck_assert_str_eq(jstr(r, "result.job.state"), "queued");
+	ck_assert_int_eq(jint(r, "result.job.after.0"), sleeper);
+	json_object_put(r);
+	assert_state(proc, "failed", "interrupted");
+	/* The key still finds its job. */
+	r = tc_call(c, "job.submit", "{\"kind\":\"sleep\",\"args\":{\"ms\":5},"
+				     "\"key\":\"k-waiter\"}");
+	ck_assert_int_eq(jint(r, "result.job.id"), waiter);
+	ck_assert(json_object_get_boolean(jget(r, "result.existing")));
+	json_object_put(r);
+	/* Ids go on above the highest ever given. */
+	int64_t next = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
+	ck_assert_int_gt(next, proc);
+	/* The dependency still holds: ending the sleeper runs the waiter. */
+	r = tc_call(c, "job.watch", "{\"id\":%lld}", (long long)waiter);
+	json_object_put(r);
+	r = tc_call(c, "job.cancel", "{\"id\":%lld}", (long long)sleeper);
+	json_object_put(r);
+	r = tc_wait_end(c, waiter, 5000);
+	ck_assert_str_eq(jstr(r, "params.error.code"), "dependency-failed");
+	json_object_put(r);
+}
+END_TEST
+
+/* A dependency that completes after a restart releases its waiter. */
+START_TEST(dependency_completes_after_restart)
+{
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	int64_t gate = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":1500}}");
+	wait_started(gate);
+	int64_t waiter = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":1},"
+				      "\"after\":[%lld]}", (long long)gate);
+	restart(SIGTERM, NULL);
+	char *state = wait_finished(waiter);
+	ck_assert_str_eq(state, "completed");
+	free(state);
+	assert_state(gate, "completed", NULL);
+	ck_assert_int_eq(attempts_of(gate), 2);
+}
+END_TEST
+
+/* on_interrupt decides both ways, for a stop and for a crash. */
+START_TEST(on_interrupt_both_ways)
+{
+	char mark[256], args[512];
+
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	snprintf(mark, sizeof mark, "%s/runs", d.dir);
+	snprintf(args, sizeof args,
+		 "{\"argv\":[\"sh\",\"-c\",\"echo run >> %s; exec sleep 600\"]}",
+		 mark);
+	int64_t again = tc_submit(c, "{\"kind\":\"process\",\"args\":%s,"
+				     "\"on_interrupt\":\"requeue\"}", args);
+	int64_t failing = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":600000},"
+				       "\"on_interrupt\":\"fail\"}");
+	wait_started(again);
+	wait_started(failing);
+	for (int i = 0; i < 500; i++) {
+		struct stat st;
+		if (stat(mark, &st) == 0 && st.st_size == 4)
+			break;
+		usleep(10000);
+	}
+
+	restart(SIGKILL, NULL);
+
+	assert_state(failing, "failed", "interrupted");
+	/* The process runs again: its second run appends a second line. */
+	for (int i = 0; i < 1000; i++) {
+		size_t len = 0;
+		char *text = read_file(mark, &len);
+		free(text);
+		if (len == 8)
+			break;
+		usleep(10000);
+	}
+	size_t len = 0;
+	char *text = read_file(mark, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_str_eq(text, "run\nrun\n");
+	free(text);
+	assert_state(again, "running", NULL);
+	ck_assert_int_eq(attempts_of(again), 2);
+	/* A bad value is refused, naming the field. */
+	struct json_object *r = tc_call(c, "job.submit",
+					"{\"kind\":\"sleep\",\"args\":{\"ms\":1},"
+					"\"on_interrupt\":\"retry\"}");
+	assert_rpc_error(r, -32602, "on_interrupt");
+	json_object_put(r);
+}
+END_TEST
+
+/* A job is queued again at most PROTO_INTERRUPT_REQUEUES times. */
+START_TEST(requeues_are_bounded)
+{
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	int64_t id = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":600000}}");
+	wait_started(id);
+	for (int i = 0; i < 3; i++) {
+		restart(SIGKILL, NULL);
+		assert_state(id, "running", NULL);
+		ck_assert_int_eq(attempts_of(id), i + 2);
+	}
+	restart(SIGKILL, NULL);
+	assert_state(id, "failed", "interrupted");
+	ck_assert_int_eq(attempts_of(id), 4);
+}
+END_TEST
+
+/* A queued job's timeout counts from submission, across a restart. */
+START_TEST(timeout_counts_across_restart)
+{
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	int64_t gate = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":600000}}");
+	int64_t waiter = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":1},"
+				      "\"after\":[%lld],\"timeout_ms\":300}",
+				   (long long)gate);
+	tc_close(c);
+	c = NULL;
+	ck_assert_int_eq(td_halt(&d, SIGTERM), 0);
+	usleep(500000); /* past the timeout while the daemon is down */
+	td_restart(&d, NULL);
+	c = tc_open(d.sock);
+	/* Failed at start, before anything else could run it. */
+	assert_state(waiter, "failed", "timeout");
+	assert_state(gate, "running", NULL);
+}
+END_TEST
+
+/* kill -9 in the middle of pipelined submits from several clients: every
+ * answered submit is there after the restart, with its args and key. */
+START_TEST(kill9_keeps_every_answered_submit)
+{
+	enum { NCONN = 4, PER_CONN = 2500, BURST = 100 };
+	struct tconn *conns[NCONN];
+	static int64_t ids[NCONN][PER_CONN];
+	int sent[NCONN] = {0}, answered[NCONN] = {0}, total_sent = 0;
+	int64_t max_id = 0;
+
+	td_start(&d, NULL);
+	for (int k = 0; k < NCONN; k++)
+		conns[k] = tc_open(d.sock);
+	/* Bursts round-robin; the kill comes while requests are in flight. */
+	while (total_sent < NCONN * PER_CONN / 2) {
+		for (int k = 0; k < NCONN; k++) {
+			for (int b = 0; b < BURST && sent[k] < PER_CONN; b++) {
+				tc_send(conns[k],
+					"{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":"
+					"\"job.submit\",\"params\":{\"kind\":\"sleep\","
+					"\"args\":{\"ms\":3600000},\"watch\":false,"
+					"\"key\":\"c%d-%d\"}}",
+					sent[k], k, sent[k]);
+				sent[k]++;
+				total_sent++;
+			}
+		}
+	}
+	kill(d.pid, SIGKILL);
+	/* Everything that reached a socket before the kill counts. */
+	for (int k = 0; k < NCONN; k++) {
+		struct json_object *r;
+		while ((r = tc_recv(conns[k], 2000)) != NULL) {
+			int n = (int)jint(r, "id");
+			ck_assert_int_eq(n, answered[k]);
+			ids[k][n] = jint(r, "result.job.id");
+			if (ids[k][n] > max_id)
+				max_id = ids[k][n];
+			answered[k]++;
+			json_object_put(r);
+		}
+		tc_close(conns[k]);
+	}
+	ck_assert_int_gt(answered[0] + answered[1] + answered[2] + answered[3], 0);
+	td_halt(&d, SIGKILL);
+	td_restart(&d, NULL);
+	c = tc_open(d.sock);
+	for (int k = 0; k < NCONN; k++) {
+		for (int n = 0; n < answered[k]; n++) {
+			struct json_object *r = tc_call(
+				c, "job.submit",
+				"{\"kind\":\"sleep\",\"args\":{\"ms\":1},"
+				"\"watch\":false,\"key\":\"c%d-%d\"}", k, n);
+			ck_assert_msg(json_object_get_boolean(jget(r, "result.existing")),
+				      "answered submit c%d-%d is gone", k, n);
+			ck_assert_int_eq(jint(r, "result.job.id"), ids[k][n]);
+			ck_assert_int_eq(jint(r, "result.job.args.ms"), 3600000);
+			json_object_put(r);
+		}
+	}
+	int64_t next = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
+	ck_assert_int_gt(next, max_id);
+}
+END_TEST
+
+/* A job whose completion a client saw never runs again, even after a
+ * kill -9 right after it. */
+START_TEST(reported_completion_is_final)
+{
+	enum { N = 200 };
+	int64_t ids[N];
+	char mark[256], args[512];
+
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	snprintf(mark, sizeof mark, "%s/runs", d.dir);
+	snprintf(args, sizeof args,
+		 "{\"argv\":[\"sh\",\"-c\",\"echo x >> %s\"]}", mark);
+	int64_t proc = tc_submit(c, "{\"kind\":\"process\",\"args\":%s,"
+				    "\"on_interrupt\":\"requeue\"}", args);
+	json_object_put(tc_wait_end(c, proc, 10000));
+	for (int i = 0; i < N; i++)
+		ids[i] = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
+	for (int i = 0; i < N; i++) {
+		struct json_object *ev = tc_wait_end(c, ids[i], 5000);
+		ck_assert_str_eq(jstr(ev, "method"), "job.completed");
+		json_object_put(ev);
+	}
+	restart(SIGKILL, NULL);
+	for (int i = 0; i < N; i++) {
+		assert_state(ids[i], "completed", NULL);
+		ck_assert_int_eq(attempts_of(ids[i]), 1);
+	}
+	assert_state(proc, "completed", NULL);
+	size_t len = 0;
+	char *text = read_file(mark, &len);
+	ck_assert_str_eq(text, "x\n");
+	free(text);
+	struct json_object *r = tc_call(c, "daemon.info", NULL);
+	ck_assert_int_eq(jint(r, "result.jobs.completed"), N + 1);
+	json_object_put(r);
+}
+END_TEST
+
+/* Finished jobs beyond --keep-finished go, on disk too; the rest are read
+ * back from the database, beyond what memory keeps. */
+START_TEST(keep_finished_on_disk)
+{
+	static const char *const keep[] = {"--keep-finished", "300", NULL};
+	enum { N = 400 };
+	int64_t ids[N];
+
+	td_start(&d, keep);
+	c = tc_open(d.sock);
+	for (int i = 0; i < N; i++)
+		ids[i] = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
+	for (int i = 0; i < N; i++)
+		json_object_put(tc_wait_end(c, ids[i], 5000));
+	restart(SIGTERM, keep);
+	struct json_object *r = tc_call(c, "job.get", "{\"id\":%lld}", (long long)ids[0]);
+	assert_rpc_error(r, -32001, NULL);
+	json_object_put(r);
+	/* The oldest kept one: on disk only, more than memory holds. */
+	assert_state(ids[N - 300], "completed", NULL);
+	r = tc_call(c, "job.list", "{\"limit\":10000}");
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 300);
+	ck_assert_int_eq(jint(r, "result.jobs.0.id"), ids[N - 1]);
+	json_object_put(r);
+	r = tc_call(c, "job.list", "{\"limit\":5,\"before_id\":%lld}",
+		    (long long)ids[N - 10]);
+	ck_assert_int_eq(jint(r, "result.jobs.0.id"), ids[N - 11]);
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 5);
+	json_object_put(r);
+	r = tc_call(c, "daemon.info", NULL);
+	ck_assert_int_eq(jint(r, "result.jobs.completed"), 300);
+	ck_assert_str_eq(jstr(r, "result.store.sync"), "normal");
+	ck_assert_ptr_nonnull(strstr(jstr(r, "result.store.path"), "/asyncd.db"));
+	ck_assert_int_gt(jint(r, "result.store.bytes"), 0);
+	json_object_put(r);
+}
+END_TEST
+
+/* Other users see only their own jobs from the database too. */
+START_TEST(list_from_disk_is_per_user)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "list_from_disk_is_per_user: needs root to "
+				"connect as another uid; not checked\n");
+		return;
+	}
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	int64_t mine = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
+	json_object_put(tc_wait_end(c, mine, 5000));
+	restart(SIGTERM, NULL);
+	struct tconn *other = tc_open_as(d.sock, TEST_NOBODY, TEST_NOBODY);
+	int64_t theirs = tc_submit(other, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
+	json_object_put(tc_wait_end(other, theirs, 5000));
+	struct json_object *r = tc_call(other, "job.list", NULL);
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 1);
+	ck_assert_int_eq(jint(r, "result.jobs.0.id"), theirs);
+	json_object_put(r);
+	r = tc_call(other, "job.get", "{\"id\":%lld}", (long long)mine);
+	assert_rpc_error(r, -32001, NULL);
+	json_object_put(r);
+	tc_close(other);
+	r = tc_call(c, "job.list", NULL);
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 2);
+	json_object_put(r);
+}
+END_TEST
+
+/* --state-dir none: memory only, as daemon.info says. */
+START_TEST(memory_only)
+{
+	static const char *const none[] = {"--state-dir", "none", NULL};
+
+	td_start(&d, none);
+	c = tc_open(d.sock);
+	struct json_object *r = tc_call(c, "daemon.info", NULL);
+	ck_assert(jnull(r, "result.store"));
+	json_object_put(r);
+	ck_assert_int_ne(access(d.state, F_OK), 0);
+}
+END_TEST
+
+/* Runs asyncd on DIR's state and returns its exit status and log. */
+static int
+start_refused(const char *state, char **log)
+{
+	char sock[256];
+	char *argv[] = {(char *)td_path("ASYNCD", "daemon/asyncd"), "--socket", sock,
+			"--config", "/dev/null", "--state-dir", (char *)state,
+			NULL};
+	struct run_result rr;
+
+	snprintf(sock, sizeof sock, "%s/other.sock", d.dir);
+	run_program(argv, NULL, NULL, -1, &rr);
+	*log = strdup(rr.err ? rr.err : "");
+	int status = rr.status;
+	run_result_free(&rr);
+	return status;
+}
+
+static void
+assert_refused(const char *state, const char *words)
+{
+	char *log;
+	int status = start_refused(state, &log);
+
+	ck_assert_msg(status == 1 && strstr(log, words) != NULL,
+		      "status %d, log: %s", status, log);
+	free(log);
+}
+
+/* A second daemon on the same state directory is refused, by its lock. */
+START_TEST(second_daemon_refused)
+{
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	assert_refused(d.state, "in use by another asyncd");
+}
+END_TEST
+
+/* Directories others could tamper with are refused. */
+START_TEST(unsafe_state_dirs_refused)
+{
+	char dir[256];
+
+	td_start(&d, (const char *const[]){"--state-dir", "none", NULL});
+	snprintf(dir, sizeof dir, "%s/open", d.dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	assert_refused(dir, "writable by others");
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	/* Another user's directory: made so as root, or one of the
+	 * system's as anyone else. */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(dir, TEST_NOBODY, TEST_NOBODY), 0);
+		assert_refused(dir, "owned by uid 65534");
+	} else {
+		assert_refused("/var/cache", "owned by uid 0");
+	}
+	assert_refused("relative/dir", "not an absolute path");
+}
+END_TEST
+
+/* Writes LEN bytes of DATA as DIR/asyncd.db, making DIR. */
+static void
+plant_db(const char *dir, const void *data, size_t len)
+{
+	char path[300];
+
+	mkdir(dir, 0700);
+	snprintf(path, sizeof path, "%s/asyncd.db", dir);
+	write_file(path, data, len, 0600);
+}
+
+static void
+sql(const char *path, const char *statements)
+{
+	sqlite3 *db;
+	char *err = NULL;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, statements, NULL, NULL, &err) == SQLITE_OK,
+		      "%s", err ? err : "");
+	sqlite3_close(db);
+}
+
+/* What is not asyncd's current database is refused and kept as it is. */
+START_TEST(foreign_corrupt_and_newer_databases_refused)
+{
+	char dir[256], path[300];
+	static const char junk[] = "this is not a database, but it is 64 bytes long....\n";
+
+	td_start(&d, (const char *const[]){"--state-dir", "none", NULL});
+	snprintf(dir, sizeof dir, "%s/junk", d.dir);
+	plant_db(dir, junk, sizeof junk - 1);
+	assert_refused(dir, "not a readable SQLite database");
+	snprintf(path, sizeof path, "%s/asyncd.db", dir);
+	size_t len = 0;
+	char *kept = read_file(path, &len);
+	ck_assert_uint_eq(len, sizeof junk - 1);
+	ck_assert_int_eq(memcmp(kept, junk, len), 0);
+	free(kept);
+
+	snprintf(dir, sizeof dir, "%s/foreign", d.dir);
+	mkdir(dir, 0700);
+	snprintf(path, sizeof path, "%s/asyncd.db", dir);
+	sql(path, "CREATE TABLE songs(title TEXT)");
+	assert_refused(dir, "another program");
+
+	/* A database of ours written by a future version. */
+	snprintf(dir, sizeof dir, "%s/newer", d.dir);
+	mkdir(dir, 0700);
+	snprintf(path, sizeof path, "%s/asyncd.db", dir);
+	sql(path, "PRAGMA application_id = 1634957668;"
+		  "PRAGMA user_version = 99; CREATE TABLE jobs(id INTEGER)");
+	assert_refused(dir, "written by a newer asyncd");
+
+	/* A damaged page: the integrity check at start finds it. */
+	snprintf(dir, sizeof dir, "%s/damaged", d.dir);
+	mkdir(dir, 0700);
+	snprintf(path, sizeof path, "%s/asyncd.db", dir);
+	sql(path, "PRAGMA application_id = 1634957668; PRAGMA user_version = 1;"
+		  "CREATE TABLE t(x TEXT); CREATE INDEX tx ON t(x);"
+		  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+		  "WHERE i < 2000) INSERT INTO t SELECT printf('%0100d', i) FROM n");
+	int fd = open(path, O_WRONLY);
+	static const char garbage[4096] = {[0 ... 4095] = 0x5a};
+	ck_assert_int_eq(pwrite(fd, garbage, sizeof garbage, 8192), 4096);
+	close(fd);
+	assert_refused(dir, "integrity check");
+}
+END_TEST
+
+/* A database made by the first schema version opens, and its jobs go on:
+ * tests/fixtures/state-v1.sql is such a database, dumped as SQL. */
+START_TEST(first_schema_version_opens)
+{
+	char dir[256], path[300], fixture[512];
+	size_t len = 0;
+
+	snprintf(fixture, sizeof fixture, "%s/tests/fixtures/state-v1.sql",
+		 ASYNCD_SRCDIR);
+	char *dump = read_file(fixture, &len);
+	ck_assert_ptr_nonnull(dump);
+	dump = realloc(dump, len + 1);
+	dump[len] = '\0';
+	snprintf(dir, sizeof dir, "/tmp/asyncd-v1.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/asyncd.db", dir);
+	sql(path, dump);
+	free(dump);
+	/* Made by root: give its jobs to whoever runs the test. */
+	char owner[128];
+	snprintf(owner, sizeof owner,
+		 "UPDATE jobs SET owner = %u, key = replace(key, '0/', '%u/')",
+		 (unsigned)geteuid(), (unsigned)geteuid());
+	sql(path, owner);
+
+	td_start(&d, (const char *const[]){"--state-dir", dir, NULL});
+	c = tc_open(d.sock);
+	/* Job 1 completed, 2 failed, 3 was running, 4 queued behind 3. */
+	struct json_object *r = get_job(1);
+	ck_assert_str_eq(jstr(r, "result.job.state"), "completed");
+	ck_assert_int_eq(jint(r, "result.job.result.slept_ms"), 5);
+	json_object_put(r);
+	assert_state(2, "failed", "cancelled");
+	char *state = wait_finished(4);
+	ck_assert_str_eq(state, "completed");
+	free(state);
+	assert_state(3, "completed", NULL);
+	ck_assert_int_eq(attempts_of(3), 2);
+	r = tc_call(c, "job.submit", "{\"kind\":\"sleep\",\"args\":{\"ms\":1},"
+				     "\"key\":\"fixture\"}");
+	ck_assert_int_eq(jint(r, "result.job.id"), 1);
+	json_object_put(r);
+	ck_assert_int_gt(tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}"), 4);
+	teardown();
+	snprintf(fixture, sizeof fixture, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(fixture), 0);
+}
+END_TEST
+
+static Suite *
+store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, stop_and_restart_keep_jobs);
+	tcase_add_test(tc, dependency_completes_after_restart);
+	tcase_add_test(tc, on_interrupt_both_ways);
+	tcase_add_test(tc, requeues_are_bounded);
+	tcase_add_test(tc, timeout_counts_across_restart);
+	tcase_add_test(tc, kill9_keeps_every_answered_submit);
+	tcase_add_test(tc, reported_completion_is_final);
+	tcase_add_test(tc, keep_finished_on_disk);
+	tcase_add_test(tc, list_from_disk_is_per_user);
+	tcase_add_test(tc, memory_only);
+	tcase_add_test(tc, second_daemon_refused);
+	tcase_add_test(tc, unsafe_state_dirs_refused);
+	tcase_add_test(tc, foreign_corrupt_and_newer_databases_refused);
+	tcase_add_test(tc, first_schema_version_opens);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return run_suite(store_suite());
+}
