@@ -10,7 +10,8 @@ top=$PWD
 # Build and test dependencies (Debian package names).
 packages=(build-essential autoconf automake libtool pkg-config
 	libevent-dev libjson-c-dev libcurl4-openssl-dev libssl-dev check
-	libsystemd-dev libinih-dev systemd mandoc curl ca-certificates)
+	libsystemd-dev libinih-dev systemd mandoc curl ca-certificates
+	libnss-wrapper)
 
 install_missing() {
 	local missing=()

@@ -934,64 +934,34 @@ START_TEST(program_runs_as_the_submitting_user)
 }
 END_TEST
 
-/* A user of the database with supplementary groups (a member of a group
- * other than its primary one): 0 with its ids and its groups, sorted,
- * or -1 when this system has none. */
-static int
-user_with_groups(uid_t *uid, gid_t *gid, gid_t *groups, int *n)
-{
-	struct group *gr;
-	int rc = -1;
-
-	setgrent();
-	while (rc < 0 && (gr = getgrent()) != NULL) {
-		for (char **m = gr->gr_mem; rc < 0 && *m != NULL; m++) {
-			struct passwd *pw = getpwnam(*m);
-			int count = 64;
-			if (pw == NULL || pw->pw_uid == 0 || pw->pw_gid == gr->gr_gid ||
-			    getgrouplist(pw->pw_name, pw->pw_gid, groups, &count) < 0)
-				continue;
-			*uid = pw->pw_uid;
-			*gid = pw->pw_gid;
-			*n = count;
-			rc = 0;
-		}
-	}
-	endgrent();
-	for (int i = 0; rc == 0 && i < *n; i++)
-		for (int k = i + 1; k < *n; k++)
-			if (groups[k] < groups[i]) {
-				gid_t t = groups[i];
-				groups[i] = groups[k];
-				groups[k] = t;
-			}
-	return rc;
-}
-
 /* The supplementary groups are those the user database gives the user,
- * not the daemon's and not only the connection's gid. */
+ * not the daemon's and not only the connection's gid. The database is
+ * the test's own (nss_wrapper), so that such a user always exists. */
 START_TEST(program_gets_the_users_groups_from_the_database)
 {
-	gid_t groups[64];
-	uid_t uid;
-	gid_t gid;
-	int n;
-	char expect[64 * 12] = "", *p = expect;
+	struct tnss nss;
 	struct pjob j;
 
-	if (user_with_groups(&uid, &gid, groups, &n) < 0) {
-		fprintf(stderr, "no user with supplementary groups here: skipped\n");
-		return;
-	}
-	for (int i = 0; i < n; i++)
-		p += sprintf(p, "%u\n", (unsigned)groups[i]);
-	struct tconn *user = tc_open_as(d.sock, uid, gid);
-	run_on(user, &j, "\"argv\":[\"sh\",\"-c\",\"id -G | tr ' ' '\\\\n' | sort -n -u\"]");
+	tnss_init(&nss,
+	          "root:x:0:0:root:/root:/bin/sh\n"
+	          "asyncd-groups:x:4242:4242::/nonexistent:/bin/sh\n",
+	          "root:x:0:\n"
+	          "asyncd-groups:x:4242:\n"
+	          "asyncd-one:x:4300:asyncd-groups\n"
+	          "asyncd-two:x:4301:root,asyncd-groups\n"
+	          "asyncd-none:x:4302:root\n");
+	teardown();
+	tf_open_env(&d, &c, NULL, nss.env);
+	struct tconn *user = tc_open_as(d.sock, 4242, 4242);
+	run_on(user, &j,
+	       "\"argv\":[\"sh\",\"-c\",\"id -u; "
+	       "id -G | tr ' ' '\\\\n' | sort -n -u; echo $USER $HOME\"]");
 	assert_completed(&j);
-	assert_out(&j, expect, "");
-	ck_assert_int_gt(n, 1);
+	assert_out(&j, "4242\n4242\n4300\n4301\nasyncd-groups /nonexistent\n",
+	           "");
 	pjob_free(&j);
 	tc_close(user);
+	tnss_free(&nss);
 }
 END_TEST
 
