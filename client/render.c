@@ -81,6 +81,23 @@ render_job_table(FILE *out, struct json_object *jobs)
 	}
 }
 
+/* The "store:" line of info: where jobs are kept, or that they are not. */
+static void
+render_store(FILE *out, struct json_object *store)
+{
+	if (store == NULL) {
+		fprintf(out, "store: none (jobs are kept in memory only)\n");
+		return;
+	}
+	fprintf(out, "store: %s, sync %s, %.1f MiB%s\n",
+		str_or(store, "path", "?"), str_or(store, "sync", "?"),
+		(double)json_object_get_int64(render_get(store, "bytes")) /
+			(1024 * 1024),
+		json_object_get_boolean(render_get(store, "available"))
+			? ""
+			: ", NOT WRITABLE: new jobs are refused");
+}
+
 void
 render_info(FILE *out, struct json_object *info)
 {
@@ -102,6 +119,7 @@ render_info(FILE *out, struct json_object *info)
 	for (size_t i = 0; kinds != NULL && i < json_object_array_length(kinds); i++)
 		fprintf(out, " %s", json_object_get_string(json_object_array_get_idx(kinds, i)));
 	fprintf(out, "\nlimits: %s\n", compact(render_get(info, "limits")));
+	render_store(out, render_get(info, "store"));
 }
 
 void

@@ -41,11 +41,23 @@ file_mtime(const char *path, struct timespec *ts)
 		memset(ts, 0, sizeof *ts);
 }
 
+/* The file that holds a database: the one WRAPPER_ENV names when set
+ * (nss_wrapper, preloaded by the tests, reads that one instead), else
+ * /etc's. */
+static const char *
+db_file(const char *wrapper_env, const char *etc)
+{
+	const char *path = getenv(wrapper_env);
+
+	return path != NULL && *path != '\0' ? path : etc;
+}
+
 void
 user_cache_stamp(struct user_cache_stamp *stamp)
 {
-	file_mtime("/etc/passwd", &stamp->passwd);
-	file_mtime("/etc/group", &stamp->group);
+	file_mtime(db_file("NSS_WRAPPER_PASSWD", "/etc/passwd"),
+	           &stamp->passwd);
+	file_mtime(db_file("NSS_WRAPPER_GROUP", "/etc/group"), &stamp->group);
 	stamp->taken_ms = now_mono_ms();
 }
 

@@ -1,8 +1,9 @@
 /* A short cache of fetch-user results, used on the loop thread only. An
  * entry serves for at most a second, and only while /etc/passwd and
- * /etc/group are the files they were when its look-up began; NSS sources
- * beyond the files (LDAP, sssd) are covered by the second alone, which is
- * shorter than nscd's or sssd's own caches. */
+ * /etc/group (nss_wrapper's files when it is preloaded) are the files they
+ * were when its look-up began; NSS sources beyond the files (LDAP, sssd)
+ * are covered by the second alone, which is shorter than nscd's or sssd's
+ * own caches. */
 #ifndef ASYNCD_USER_CACHE_H
 #define ASYNCD_USER_CACHE_H
 

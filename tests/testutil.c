@@ -70,8 +70,26 @@ remove_tree(const char *dir)
 }
 
 void
+test_require_root(const char *why)
+{
+	if (geteuid() == 0)
+		return;
+	printf("SKIP: needs root %s\n", why);
+	fflush(stdout);
+	exit(77);
+}
+
+void
 td_start(struct tdaemon *d, const char *const extra[])
 {
+	td_start_env(d, extra, NULL);
+}
+
+void
+td_start_env(struct tdaemon *d, const char *const extra[],
+	     const char *const env[])
+{
+	d->env = env;
 	snprintf(d->dir, sizeof d->dir, "/tmp/asyncd-test.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(d->dir));
 	chmod(d->dir, 0755); /* tests connect as other users too */
@@ -111,6 +129,8 @@ td_restart(struct tdaemon *d, const char *const extra[])
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
 		dup2(null, 1);
+		for (int i = 0; d->env != NULL && d->env[i] != NULL; i++)
+			putenv((char *)d->env[i]);
 		execv(asyncd, argv);
 		_exit(127);
 	}
@@ -173,7 +193,14 @@ td_halt(struct tdaemon *d, int sig)
 void
 tf_open(struct tdaemon *d, struct tconn **c, const char *const extra[])
 {
-	td_start(d, extra);
+	tf_open_env(d, c, extra, NULL);
+}
+
+void
+tf_open_env(struct tdaemon *d, struct tconn **c, const char *const extra[],
+            const char *const env[])
+{
+	td_start_env(d, extra, env);
 	*c = tc_open(d->sock);
 	ck_assert_ptr_nonnull(*c);
 }
@@ -185,6 +212,66 @@ tf_close(struct tdaemon *d, struct tconn **c)
 	*c = NULL;
 	if (d->pid > 0)
 		ck_assert_int_eq(td_stop(d), 0);
+}
+
+void
+tnss_init(struct tnss *n, const char *passwd, const char *group)
+{
+	const char *asan = getenv("ASAN_OPTIONS");
+
+	snprintf(n->dir, sizeof n->dir, "/tmp/asyncd-nss.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(n->dir));
+	chmod(n->dir, 0755); /* a daemon may switch to other users */
+	snprintf(n->passwd, sizeof n->passwd, "%s/passwd", n->dir);
+	snprintf(n->group, sizeof n->group, "%s/group", n->dir);
+	write_file(n->passwd, passwd, strlen(passwd), 0644);
+	write_file(n->group, group, strlen(group), 0644);
+	snprintf(n->env_passwd, sizeof n->env_passwd, "NSS_WRAPPER_PASSWD=%s",
+	         n->passwd);
+	snprintf(n->env_group, sizeof n->env_group, "NSS_WRAPPER_GROUP=%s",
+	         n->group);
+	/* An ASan build aborts when a preloaded library comes before libasan.
+	 * nss_wrapper replaces only NSS functions, whose ASan checks the
+	 * daemon's look-ups can do without, so the order may stay. */
+	snprintf(n->env_asan, sizeof n->env_asan,
+	         "ASAN_OPTIONS=%s%sverify_asan_link_order=0", asan ? asan : "",
+	         asan && *asan ? ":" : "");
+	n->env[0] = "LD_PRELOAD=libnss_wrapper.so";
+	n->env[1] = n->env_passwd;
+	n->env[2] = n->env_group;
+	n->env[3] = n->env_asan;
+	n->env[4] = NULL;
+}
+
+void
+tnss_replace(const char *path, const char *text)
+{
+	char tmp[160];
+	struct stat st;
+	struct timespec times[2];
+	int fd;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	snprintf(tmp, sizeof tmp, "%s.new", path);
+	write_file(tmp, text, strlen(text), 0644);
+	/* File times move in clock ticks of a few milliseconds: a change
+	 * right after a look-up could otherwise keep the old time. */
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	times[1].tv_sec++;
+	fd = open(tmp, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(futimens(fd, times), 0);
+	close(fd);
+	/* A new file, as vipw and useradd write it: nss_wrapper reloads a
+	 * file only when it was replaced or its time in seconds moved. */
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+void
+tnss_free(struct tnss *n)
+{
+	remove_tree(n->dir);
 }
 
 static struct tconn *
@@ -218,6 +305,10 @@ tc_open_as(const char *sock, uid_t uid, gid_t gid)
 {
 	struct tconn *c;
 
+	ck_assert_msg(geteuid() == 0,
+	              "connecting as uid %u needs root: "
+	              "the case belongs in a _root program",
+	              (unsigned)uid);
 	/* SO_PEERCRED records the effective ids at connect(). */
 	ck_assert_int_eq(setegid(gid), 0);
 	ck_assert_int_eq(seteuid(uid), 0);

@@ -15,18 +15,34 @@
 /* The uid tests drop to when they act as an unprivileged user. */
 #define TEST_NOBODY 65534
 
+/* A suite with cases that need root is built twice from its one source:
+ * the plain program holds what any user can run, the _root program
+ * (compiled with -DTEST_ROOT_PROGRAM=1) the cases that need root. */
+#ifndef TEST_ROOT_PROGRAM
+#define TEST_ROOT_PROGRAM 0
+#endif
+
+/* Unless running as root, prints "SKIP: needs root WHY" and exits 77,
+ * which automake reports as SKIP, never as a pass. */
+void test_require_root(const char *why);
+
 struct tdaemon {
 	pid_t pid;
 	char dir[64];   /* a private temporary directory, mode 0755 */
 	char sock[128]; /* DIR/asyncd.sock */
 	char log[128];  /* DIR/asyncd.log: the daemon's stderr */
 	char state[128]; /* DIR/state: its state directory */
+	const char *const *env; /* added to its environment */
 };
 
 /* Starts $ASYNCD --socket DIR/asyncd.sock --state-dir DIR/state plus
  * EXTRA (NULL-terminated, may be NULL) and waits until it answers
  * daemon.info. */
 void td_start(struct tdaemon *d, const char *const extra[]);
+/* The same with ENV ("K=V" strings, NULL-terminated, may be NULL) added
+ * to the daemon's environment, for this start and every restart. */
+void td_start_env(struct tdaemon *d, const char *const extra[],
+		  const char *const env[]);
 /* Starts asyncd again in D's directory, on the same socket and state,
  * with EXTRA. */
 void td_restart(struct tdaemon *d, const char *const extra[]);
@@ -45,10 +61,34 @@ struct tconn;
  * it; tf_close() requires the daemon to stop cleanly (exit 0, which under
  * the sanitizers also means no leak). */
 void tf_open(struct tdaemon *d, struct tconn **c, const char *const extra[]);
+/* The same with ENV added to the daemon's environment (td_start_env). */
+void tf_open_env(struct tdaemon *d, struct tconn **c, const char *const extra[],
+                 const char *const env[]);
 void tf_close(struct tdaemon *d, struct tconn **c);
 
+/* A private user database for a daemon, through nss_wrapper (package
+ * libnss-wrapper): no root needed and nothing on the host changes. */
+struct tnss {
+	char dir[64];     /* a private temporary directory */
+	char passwd[128]; /* DIR/passwd */
+	char group[128];  /* DIR/group */
+	char env_passwd[160], env_group[160], env_asan[1024];
+	const char *env[5]; /* for td_start_env() */
+};
+
+/* Writes PASSWD and GROUP (whole files, in their /etc formats) and fills
+ * N->env with what makes a daemon use them. */
+void tnss_init(struct tnss *n, const char *passwd, const char *group);
+/* Replaces the file at PATH (N->passwd or N->group) with TEXT as the
+ * shadow tools do (a new file renamed over it), with a modification time
+ * one second past the old one's so that the change is always visible. */
+void tnss_replace(const char *path, const char *text);
+/* Removes the directory. */
+void tnss_free(struct tnss *n);
+
 struct tconn *tc_open(const char *sock);
-/* Connects with effective uid UID (and gid GID), as that user would. */
+/* Connects with effective uid UID (and gid GID), as that user would;
+ * needs root, so only _root programs call it. */
 struct tconn *tc_open_as(const char *sock, uid_t uid, gid_t gid);
 void tc_close(struct tconn *c);
 /* Ends what this side sends (shutdown SHUT_WR). */

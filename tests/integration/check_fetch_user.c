@@ -1,6 +1,8 @@
 /* fetch-user against a real asyncd, compared field by field with what
- * this process reads from the user database; argument errors; asyncctl
- * fetch-user. */
+ * this process reads from the user database, and against a database of
+ * the test's own (nss_wrapper) that it changes under the daemon; argument
+ * errors; asyncctl fetch-user. A look-up by another user needs root to
+ * connect as it: check_fetch_user_root, built from this file. */
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -12,6 +14,19 @@
 
 static struct tdaemon d;
 static struct tconn *c;
+static struct tnss nss;
+
+/* The test's own user database: a user in two more groups, and one whose
+ * primary group has no entry. */
+#define NSS_PASSWD_ROOT "root:x:0:0:root:/root:/bin/sh\n"
+#define NSS_PASSWD_OTHER "asyncd-nogroup:x:4243:4999::/:/bin/false\n"
+#define NSS_PASSWD_USER(gecos)                                                 \
+	"asyncd-test:x:4242:4242:" gecos ":/home/asyncd-test:/bin/sh\n"
+#define NSS_GROUP                                                              \
+	"root:x:0:\n"                                                          \
+	"asyncd-test:x:4242:\n"                                                \
+	"asyncd-one:x:4300:asyncd-test\n"                                      \
+	"asyncd-two:x:4301:root,asyncd-test\n"
 
 static void
 setup(void)
@@ -23,6 +38,23 @@ static void
 teardown(void)
 {
 	tf_close(&d, &c);
+}
+
+/* A daemon that sees the test's database, not the host's. */
+static void
+nss_setup(void)
+{
+	tnss_init(&nss,
+	          NSS_PASSWD_ROOT NSS_PASSWD_USER("before") NSS_PASSWD_OTHER,
+	          NSS_GROUP);
+	tf_open_env(&d, &c, NULL, nss.env);
+}
+
+static void
+nss_teardown(void)
+{
+	tf_close(&d, &c);
+	tnss_free(&nss);
 }
 
 /* Submits fetch-user with ARGS on CONN and returns its terminal event. */
@@ -168,43 +200,126 @@ submit_refused(const char *args, const char *field)
 	json_object_put(r);
 }
 
-/* Runs a user administration command; false when it is not there. */
-static bool
-admin(const char *cmd)
+/* RESULT's groups as "GID:NAME" words sorted by gid ("-" for no name),
+ * since the database decides their order. */
+static void
+groups_of(struct json_object *result, char *buf, size_t size)
 {
-	char line[256];
+	struct json_object *list = jget(result, "groups");
+	size_t n = list != NULL ? json_object_array_length(list) : 0, len = 0;
+	int64_t gids[64];
 
-	snprintf(line, sizeof line, "%s >/dev/null 2>&1", cmd);
-	return system(line) == 0;
+	ck_assert_ptr_nonnull(list);
+	ck_assert_uint_le(n, 64);
+	for (size_t i = 0; i < n; i++)
+		gids[i] = jint(json_object_array_get_idx(list, i), "gid");
+	buf[0] = '\0';
+	for (size_t done = 0; done < n; done++) {
+		/* The smallest gid left: a selection sort, n is tiny. */
+		size_t min = 0;
+		for (size_t i = 1; i < n; i++)
+			if (gids[i] < gids[min])
+				min = i;
+		struct json_object *g = json_object_array_get_idx(list, min);
+		const char *name = jstr(g, "name");
+		ck_assert(name != NULL || jnull(g, "name"));
+		len += (size_t)snprintf(buf + len, size - len, "%s%lld:%s",
+		                        done ? " " : "", (long long)gids[min],
+		                        name ? name : "-");
+		ck_assert_uint_lt(len, size);
+		gids[min] = INT64_MAX;
+	}
+}
+
+/* Every field, by name and by uid, exactly as the test's files say. */
+START_TEST(a_user_of_the_database_field_by_field)
+{
+	const char *args[] = {"{\"name\":\"asyncd-test\"}", "{\"uid\":4242}"};
+	struct json_object *ev, *result;
+	char groups[256];
+
+	for (int i = 0; i < 2; i++) {
+		ev = fetch(c, args[i]);
+		ck_assert_msg(strcmp(jstr(ev, "method"), "job.completed") == 0,
+		              "%s: %s (is libnss-wrapper installed? see %s)",
+		              args[i], json_object_to_json_string(ev), d.log);
+		result = jget(ev, "params.result");
+		ck_assert_int_eq(jint(result, "uid"), 4242);
+		ck_assert_int_eq(jint(result, "gid"), 4242);
+		ck_assert_str_eq(jstr(result, "name"), "asyncd-test");
+		ck_assert_str_eq(jstr(result, "gecos"), "before");
+		ck_assert_str_eq(jstr(result, "home"), "/home/asyncd-test");
+		ck_assert_str_eq(jstr(result, "shell"), "/bin/sh");
+		groups_of(result, groups, sizeof groups);
+		ck_assert_str_eq(groups, "4242:asyncd-test 4300:asyncd-one "
+		                         "4301:asyncd-two");
+		json_object_put(ev);
+	}
+	/* A primary group without an entry has no name. */
+	ev = fetch(c, "{\"name\":\"asyncd-nogroup\"}");
+	result = jget(ev, "params.result");
+	ck_assert_str_eq(jstr(result, "gecos"), "");
+	groups_of(result, groups, sizeof groups);
+	ck_assert_str_eq(groups, "4999:-");
+	json_object_put(ev);
+	/* The host's users are not in it. */
+	ev = fetch(c, "{\"uid\":65534}");
+	ck_assert_str_eq(jstr(ev, "params.error.code"), "no-such-user");
+	json_object_put(ev);
+}
+END_TEST
+
+/* Fetches ARGS and returns the result's gecos, or the error code. */
+static char *
+gecos_or_error(const char *args)
+{
+	struct json_object *ev = fetch(c, args);
+	const char *v = jstr(ev, "params.result.gecos");
+	char *copy;
+
+	if (v == NULL)
+		v = jstr(ev, "params.error.code");
+	ck_assert_ptr_nonnull(v);
+	copy = strdup(v);
+	json_object_put(ev);
+	return copy;
+}
+
+/* Asserts that a look-up of ARGS gives WANT (a gecos or an error code). */
+static void
+assert_gecos(const char *args, const char *want)
+{
+	char *got = gecos_or_error(args);
+
+	ck_assert_str_eq(got, want);
+	free(got);
 }
 
 START_TEST(repeated_lookups_see_a_changed_user_at_once)
 {
-	const char *user = "asyncd-cache-test";
-	struct json_object *ev;
+	const char *by_name = "{\"name\":\"asyncd-test\"}";
+	const char *by_uid = "{\"uid\":4242}";
+	char groups[256];
 
-	admin("userdel asyncd-cache-test");
-	if (geteuid() != 0 || !admin("useradd -M -c before asyncd-cache-test")) {
-		/* Needs root and useradd (package passwd). */
-		fprintf(stderr, "skipped: cannot add a user here\n");
-		return;
-	}
-	char args[128];
-	snprintf(args, sizeof args, "{\"name\":\"%s\"}", user);
 	for (int i = 0; i < 3; i++) { /* the second and third may be cached */
-		ev = fetch(c, args);
-		ck_assert_str_eq(jstr(ev, "params.result.gecos"), "before");
-		json_object_put(ev);
+		assert_gecos(by_name, "before");
+		assert_gecos(by_uid, "before");
 	}
-	/* /etc/passwd changes: the very next look-up sees it. */
-	ck_assert(admin("usermod -c after asyncd-cache-test"));
-	ev = fetch(c, args);
-	ck_assert_str_eq(jstr(ev, "params.result.gecos"), "after");
+	/* The passwd file changes: the very next look-up sees it. */
+	tnss_replace(nss.passwd, NSS_PASSWD_ROOT NSS_PASSWD_USER("after"));
+	assert_gecos(by_name, "after");
+	assert_gecos(by_uid, "after");
+	/* So does a change of the group file alone. */
+	tnss_replace(nss.group, NSS_GROUP "asyncd-three:x:4302:asyncd-test\n");
+	struct json_object *ev = fetch(c, by_name);
+	groups_of(jget(ev, "params.result"), groups, sizeof groups);
+	ck_assert_str_eq(groups, "4242:asyncd-test 4300:asyncd-one "
+	                         "4301:asyncd-two 4302:asyncd-three");
 	json_object_put(ev);
-	ck_assert(admin("userdel asyncd-cache-test"));
-	ev = fetch(c, args);
-	ck_assert_str_eq(jstr(ev, "params.error.code"), "no-such-user");
-	json_object_put(ev);
+	/* And the user's removal. */
+	tnss_replace(nss.passwd, NSS_PASSWD_ROOT);
+	assert_gecos(by_name, "no-such-user");
+	assert_gecos(by_uid, "no-such-user");
 }
 END_TEST
 
@@ -336,8 +451,8 @@ START_TEST(asyncctl_fetch_user_exit_statuses)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+fetch_user_suite(void)
 {
 	Suite *s = suite_create("fetch-user");
 	TCase *tc = tcase_create("lookups");
@@ -346,12 +461,17 @@ main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, root_by_uid_and_by_name);
 	tcase_add_test(tc, other_users_by_uid_and_by_name);
-	tcase_add_test(tc, own_record_as_another_user);
 	tcase_add_test(tc, unknown_user_is_no_such_user);
-	tcase_add_test(tc, repeated_lookups_see_a_changed_user_at_once);
 	tcase_add_test(tc, bad_args_are_invalid_params);
 	tcase_add_test(tc, many_lookups_pipelined);
 	tcase_add_test(tc, cancel_a_lookup);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("own database");
+	tcase_add_checked_fixture(tc, nss_setup, nss_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, a_user_of_the_database_field_by_field);
+	tcase_add_test(tc, repeated_lookups_see_a_changed_user_at_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("asyncctl");
@@ -360,5 +480,29 @@ main(void)
 	tcase_add_test(tc, asyncctl_fetch_user);
 	tcase_add_test(tc, asyncctl_fetch_user_exit_statuses);
 	suite_add_tcase(s, tc);
-	return run_suite(s);
+	return s;
+}
+
+/* A look-up by another user, who connects as uid 65534. */
+static Suite *
+fetch_user_root_suite(void)
+{
+	Suite *s = suite_create("fetch-user as root");
+	TCase *tc = tcase_create("users");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, own_record_as_another_user);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	if (TEST_ROOT_PROGRAM) {
+		test_require_root("to connect as uid 65534");
+		return run_suite(fetch_user_root_suite());
+	}
+	return run_suite(fetch_user_suite());
 }

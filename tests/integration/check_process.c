@@ -3,7 +3,8 @@
  * cancel and timeout of a whole process group, leftover processes,
  * the progress channel, backpressure, running as another user (and a
  * daemon that is not root), the process limit, and asyncctl process end
- * to end.
+ * to end. Running as another user needs root: check_process_root, built
+ * from this file, has those cases.
  *
  * The test process is a child subreaper: the processes a job leaves
  * behind are reparented to it (not to a PID 1 that may never reap them),
@@ -29,6 +30,10 @@
 #include "../testutil.h"
 
 #define END_MS 20000 /* the longest any job here may take to end */
+/* A job's PATH when it runs as root, and as anyone else. */
+#define JOB_PATH_ROOT                                                          \
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define JOB_PATH_USER "/usr/local/bin:/usr/bin:/bin"
 
 static struct tdaemon d;
 static struct tconn *c;
@@ -504,31 +509,40 @@ START_TEST(cwd_defaults_to_root_and_can_be_given)
 END_TEST
 
 /* Exactly PATH, HOME, USER, LANG, ASYNCD_PROGRESS_FD and the given ones;
- * nothing of the daemon's environment. */
+ * nothing of the daemon's environment. The jobs are the test's own user's:
+ * its HOME and USER, and root's PATH only for root. */
 START_TEST(environment_is_minimal_plus_given)
 {
 	const char *argv[] = {"env", NULL};
+	struct passwd *pw = getpwuid(geteuid());
+	const char *path = geteuid() == 0 ? JOB_PATH_ROOT : JOB_PATH_USER;
+	char *expect;
 	struct pjob j;
 
+	ck_assert_ptr_nonnull(pw);
 	run_argv(&j, "\"env\":{\"FOO\":\"bar baz\",\"EMPTY\":\"\"}", argv);
 	assert_completed(&j);
-	assert_out(&j,
-		   "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-		   "HOME=/root\nUSER=root\nLANG=C.UTF-8\nFOO=bar baz\nEMPTY=\n"
-		   "ASYNCD_PROGRESS_FD=3\n",
-		   "");
+	ck_assert_int_ge(asprintf(&expect,
+	                          "PATH=%s\nHOME=%s\nUSER=%s\nLANG=C.UTF-8\n"
+	                          "FOO=bar baz\nEMPTY=\nASYNCD_PROGRESS_FD=3\n",
+	                          path, pw->pw_dir, pw->pw_name),
+	                 0);
+	assert_out(&j, expect, "");
 	pjob_free(&j);
+	free(expect);
 
 	/* A given variable replaces a minimal one. */
 	run_argv(&j, "\"env\":{\"LANG\":\"fr_FR.UTF-8\",\"PATH\":\"/bin\"}", argv);
 	assert_completed(&j);
-	assert_out(&j,
-		   "PATH=/bin\nHOME=/root\nUSER=root\nLANG=fr_FR.UTF-8\n"
-		   "ASYNCD_PROGRESS_FD=3\n",
-		   "");
+	ck_assert_int_ge(asprintf(&expect,
+	                          "PATH=/bin\nHOME=%s\nUSER=%s\n"
+	                          "LANG=fr_FR.UTF-8\nASYNCD_PROGRESS_FD=3\n",
+	                          pw->pw_dir, pw->pw_name),
+	                 0);
+	assert_out(&j, expect, "");
 	pjob_free(&j);
+	free(expect);
 }
-END_TEST
 
 /* PATH is searched in the child with the job's PATH: a directory with no
  * such file and one with a non-executable file are passed over. */
@@ -920,64 +934,34 @@ START_TEST(program_runs_as_the_submitting_user)
 }
 END_TEST
 
-/* A user of the database with supplementary groups (a member of a group
- * other than its primary one): 0 with its ids and its groups, sorted,
- * or -1 when this system has none. */
-static int
-user_with_groups(uid_t *uid, gid_t *gid, gid_t *groups, int *n)
-{
-	struct group *gr;
-	int rc = -1;
-
-	setgrent();
-	while (rc < 0 && (gr = getgrent()) != NULL) {
-		for (char **m = gr->gr_mem; rc < 0 && *m != NULL; m++) {
-			struct passwd *pw = getpwnam(*m);
-			int count = 64;
-			if (pw == NULL || pw->pw_uid == 0 || pw->pw_gid == gr->gr_gid ||
-			    getgrouplist(pw->pw_name, pw->pw_gid, groups, &count) < 0)
-				continue;
-			*uid = pw->pw_uid;
-			*gid = pw->pw_gid;
-			*n = count;
-			rc = 0;
-		}
-	}
-	endgrent();
-	for (int i = 0; rc == 0 && i < *n; i++)
-		for (int k = i + 1; k < *n; k++)
-			if (groups[k] < groups[i]) {
-				gid_t t = groups[i];
-				groups[i] = groups[k];
-				groups[k] = t;
-			}
-	return rc;
-}
-
 /* The supplementary groups are those the user database gives the user,
- * not the daemon's and not only the connection's gid. */
+ * not the daemon's and not only the connection's gid. The database is
+ * the test's own (nss_wrapper), so that such a user always exists. */
 START_TEST(program_gets_the_users_groups_from_the_database)
 {
-	gid_t groups[64];
-	uid_t uid;
-	gid_t gid;
-	int n;
-	char expect[64 * 12] = "", *p = expect;
+	struct tnss nss;
 	struct pjob j;
 
-	if (user_with_groups(&uid, &gid, groups, &n) < 0) {
-		fprintf(stderr, "no user with supplementary groups here: skipped\n");
-		return;
-	}
-	for (int i = 0; i < n; i++)
-		p += sprintf(p, "%u\n", (unsigned)groups[i]);
-	struct tconn *user = tc_open_as(d.sock, uid, gid);
-	run_on(user, &j, "\"argv\":[\"sh\",\"-c\",\"id -G | tr ' ' '\\\\n' | sort -n -u\"]");
+	tnss_init(&nss,
+	          "root:x:0:0:root:/root:/bin/sh\n"
+	          "asyncd-groups:x:4242:4242::/nonexistent:/bin/sh\n",
+	          "root:x:0:\n"
+	          "asyncd-groups:x:4242:\n"
+	          "asyncd-one:x:4300:asyncd-groups\n"
+	          "asyncd-two:x:4301:root,asyncd-groups\n"
+	          "asyncd-none:x:4302:root\n");
+	teardown();
+	tf_open_env(&d, &c, NULL, nss.env);
+	struct tconn *user = tc_open_as(d.sock, 4242, 4242);
+	run_on(user, &j,
+	       "\"argv\":[\"sh\",\"-c\",\"id -u; "
+	       "id -G | tr ' ' '\\\\n' | sort -n -u; echo $USER $HOME\"]");
 	assert_completed(&j);
-	assert_out(&j, expect, "");
-	ck_assert_int_gt(n, 1);
+	assert_out(&j, "4242\n4242\n4300\n4301\nasyncd-groups /nonexistent\n",
+	           "");
 	pjob_free(&j);
 	tc_close(user);
+	tnss_free(&nss);
 }
 END_TEST
 
@@ -1230,14 +1214,6 @@ process_suite(void)
 	tcase_add_test(tc, progress_held_back_is_sent_while_the_program_runs);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("users");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, program_runs_as_the_submitting_user);
-	tcase_add_test(tc, program_gets_the_users_groups_from_the_database);
-	tcase_add_test(tc, non_root_daemon_runs_programs_for_its_own_user_only);
-	suite_add_tcase(s, tc);
-
 	tc = tcase_create("asyncctl");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -1248,8 +1224,29 @@ process_suite(void)
 	return s;
 }
 
+/* Programs run as other users: only a root daemon can, and only root
+ * connects as them. */
+static Suite *
+process_root_suite(void)
+{
+	Suite *s = suite_create("process as root");
+	TCase *tc = tcase_create("users");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, program_runs_as_the_submitting_user);
+	tcase_add_test(tc, program_gets_the_users_groups_from_the_database);
+	tcase_add_test(tc, non_root_daemon_runs_programs_for_its_own_user_only);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
 int
 main(void)
 {
+	if (TEST_ROOT_PROGRAM) {
+		test_require_root("to run programs as other users");
+		return run_suite(process_root_suite());
+	}
 	return run_suite(process_suite());
 }

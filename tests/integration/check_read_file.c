@@ -1,6 +1,8 @@
 /* read-file against a real asyncd: content and encodings, offsets and
  * lengths, errors, the user's own permissions, backpressure with a slow
- * reader, cancellation, and asyncctl read-file. */
+ * reader, cancellation, and asyncctl read-file. The cases with another
+ * user need root to connect as it: check_read_file_root, built from this
+ * file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -804,14 +806,6 @@ START_TEST(asyncctl_failures_write_nothing_to_stdout)
 	ck_assert_ptr_nonnull(strstr(r.err, "not-found"));
 	run_result_free(&r);
 
-	path_in(path, sizeof path, "secret");
-	write_file(path, "s", 1, 0600);
-	ctl(&r, TEST_NOBODY, path, NULL, NULL, NULL, NULL);
-	ck_assert_int_eq(r.status, 1);
-	ck_assert_uint_eq(r.out_len, 0);
-	ck_assert_ptr_nonnull(strstr(r.err, "permission-denied"));
-	run_result_free(&r);
-
 	ctl(&r, -1, NULL, NULL, NULL, NULL, NULL);
 	ck_assert_int_eq(r.status, 2);
 	ck_assert_uint_eq(r.out_len, 0);
@@ -819,8 +813,23 @@ START_TEST(asyncctl_failures_write_nothing_to_stdout)
 }
 END_TEST
 
-int
-main(void)
+START_TEST(asyncctl_refusal_writes_nothing_to_stdout)
+{
+	char path[256];
+	struct run_result r;
+
+	path_in(path, sizeof path, "secret");
+	write_file(path, "s", 1, 0600);
+	ctl(&r, TEST_NOBODY, path, NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_uint_eq(r.out_len, 0);
+	ck_assert_ptr_nonnull(strstr(r.err, "permission-denied"));
+	run_result_free(&r);
+}
+END_TEST
+
+static Suite *
+read_file_suite(void)
 {
 	Suite *s = suite_create("read-file");
 	TCase *tc = tcase_create("content");
@@ -842,8 +851,6 @@ main(void)
 	tcase_add_test(tc, missing_file_is_not_found);
 	tcase_add_test(tc, directory_is_a_directory);
 	tcase_add_test(tc, bad_args_are_invalid_params);
-	tcase_add_test(tc, private_root_file_is_denied_to_another_user);
-	tcase_add_test(tc, readable_file_works_for_another_user);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("flow");
@@ -860,5 +867,31 @@ main(void)
 	tcase_add_test(tc, asyncctl_writes_the_exact_bytes);
 	tcase_add_test(tc, asyncctl_failures_write_nothing_to_stdout);
 	suite_add_tcase(s, tc);
-	return run_suite(s);
+	return s;
+}
+
+/* Reading as another user: uid 65534 against root's files. */
+static Suite *
+read_file_root_suite(void)
+{
+	Suite *s = suite_create("read-file as root");
+	TCase *tc = tcase_create("users");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, private_root_file_is_denied_to_another_user);
+	tcase_add_test(tc, readable_file_works_for_another_user);
+	tcase_add_test(tc, asyncctl_refusal_writes_nothing_to_stdout);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	if (TEST_ROOT_PROGRAM) {
+		test_require_root("to connect as uid 65534");
+		return run_suite(read_file_root_suite());
+	}
+	return run_suite(read_file_suite());
 }

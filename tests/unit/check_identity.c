@@ -1,7 +1,8 @@
 /* Acting as another user on one thread: access follows that user's ids
  * and groups, files it creates are its own, the daemon's identity comes
- * back after each call, and other threads never change. Needs root; as
- * another user it checks that nothing is switched. */
+ * back after each call, and other threads never change. check_identity
+ * checks that a daemon that cannot switch (or need not) switches nothing;
+ * check_identity_root, built from this file, the switching, as root. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -80,8 +81,6 @@ START_TEST(another_user_reads_only_what_it_may)
 	struct identity id;
 	int fd;
 
-	if (geteuid() != 0)
-		return;
 	nobody(&id);
 	ck_assert(id.active);
 	ck_assert_int_eq(identity_open(&id, secret, O_RDONLY, 0), -EACCES);
@@ -106,8 +105,6 @@ START_TEST(files_created_belong_to_the_user)
 	struct stat st;
 	int fd;
 
-	if (geteuid() != 0)
-		return;
 	nobody(&id);
 	snprintf(made, sizeof made, "%s/made", open_dir);
 	snprintf(moved, sizeof moved, "%s/moved", open_dir);
@@ -142,8 +139,6 @@ START_TEST(supplementary_groups_apply)
 	struct identity without = id;
 	int fd;
 
-	if (geteuid() != 0)
-		return;
 	without.ngroups = 0;
 	fd = identity_open(&id, group_file, O_RDONLY, 0);
 	ck_assert_int_ge(fd, 0);
@@ -176,8 +171,6 @@ START_TEST(switching_is_per_thread)
 	pthread_t t;
 	int fd;
 
-	if (geteuid() != 0)
-		return;
 	nobody(&id);
 	pthread_barrier_init(&barrier, NULL, 2);
 	pthread_create(&t, NULL, switched_thread, &id);
@@ -218,8 +211,6 @@ START_TEST(unknown_users_get_their_own_gid_only)
 	struct identity id;
 	uid_t uid = 4000000000u;
 
-	if (geteuid() != 0)
-		return;
 	while (getpwuid(uid) != NULL)
 		uid++;
 	ck_assert_int_eq(identity_lookup(&id, uid, 4000000001u), 0);
@@ -231,11 +222,25 @@ START_TEST(unknown_users_get_their_own_gid_only)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+identity_suite(void)
 {
 	Suite *s = suite_create("identity");
 	TCase *tc = tcase_create("identity");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, root_and_unprivileged_daemons_switch_nothing);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* The cases that switch identities, which only root can. */
+static Suite *
+identity_root_suite(void)
+{
+	Suite *s = suite_create("identity as root");
+	TCase *tc = tcase_create("switching");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
@@ -243,8 +248,17 @@ main(void)
 	tcase_add_test(tc, files_created_belong_to_the_user);
 	tcase_add_test(tc, supplementary_groups_apply);
 	tcase_add_test(tc, switching_is_per_thread);
-	tcase_add_test(tc, root_and_unprivileged_daemons_switch_nothing);
 	tcase_add_test(tc, unknown_users_get_their_own_gid_only);
 	suite_add_tcase(s, tc);
-	return run_suite(s);
+	return s;
+}
+
+int
+main(void)
+{
+	if (TEST_ROOT_PROGRAM) {
+		test_require_root("to switch to uid 65534 and back");
+		return run_suite(identity_root_suite());
+	}
+	return run_suite(identity_suite());
 }
