@@ -56,6 +56,9 @@ send_line(const char *line)
 	return r;
 }
 
+static void expect_field(const char *method, const char *params,
+			 const char *field);
+
 static void
 expect_error(const char *line, int code, bool id_null)
 {
@@ -92,6 +95,90 @@ START_TEST(parse_errors_answer_32700_with_null_id)
 	memcpy(deep, "{\"a\":", 5);
 	strcat(deep, "}");
 	expect_error(deep, -32700, true);
+}
+END_TEST
+
+/* Strict UTF-8 and UTF-16 escapes: json-c 0.16 alone lets overlong
+ * forms, surrogates and code points past U+10FFFF through, and turns a
+ * lone surrogate escape into U+FFFD, so that a string id came back
+ * changed. */
+START_TEST(invalid_utf8_and_escapes_answer_32700)
+{
+	static const char *const ids[] = {
+		"\"\xc0\xaf\"",         "\"\xe0\x80\xaf\"",
+		"\"\xf0\x80\x80\xaf\"", "\"\xed\xa0\x80\"",
+		"\"\xf4\x90\x80\x80\"", "\"\xf5\x80\x80\x80\"",
+		"\"\xff\"",             "\"a\xe2\x82\"",
+		"\"\xe2\x82z\"",        "\"\\ud800\"",
+		"\"\\udc00\"",          "\"\\ud800\\u0041\"",
+		"\"x\\uDBFF\"",
+	};
+	char line[200];
+
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		snprintf(line, sizeof line,
+			 "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"daemon.info\"}",
+			 ids[i]);
+		expect_error(line, -32700, true);
+		/* The same in params, where no id is at stake. */
+		snprintf(line, sizeof line,
+			 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
+			 "\"params\":{\"kind\":\"sleep\",\"args\":{\"ms\":1},"
+			 "\"label\":%s}}",
+			 ids[i]);
+		expect_error(line, -32700, true);
+	}
+	/* A surrogate pair is one character; an escaped backslash is no
+	 * escape. Both ids come back as they were meant. */
+	struct json_object *r = send_line(
+		"{\"jsonrpc\":\"2.0\",\"id\":\"\\ud83d\\ude00\",\"method\":\"daemon.info\"}");
+	ck_assert_str_eq(jstr(r, "id"), "\xf0\x9f\x98\x80");
+	json_object_put(r);
+	r = send_line("{\"jsonrpc\":\"2.0\",\"id\":\"\\\\ud800\",\"method\":\"daemon.info\"}");
+	ck_assert_str_eq(jstr(r, "id"), "\\ud800");
+	json_object_put(r);
+	/* Nothing was created. */
+	r = tc_call(c, "job.list", "{}");
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 0);
+	json_object_put(r);
+}
+END_TEST
+
+/* json-c clamps an integer outside int64: the clamped id must not come
+ * back as if it were the client's, nor a clamped param pass. */
+START_TEST(integers_outside_int64_are_refused)
+{
+	static const char *const ids[] = {
+		"9223372036854775808", "-9223372036854775809",
+		"18446744073709551616", "-100000000000000000000",
+	};
+	char line[200];
+
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		snprintf(line, sizeof line,
+			 "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"daemon.info\"}",
+			 ids[i]);
+		expect_error(line, -32600, true);
+	}
+	/* The bounds themselves are ids like any other. */
+	struct json_object *r = send_line(
+		"{\"jsonrpc\":\"2.0\",\"id\":-9223372036854775808,\"method\":\"daemon.info\"}");
+	ck_assert(jint(r, "id") == INT64_MIN);
+	ck_assert_ptr_nonnull(jget(r, "result"));
+	json_object_put(r);
+	r = send_line("{\"jsonrpc\":\"2.0\",\"id\":9223372036854775807,\"method\":\"daemon.info\"}");
+	ck_assert(jint(r, "id") == INT64_MAX);
+	json_object_put(r);
+	/* In params: out of range names the field; INT64_MAX is a job id
+	 * that does not exist, not an out-of-range one. */
+	expect_field("job.get", "{\"id\":9223372036854775808}", "id");
+	expect_field("job.get", "{\"id\":18446744073709551616}", "id");
+	expect_field("job.submit", "{\"kind\":\"sleep\",\"args\":{\"ms\":-9223372036854775809}}", "args.ms");
+	expect_field("job.submit", "{\"kind\":\"download\",\"args\":{\"url\":\"http://127.0.0.1:9/\",\"max_bytes\":9223372036854775808}}", "args.max_bytes");
+	r = tc_call(c, "job.get", "{\"id\":9223372036854775807}");
+	assert_rpc_error(r, -32001, NULL);
+	json_object_put(r);
+	assert_still_serving();
 }
 END_TEST
 
@@ -497,7 +584,9 @@ protocol_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, parse_errors_answer_32700_with_null_id);
+	tcase_add_test(tc, invalid_utf8_and_escapes_answer_32700);
 	tcase_add_test(tc, invalid_requests_answer_32600);
+	tcase_add_test(tc, integers_outside_int64_are_refused);
 	tcase_add_test(tc, unknown_method_answers_32601);
 	tcase_add_test(tc, params_must_be_an_object);
 	tcase_add_test(tc, invalid_params_name_the_field);
