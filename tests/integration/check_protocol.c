@@ -457,6 +457,36 @@ START_TEST(max_request_option_sets_the_limit)
 }
 END_TEST
 
+/* json-c is handed a line's length as an int: INT_MAX is the most. */
+START_TEST(max_request_is_at_most_int_max)
+{
+	static const char *const extra[] = {"--max-request", "2147483647", NULL};
+	char sock[200];
+	char *argv[] = {(char *)td_path("ASYNCD", "daemon/asyncd"), "--socket",
+			sock, "--config", "/dev/null", "--max-request",
+			"2147483648", NULL};
+	struct run_result rr;
+	struct tdaemon d2;
+
+	snprintf(sock, sizeof sock, "%s/other.sock", d.dir);
+	run_program(argv, NULL, NULL, -1, &rr);
+	ck_assert_int_eq(rr.status, 2);
+	ck_assert_msg(strstr(rr.err, "max-request: not a size from 1024 to "
+				     "2147483647: 2147483648") != NULL,
+		      "stderr: %s", rr.err);
+	run_result_free(&rr);
+	ck_assert_int_ne(access(sock, F_OK), 0);
+
+	td_start(&d2, extra);
+	struct tconn *c2 = tc_open(d2.sock);
+	struct json_object *r = tc_call(c2, "daemon.info", NULL);
+	ck_assert_int_eq(jint(r, "result.limits.max_request"), 2147483647);
+	json_object_put(r);
+	tc_close(c2);
+	ck_assert_int_eq(td_stop(&d2), 0);
+}
+END_TEST
+
 START_TEST(daemon_info_reports_itself)
 {
 	struct json_object *r = tc_call(c, "daemon.info", NULL);
@@ -602,6 +632,7 @@ protocol_suite(void)
 	tcase_add_test(tc, framing_crlf_empty_lines_and_split_writes);
 	tcase_add_test(tc, oversized_line_answers_32600_and_keeps_the_connection);
 	tcase_add_test(tc, max_request_option_sets_the_limit);
+	tcase_add_test(tc, max_request_is_at_most_int_max);
 	tcase_add_test(tc, connection_can_half_close_and_still_get_answers);
 	suite_add_tcase(s, tc);
 
