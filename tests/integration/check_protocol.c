@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../daemon/server.h"
 #include "../testutil.h"
 
 static struct tdaemon d;
@@ -545,6 +547,27 @@ START_TEST(refuses_a_path_a_live_daemon_serves)
 }
 END_TEST
 
+/* With no descriptor left (EMFILE), whether a daemon serves the path
+ * cannot be checked: the path is kept and the start refused. */
+START_TEST(out_of_descriptors_never_takes_a_live_socket)
+{
+	struct rlimit old, low;
+	int lowest_free = dup(0);
+
+	ck_assert_int_ge(lowest_free, 0);
+	close(lowest_free);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest_free;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int rc = server_listen_path(d.sock, 0600);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_msg(access(d.sock, F_OK) == 0, "the live socket was removed");
+	assert_still_serving();
+}
+END_TEST
+
 START_TEST(replaces_a_stale_socket_file)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -642,6 +665,7 @@ protocol_suite(void)
 	tcase_add_test(tc, daemon_info_reports_itself);
 	tcase_add_test(tc, socket_is_created_with_the_right_mode);
 	tcase_add_test(tc, refuses_a_path_a_live_daemon_serves);
+	tcase_add_test(tc, out_of_descriptors_never_takes_a_live_socket);
 	tcase_add_test(tc, replaces_a_stale_socket_file);
 	suite_add_tcase(s, tc);
 	return s;
