@@ -1,6 +1,7 @@
 /* JSON-RPC 2.0 envelopes over json-c. */
 #include <ctype.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -26,6 +27,7 @@ jsonrpc_tokener_new(void)
 /* What a scan of a line found that json-c would let pass silently. */
 struct jsonrpc_scan {
 	bool below_int64; /* an integer less than INT64_MIN */
+	bool pair_fffd;   /* a surrogate pair json-c decodes to U+FFFD */
 };
 
 static int
@@ -57,26 +59,46 @@ jsonrpc_hex4(const unsigned char *s, size_t len, size_t i)
 	return v;
 }
 
+/* The code point of the surrogate pair whose first escape's backslash
+ * is S[I], or -1 when there is none there. */
+static long
+jsonrpc_pair_at(const unsigned char *s, size_t len, size_t i)
+{
+	int hi, lo;
+
+	if (i + 11 >= len || s[i] != '\\' || s[i + 1] != 'u' ||
+	    s[i + 6] != '\\' || s[i + 7] != 'u')
+		return -1;
+	hi = jsonrpc_hex4(s, len, i + 2);
+	lo = jsonrpc_hex4(s, len, i + 8);
+	if (hi < 0xd800 || hi > 0xdbff || lo < 0xdc00 || lo > 0xdfff)
+		return -1;
+	return 0x10000 + ((long)(hi - 0xd800) << 10) + (lo - 0xdc00);
+}
+
 /* Checks the \u escape at S[*POS] (its backslash) and moves past it. It
  * must be a character or a surrogate pair: json-c turns a lone surrogate
  * into U+FFFD, so that an id would come back changed. */
 static bool
-jsonrpc_scan_escape(const unsigned char *s, size_t len, size_t *pos)
+jsonrpc_scan_escape(const unsigned char *s, size_t len, size_t *pos,
+		    struct jsonrpc_scan *scan)
 {
-	size_t next = *pos + 6;
 	int u = jsonrpc_hex4(s, len, *pos + 2);
+	long pair;
 
 	if (u >= 0xd800 && u <= 0xdbff) {
-		if (next + 1 >= len || s[next] != '\\' || s[next + 1] != 'u')
+		if ((pair = jsonrpc_pair_at(s, len, *pos)) < 0)
 			return false;
-		u = jsonrpc_hex4(s, len, next + 2);
-		if (u < 0xdc00 || u > 0xdfff)
-			return false;
-		next += 6;
-	} else if (u < 0 || (u >= 0xdc00 && u <= 0xdfff)) {
-		return false;
+		/* json-c 0.16 takes the low 16 bits of the code point for
+		 * a surrogate again (U+1D800 to U+1DFFF, U+2D800 ...). */
+		if ((pair & 0xf800) == 0xd800)
+			scan->pair_fffd = true;
+		*pos += 12;
+		return true;
 	}
-	*pos = next;
+	if (u < 0 || (u >= 0xdc00 && u <= 0xdfff))
+		return false;
+	*pos += 6;
 	return true;
 }
 
@@ -85,7 +107,8 @@ jsonrpc_scan_escape(const unsigned char *s, size_t len, size_t *pos)
  * surrogates and code points past U+10FFFF through), \u escapes that
  * are valid UTF-16. Leaves *POS on the closing quote. */
 static bool
-jsonrpc_scan_string(const unsigned char *s, size_t len, size_t *pos)
+jsonrpc_scan_string(const unsigned char *s, size_t len, size_t *pos,
+		    struct jsonrpc_scan *scan)
 {
 	size_t i = *pos + 1, n;
 	bool cut;
@@ -98,7 +121,7 @@ jsonrpc_scan_string(const unsigned char *s, size_t len, size_t *pos)
 			break;
 		} else if (c == '\\') {
 			if (i + 1 < len && s[i + 1] == 'u') {
-				if (!jsonrpc_scan_escape(s, len, &i))
+				if (!jsonrpc_scan_escape(s, len, &i, scan))
 					return false;
 			} else {
 				i += 2; /* json-c checks the other escapes */
@@ -180,7 +203,7 @@ jsonrpc_scan(const char *text, size_t len, struct jsonrpc_scan *scan)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = s[i];
 		if (c == '"') {
-			if (!jsonrpc_scan_string(s, len, &i))
+			if (!jsonrpc_scan_string(s, len, &i, scan))
 				return false;
 		} else if (c == '[' || c == '{') {
 			if (++depth > PROTO_MAX_DEPTH)
@@ -257,6 +280,49 @@ jsonrpc_get_int64(struct json_object *v, int64_t *out)
 	return true;
 }
 
+/* Writes code point CP as UTF-8 into OUT; returns its length. */
+static size_t
+jsonrpc_put_utf8(long cp, char *out)
+{
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* A copy of the scanned LINE with every surrogate pair escape written as
+ * its UTF-8 instead, which json-c takes as it is; *LEN is updated. For
+ * the rare line with a pair json-c would decode to U+FFFD. */
+static char *
+jsonrpc_decode_pairs(const char *line, size_t *len)
+{
+	const unsigned char *s = (const unsigned char *)line;
+	char *copy = malloc(*len + 1);
+	bool in_string = false;
+	size_t n = 0;
+	long cp;
+
+	if (copy == NULL)
+		return NULL;
+	for (size_t i = 0; i < *len; i++) {
+		if (in_string && (cp = jsonrpc_pair_at(s, *len, i)) >= 0) {
+			n += jsonrpc_put_utf8(cp, copy + n);
+			i += 11;
+			continue;
+		}
+		if (in_string && s[i] == '\\' && i + 1 < *len) {
+			copy[n++] = line[i++]; /* the escaped byte goes too */
+		} else if (s[i] == '"') {
+			in_string = !in_string;
+		}
+		copy[n++] = line[i];
+	}
+	copy[n] = '\0';
+	*len = n;
+	return copy;
+}
+
 int
 jsonrpc_parse(struct json_tokener *tok, const char *line, size_t len,
 	      struct json_object **out)
@@ -264,11 +330,17 @@ jsonrpc_parse(struct json_tokener *tok, const char *line, size_t len,
 	struct json_object *obj;
 	enum json_tokener_error err;
 	struct jsonrpc_scan scan;
+	char *decoded = NULL;
 
 	*out = NULL;
 	json_tokener_reset(tok);
 	if (!jsonrpc_scan(line, len, &scan))
 		return -1;
+	if (scan.pair_fffd) {
+		if ((decoded = jsonrpc_decode_pairs(line, &len)) == NULL)
+			return -1;
+		line = decoded;
+	}
 	obj = json_tokener_parse_ex(tok, line, (int)len);
 	err = json_tokener_get_error(tok);
 	/* A bare number only ends at a delimiter: feed the terminating NUL. */
@@ -284,6 +356,7 @@ jsonrpc_parse(struct json_tokener *tok, const char *line, size_t len,
 			}
 		}
 	}
+	free(decoded);
 	if (err != json_tokener_success) {
 		json_object_put(obj);
 		json_tokener_reset(tok);

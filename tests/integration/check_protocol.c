@@ -136,6 +136,10 @@ START_TEST(invalid_utf8_and_escapes_answer_32700)
 		"{\"jsonrpc\":\"2.0\",\"id\":\"\\ud83d\\ude00\",\"method\":\"daemon.info\"}");
 	ck_assert_str_eq(jstr(r, "id"), "\xf0\x9f\x98\x80");
 	json_object_put(r);
+	/* json-c 0.16 alone decodes this pair (U+1DE00) to U+FFFD. */
+	r = send_line("{\"jsonrpc\":\"2.0\",\"id\":\"\\ud837\\ude00\",\"method\":\"daemon.info\"}");
+	ck_assert_str_eq(jstr(r, "id"), "\xf0\x9d\xb8\x80");
+	json_object_put(r);
 	r = send_line("{\"jsonrpc\":\"2.0\",\"id\":\"\\\\ud800\",\"method\":\"daemon.info\"}");
 	ck_assert_str_eq(jstr(r, "id"), "\\ud800");
 	json_object_put(r);
