@@ -213,6 +213,16 @@ config_reader(char *str, int num, void *stream)
 	return str;
 }
 
+/* Reports ERR, options_set()'s message about NAME, at the current line. */
+static void
+config_option_error(struct config_parse *p, const char *name, const char *err)
+{
+	if (strstr(err, name) != NULL)
+		config_error(p, "%s", err);
+	else
+		config_error(p, "%s: %s", name, err);
+}
+
 static int
 config_handler(void *user, const char *section, const char *name,
 	       const char *value)
@@ -234,6 +244,12 @@ config_handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	if (p->reload) {
+		/* A key start-up would refuse makes the whole file wrong,
+		 * even one a reload would not apply. */
+		if (options_check(name, value, err, sizeof err) < 0) {
+			config_option_error(p, name, err);
+			return 1;
+		}
 		if (!config_is_runtime_key(name)) {
 			log_info("%s:%d: %s takes effect only at start; "
 				 "ignored", p->path, p->lineno, name);
@@ -245,12 +261,8 @@ config_handler(void *user, const char *section, const char *name,
 			return 1;
 		}
 	}
-	if (options_set(name, value, err, sizeof err) < 0) {
-		if (strstr(err, name) != NULL)
-			config_error(p, "%s", err);
-		else
-			config_error(p, "%s: %s", name, err);
-	}
+	if (options_set(name, value, err, sizeof err) < 0)
+		config_option_error(p, name, err);
 	return 1;
 }
 

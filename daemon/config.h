@@ -21,7 +21,9 @@ int config_load(const char *path, bool must_exist);
 
 /* Re-reads PATH and applies the keys that can change while running (the
  * limits and the log level), except those the command line set; logs and
- * ignores the others. On any error nothing changes and -1 is returned. */
+ * ignores the others. Any error, an unknown key or a bad value of a key
+ * that applies only at start included, is logged as "PATH:LINE: ...";
+ * then nothing changes and -1 is returned. */
 int config_reload(const char *path);
 
 /* Forgets what config_scan_argv noted. */

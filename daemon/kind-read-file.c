@@ -7,6 +7,11 @@
  * they finish in. While a watcher is past its high-water mark no new read
  * is scheduled, until resume().
  *
+ * Reading stops where read() returns 0 (or at args.length), never at
+ * the size fstat() gave: procfs reports 0 bytes and sysfs 4096 for files
+ * that hold something else, and a regular file may grow. Up to the size
+ * fstat() gave, reads run ahead; past it, one at a time.
+ *
  * Ownership: the job points at its struct read_file (job->priv) until the
  * job ends; pool items point at it until their done function ran. It is
  * freed when both are gone (rf->job NULL and no item in flight).
@@ -17,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <json-c/json.h>
 
@@ -62,8 +70,10 @@ struct read_file {
 	int open_err;
 	const char *open_what; /* what failed, for the message */
 	uint64_t size;
+	bool size_known; /* false: the kernel does not report it (procfs) */
 
-	uint64_t end;  /* where reading stops */
+	uint64_t end;   /* where reading stops: args.length, or never */
+	uint64_t ahead; /* reads run ahead up to here, the size at open */
 	uint64_t next; /* offset of the next read to schedule */
 	uint64_t sent; /* bytes delivered */
 	bool eof;      /* a read came back short: the file ended */
@@ -137,18 +147,41 @@ read_file_complete(struct read_file *rf)
 {
 	struct job *job = read_file_detach(rf);
 	struct json_object *result = json_object_new_object();
+	uint64_t size = rf->size_known ? rf->size : rf->sent;
 
 	job_output_end(job, STREAM_DATA);
-	job_progress(job, rf->sent, (int64_t)(rf->end - rf->offset), "bytes",
-		     true);
+	job_progress(job, rf->sent, (int64_t)rf->sent, "bytes", true);
 	json_object_object_add(result, "path",
 			       json_object_new_string(rf->path));
 	json_object_object_add(result, "bytes",
 			       json_object_new_int64((int64_t)rf->sent));
 	json_object_object_add(result, "size",
-			       json_object_new_int64((int64_t)rf->size));
+			       json_object_new_int64((int64_t)size));
 	job_complete(job, result);
 	read_file_maybe_free(rf);
+}
+
+/* Kernel file systems whose files report a size that is not what a read
+ * returns: 0 (procfs, cgroup), a page (sysfs), anything. */
+static const long read_file_pseudo_fs[] = {
+	PROC_SUPER_MAGIC, SYSFS_MAGIC,        DEBUGFS_MAGIC,       TRACEFS_MAGIC,
+	SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC,
+};
+
+/* Whether FD's size from fstat() is the number of bytes it holds. */
+static bool
+read_file_size_is_known(int fd)
+{
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) < 0)
+		return false;
+	for (size_t i = 0;
+	     i < sizeof read_file_pseudo_fs / sizeof read_file_pseudo_fs[0];
+	     i++)
+		if ((long)sfs.f_type == read_file_pseudo_fs[i])
+			return false;
+	return true;
 }
 
 /* Worker: opens the file as its owner and learns its size. */
@@ -186,6 +219,7 @@ read_file_open_work(struct pool_work *w, void *arg)
 		rf->open_err = EINVAL;
 	} else {
 		rf->size = (uint64_t)st.st_size;
+		rf->size_known = read_file_size_is_known(rf->fd);
 	}
 	if (rf->open_err == 0)
 		posix_fadvise(rf->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -218,6 +252,15 @@ read_file_read_work(struct pool_work *w, void *arg)
 
 static void read_file_read_done(void *arg, bool cancelled);
 
+/* Whether to start another read now. */
+static bool
+read_file_more(const struct read_file *rf)
+{
+	if (rf->eof || rf->next >= rf->end)
+		return false;
+	return rf->next < rf->ahead || rf->nbusy == 0;
+}
+
 /* Schedules the next read into the slot after the busy ones. */
 static void
 read_file_schedule(struct read_file *rf)
@@ -246,18 +289,29 @@ read_file_schedule(struct read_file *rf)
 static void
 read_file_pump(struct read_file *rf)
 {
-	bool more = !rf->eof && rf->next < rf->end;
-
-	if (!more && rf->nbusy == 0) {
+	if (!read_file_more(rf) && rf->nbusy == 0) {
 		read_file_complete(rf);
 		return;
 	}
-	while (more && rf->nbusy < READ_FILE_INFLIGHT) {
+	while (read_file_more(rf) && rf->nbusy < READ_FILE_INFLIGHT) {
 		if (job_output_blocked(rf->job))
 			return; /* resume() brings us back */
 		read_file_schedule(rf);
-		more = rf->next < rf->end;
 	}
+}
+
+/* The progress total: what the size at open leaves to read, or null
+ * when the kernel does not report the size. */
+static int64_t
+read_file_total(const struct read_file *rf)
+{
+	uint64_t left = rf->size > rf->offset ? rf->size - rf->offset : 0;
+
+	if (!rf->size_known)
+		return -1;
+	if (rf->end - rf->offset < left)
+		left = rf->end - rf->offset;
+	return (int64_t)left;
 }
 
 /* Sends the chunks that are ready, in file order. Returns -1 when a read
@@ -277,17 +331,17 @@ read_file_deliver(struct read_file *rf)
 			read_file_fail(rf, slot->err, "read");
 			return -1;
 		}
+		if (slot->got < slot->len)
+			rf->eof = true;
 		if (slot->got > 0) {
 			job_output(rf->job, STREAM_DATA, slot->buf, slot->got);
 			rf->sent += slot->got;
 			/* The last one is the final event, sent at the end. */
-			if (rf->sent < rf->end - rf->offset)
+			if (!rf->eof && rf->sent < rf->end - rf->offset)
 				job_progress(rf->job, rf->sent,
-					     (int64_t)(rf->end - rf->offset),
-					     "bytes", false);
+					     read_file_total(rf), "bytes",
+					     false);
 		}
-		if (slot->got < slot->len)
-			rf->eof = true;
 	}
 	return 0;
 }
@@ -325,13 +379,10 @@ read_file_open_done(void *arg, bool cancelled)
 		read_file_fail(rf, rf->open_err, rf->open_what);
 		return;
 	}
-	rf->end = rf->offset;
-	if (rf->offset < rf->size) {
-		uint64_t avail = rf->size - rf->offset;
-		rf->end += rf->length >= 0 && (uint64_t)rf->length < avail
-				   ? (uint64_t)rf->length
-				   : avail;
-	}
+	/* offset and length are below INT64_MAX: no overflow. */
+	rf->end =
+		rf->length >= 0 ? rf->offset + (uint64_t)rf->length : UINT64_MAX;
+	rf->ahead = rf->size_known ? rf->size : 0;
 	rf->next = rf->offset;
 	read_file_pump(rf);
 }

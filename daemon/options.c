@@ -16,7 +16,15 @@
 
 struct option_state option_state = {.log_level = LOG_INFO};
 
-enum arg_type { ARG_NONE, ARG_STRING, ARG_SIZE, ARG_COUNT, ARG_MODE, ARG_SPECIAL };
+enum arg_type {
+	ARG_NONE,
+	ARG_STRING,
+	ARG_SIZE,
+	ARG_INT_SIZE, /* a size json-c is handed as an int */
+	ARG_COUNT,
+	ARG_MODE,
+	ARG_SPECIAL
+};
 
 struct option_def {
 	const char *name;
@@ -32,7 +40,7 @@ static const struct option_def option_defs[] = {
 	 "$XDG_RUNTIME_DIR/asyncd/asyncd.sock)", "PATH"},
 	{"socket-mode", ARG_MODE, &daemon_opts.socket_mode,
 	 "socket file mode (default: 0666 as root, else 0600)", "MODE"},
-	{"max-request", ARG_SIZE, &daemon_opts.max_request,
+	{"max-request", ARG_INT_SIZE, &daemon_opts.max_request,
 	 "longest request line in bytes (default: 1048576)", "BYTES"},
 	{"output-hwm", ARG_SIZE, &daemon_opts.output_hwm,
 	 "output buffered per connection before streaming jobs pause "
@@ -115,7 +123,7 @@ parse_unsigned(const char *value, unsigned long long max,
 
 static int
 add_kind_limit(const char *kind, size_t kind_len, const char *count,
-	       char *err, size_t size)
+	       bool apply, char *err, size_t size)
 {
 	unsigned long long n;
 	struct kind_limit *kl;
@@ -128,6 +136,8 @@ add_kind_limit(const char *kind, size_t kind_len, const char *count,
 		snprintf(err, size, "bad job kind");
 		return -1;
 	}
+	if (!apply)
+		return 0;
 	for (size_t i = 0; i < option_state.nkind_limits; i++) {
 		kl = &option_state.kind_limits[i];
 		if (strlen(kl->kind) == kind_len &&
@@ -147,8 +157,10 @@ add_kind_limit(const char *kind, size_t kind_len, const char *count,
 	return 0;
 }
 
+/* Checks NAME=VALUE of an ARG_SPECIAL option, and applies it if APPLY. */
 static int
-set_special(const char *name, const char *value, char *err, size_t size)
+set_special(const char *name, const char *value, bool apply, char *err,
+	    size_t size)
 {
 	if (strcmp(name, "max-running") == 0) {
 		const char *eq = strchr(value, '=');
@@ -156,13 +168,13 @@ set_special(const char *name, const char *value, char *err, size_t size)
 			snprintf(err, size, "expected KIND=N: %s", value);
 			return -1;
 		}
-		return add_kind_limit(value, (size_t)(eq - value), eq + 1, err,
-				      size);
+		return add_kind_limit(value, (size_t)(eq - value), eq + 1,
+				      apply, err, size);
 	}
 	if (strcmp(name, "max-downloads") == 0)
-		return add_kind_limit("download", 8, value, err, size);
+		return add_kind_limit("download", 8, value, apply, err, size);
 	if (strcmp(name, "max-processes") == 0)
-		return add_kind_limit("process", 7, value, err, size);
+		return add_kind_limit("process", 7, value, apply, err, size);
 	if (strcmp(name, "allow-scheme") == 0) {
 		char *s;
 		if (strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789+-.") !=
@@ -171,6 +183,8 @@ set_special(const char *name, const char *value, char *err, size_t size)
 			snprintf(err, size, "bad URL scheme: %s", value);
 			return -1;
 		}
+		if (!apply)
+			return 0;
 		if (asprintf(&s, "%s,%s", daemon_opts.allowed_schemes, value) < 0)
 			fatal("asprintf");
 		free(daemon_opts.allowed_schemes);
@@ -191,11 +205,15 @@ set_special(const char *name, const char *value, char *err, size_t size)
 			snprintf(err, size, "unknown log level: %s", value);
 			return -1;
 		}
+		if (!apply)
+			return 0;
 		option_state.log_level = level;
 		option_state.log_level_set = true;
 		return 0;
 	}
 	if (strcmp(name, "config") == 0) {
+		if (!apply)
+			return 0;
 		free(option_state.config_file);
 		option_state.config_file = xstrdup(value);
 		return 0;
@@ -204,38 +222,55 @@ set_special(const char *name, const char *value, char *err, size_t size)
 	return -1;
 }
 
-int
-options_set(const char *name, const char *value, char *err, size_t size)
+/* Parses VALUE as a size from 1024 to MAX for option NAME. */
+static int
+parse_size(const char *name, const char *value, unsigned long long max,
+	   unsigned long long *n, char *err, size_t size)
 {
-	const struct option_def *def = NULL;
-	unsigned long long n;
-
-	for (size_t i = 0; i < NOPTIONS; i++)
-		if (strcmp(option_defs[i].name, name) == 0)
-			def = &option_defs[i];
-	if (def == NULL || def->type == ARG_NONE) {
-		snprintf(err, size, "unknown option: %s", name);
-		return -1;
-	}
-	switch (def->type) {
-	case ARG_STRING:
-		free(*(char **)def->target);
-		*(char **)def->target = xstrdup(value);
-		return 0;
-	case ARG_SIZE:
-		if (parse_unsigned(value, SIZE_MAX / 2, &n) < 0 || n < 1024) {
+	if (parse_unsigned(value, max, n) < 0 || *n < 1024) {
+		if (max == INT_MAX)
+			snprintf(err, size,
+				 "%s: not a size from 1024 to %d: %s", name,
+				 INT_MAX, value);
+		else
 			snprintf(err, size, "%s: not a size of at least 1024: %s",
 				 name, value);
-			return -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Checks VALUE for option DEF, and stores it if APPLY. */
+static int
+option_apply(const struct option_def *def, const char *value, bool apply,
+	     char *err, size_t size)
+{
+	const char *name = def->name;
+	unsigned long long n;
+
+	switch (def->type) {
+	case ARG_STRING:
+		if (apply) {
+			free(*(char **)def->target);
+			*(char **)def->target = xstrdup(value);
 		}
-		*(size_t *)def->target = (size_t)n;
+		return 0;
+	case ARG_SIZE:
+	case ARG_INT_SIZE:
+		if (parse_size(name, value,
+			       def->type == ARG_INT_SIZE ? INT_MAX : SIZE_MAX / 2,
+			       &n, err, size) < 0)
+			return -1;
+		if (apply)
+			*(size_t *)def->target = (size_t)n;
 		return 0;
 	case ARG_COUNT:
 		if (parse_unsigned(value, UINT_MAX, &n) < 0) {
 			snprintf(err, size, "%s: not a count: %s", name, value);
 			return -1;
 		}
-		*(unsigned *)def->target = (unsigned)n;
+		if (apply)
+			*(unsigned *)def->target = (unsigned)n;
 		return 0;
 	case ARG_MODE: {
 		char *end;
@@ -245,12 +280,41 @@ options_set(const char *name, const char *value, char *err, size_t size)
 				 value);
 			return -1;
 		}
-		*(int *)def->target = (int)mode;
+		if (apply)
+			*(int *)def->target = (int)mode;
 		return 0;
 	}
 	default:
-		return set_special(name, value, err, size);
+		return set_special(name, value, apply, err, size);
 	}
+}
+
+/* The option named NAME that takes a value, or NULL after filling ERR. */
+static const struct option_def *
+option_find(const char *name, char *err, size_t size)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (strcmp(option_defs[i].name, name) == 0 &&
+		    option_defs[i].type != ARG_NONE)
+			return &option_defs[i];
+	snprintf(err, size, "unknown option: %s", name);
+	return NULL;
+}
+
+int
+options_set(const char *name, const char *value, char *err, size_t size)
+{
+	const struct option_def *def = option_find(name, err, size);
+
+	return def != NULL ? option_apply(def, value, true, err, size) : -1;
+}
+
+int
+options_check(const char *name, const char *value, char *err, size_t size)
+{
+	const struct option_def *def = option_find(name, err, size);
+
+	return def != NULL ? option_apply(def, value, false, err, size) : -1;
 }
 
 static void

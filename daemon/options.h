@@ -30,6 +30,9 @@ void options_defaults(void);
 /* Applies option NAME (a long option name) with VALUE (NULL for a flag).
  * Returns 0, or -1 with a message in ERR. */
 int options_set(const char *name, const char *value, char *err, size_t size);
+/* Checks what options_set() would, and changes nothing. */
+int options_check(const char *name, const char *value, char *err,
+		  size_t size);
 /* Parses argv; exits on --help, --version and usage errors. */
 void options_parse_argv(int argc, char **argv);
 

@@ -6,6 +6,7 @@
 
 #include <json-c/json.h>
 
+#include "../proto/jsonrpc.h"
 #include "params.h"
 
 int
@@ -83,10 +84,10 @@ params_int(struct json_object *obj, const char *prefix, const char *name,
 	field_name(field, sizeof field, prefix, name);
 	if (!json_object_is_type(v, json_type_int))
 		return param_fail(err, field, "must be an integer");
-	/* json-c clamps what does not fit in 64 bits: treat the clamped
-	 * values as out of range, as they are for every field here. */
-	int64_t i = json_object_get_int64(v);
-	if (i < min || i > max || i == INT64_MAX)
+	/* An integer written outside int64 is out of range, not the value
+	 * json-c clamped it to. */
+	int64_t i;
+	if (!jsonrpc_get_int64(v, &i) || i < min || i > max)
 		return param_fail(err, field,
 				  "must be an integer from %" PRId64 " to %" PRId64,
 				  min, max);

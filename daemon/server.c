@@ -368,13 +368,13 @@ out:
 	return rc;
 }
 
-/* -1 and a log line when PATH is served by a live daemon or is not a
- * socket; removes a stale socket file. */
+/* -1 and a log line when PATH is served by a live daemon, is not a
+ * socket, or cannot be checked; removes a stale socket file. */
 static int
 claim_path(const char *path, const struct sockaddr_un *sun)
 {
 	struct stat st;
-	int fd, rc;
+	int fd, rc, err;
 
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : (log_warn("%s", path), -1);
@@ -382,11 +382,26 @@ claim_path(const char *path, const struct sockaddr_un *sun)
 		log_warnx("%s exists and is not a socket", path);
 		return -1;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Stale only when a connect is refused: without a socket to try
+	 * (EMFILE) or on another error, a live daemon may be serving it. */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		log_warn("%s: cannot tell whether another asyncd serves it: "
+			 "socket",
+			 path);
+		return -1;
+	}
 	rc = connect(fd, (const struct sockaddr *)sun, sizeof *sun);
+	err = errno;
 	close(fd);
 	if (rc == 0) {
 		log_warnx("%s: another asyncd is serving it", path);
+		return -1;
+	}
+	if (err != ECONNREFUSED && err != ENOENT) {
+		errno = err;
+		log_warn("%s: cannot tell whether another asyncd serves it: "
+			 "connect",
+			 path);
 		return -1;
 	}
 	log_info("removing stale socket %s", path);

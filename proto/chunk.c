@@ -17,82 +17,6 @@ chunk_init(struct chunk_encoder *enc, bool base64_only)
 	enc->base64_only = base64_only;
 }
 
-/* Length of the character starting with lead byte C, or 0 if C cannot
- * start one. */
-static size_t
-utf8_seq_len(unsigned char c)
-{
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return 2;
-	if (c >= 0xe0 && c <= 0xef)
-		return 3;
-	if (c >= 0xf0 && c <= 0xf4)
-		return 4;
-	return 0;
-}
-
-/* Whether the N bytes at S (N < the character's length allowed) can still
- * begin a valid character: RFC 3629's table for the second byte. */
-static bool
-utf8_second_ok(unsigned char lead, unsigned char second)
-{
-	switch (lead) {
-	case 0xe0:
-		return second >= 0xa0 && second <= 0xbf;
-	case 0xed:
-		return second >= 0x80 && second <= 0x9f;
-	case 0xf0:
-		return second >= 0x90 && second <= 0xbf;
-	case 0xf4:
-		return second >= 0x80 && second <= 0x8f;
-	default:
-		return second >= 0x80 && second <= 0xbf;
-	}
-}
-
-size_t
-utf8_valid_prefix(const unsigned char *s, size_t len, bool *cut)
-{
-	size_t i = 0;
-
-	*cut = false;
-	while (i < len) {
-		/* ASCII runs are the common case: take eight at a time. */
-		while (i + 8 <= len) {
-			uint64_t w;
-			memcpy(&w, s + i, 8);
-			if (w & 0x8080808080808080ULL)
-				break;
-			i += 8;
-		}
-		if (i >= len)
-			break;
-		unsigned char c = s[i];
-		size_t n = utf8_seq_len(c);
-		if (n == 1) {
-			i++;
-			continue;
-		}
-		if (n == 0)
-			return i;
-		size_t have = len - i < n ? len - i : n;
-		for (size_t k = 1; k < have; k++) {
-			bool ok = k == 1 ? utf8_second_ok(c, s[i + 1])
-					 : (s[i + k] & 0xc0) == 0x80;
-			if (!ok)
-				return i;
-		}
-		if (have < n) {
-			*cut = true;
-			return i;
-		}
-		i += n;
-	}
-	return i;
-}
-
 /* Sends one piece of at most PROTO_CHUNK_MAX bytes. */
 static void
 chunk_emit(struct chunk_encoder *enc, const unsigned char *p, size_t len,
@@ -145,22 +69,21 @@ chunk_complete_carry(struct chunk_encoder *enc, const unsigned char *p,
 	unsigned char joined[8];
 	size_t take = len < 4 ? len : 4;
 	size_t total = enc->ncarry + take;
-	size_t need = utf8_seq_len(enc->carry[0]);
 	bool cut;
 
 	memcpy(joined, enc->carry, enc->ncarry);
 	memcpy(joined + enc->ncarry, p, take);
-	size_t valid = utf8_valid_prefix(joined, total, &cut);
-	if (valid == 0 && cut) { /* still unfinished: keep all of it */
+	size_t n = utf8_char_len(joined, total, &cut);
+	if (cut) { /* still unfinished: keep all of it */
 		memcpy(enc->carry, joined, total);
 		enc->ncarry = total;
 		return take;
 	}
-	if (need > 0 && valid >= need) { /* the character is whole */
-		size_t used = need - enc->ncarry;
+	if (n > 0) { /* the character is whole */
+		size_t used = n - enc->ncarry;
 		enc->ncarry = 0;
-		sink(arg, CHUNK_UTF8, enc->offset, joined, need);
-		enc->offset += need;
+		sink(arg, CHUNK_UTF8, enc->offset, joined, n);
+		enc->offset += n;
 		return used;
 	}
 	/* Not UTF-8 after all: the carried bytes go alone, as base64. */

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "utf8.h"
+
 enum chunk_encoding { CHUNK_UTF8, CHUNK_BASE64 };
 
 const char *chunk_encoding_name(enum chunk_encoding enc);
@@ -34,10 +36,6 @@ void chunk_write(struct chunk_encoder *enc, const void *data, size_t len,
 
 /* Ends the stream: bytes of an unfinished character go out as base64. */
 void chunk_finish(struct chunk_encoder *enc, chunk_sink sink, void *arg);
-
-/* Length of the longest valid UTF-8 prefix of S. *cut is set when the
- * rest is only the beginning of a character that may continue. */
-size_t utf8_valid_prefix(const unsigned char *s, size_t len, bool *cut);
 
 /* Characters of base64 for LEN raw bytes. */
 size_t base64_encoded_len(size_t len);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct json_object;
 struct json_tokener;
@@ -19,9 +20,15 @@ int jsonrpc_parse(struct json_tokener *tok, const char *line, size_t len,
 		  struct json_object **out);
 
 /* True when TEXT holds nothing json-c accepts beyond RFC 8259 (raw
- * control characters in strings, bare words such as NaN, single quotes)
- * and nests at most PROTO_MAX_DEPTH arrays and objects. */
+ * control characters in strings, bare words such as NaN, single quotes,
+ * UTF-8 that is not strictly valid, \u escapes that are not valid
+ * UTF-16) and nests at most PROTO_MAX_DEPTH arrays and objects. */
 bool jsonrpc_text_is_strict(const char *text, size_t len);
+
+/* Reads V, parsed by jsonrpc_parse(), as an integer into *OUT. False
+ * when V is not an integer or was written outside int64: json-c clamps
+ * those silently. */
+bool jsonrpc_get_int64(struct json_object *v, int64_t *out);
 
 struct rpc_request {
 	struct json_object *id; /* borrowed; NULL for a notification */

@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../daemon/server.h"
 #include "../testutil.h"
 
 static struct tdaemon d;
@@ -56,6 +58,9 @@ send_line(const char *line)
 	return r;
 }
 
+static void expect_field(const char *method, const char *params,
+			 const char *field);
+
 static void
 expect_error(const char *line, int code, bool id_null)
 {
@@ -92,6 +97,94 @@ START_TEST(parse_errors_answer_32700_with_null_id)
 	memcpy(deep, "{\"a\":", 5);
 	strcat(deep, "}");
 	expect_error(deep, -32700, true);
+}
+END_TEST
+
+/* Strict UTF-8 and UTF-16 escapes: json-c 0.16 alone lets overlong
+ * forms, surrogates and code points past U+10FFFF through, and turns a
+ * lone surrogate escape into U+FFFD, so that a string id came back
+ * changed. */
+START_TEST(invalid_utf8_and_escapes_answer_32700)
+{
+	static const char *const ids[] = {
+		"\"\xc0\xaf\"",         "\"\xe0\x80\xaf\"",
+		"\"\xf0\x80\x80\xaf\"", "\"\xed\xa0\x80\"",
+		"\"\xf4\x90\x80\x80\"", "\"\xf5\x80\x80\x80\"",
+		"\"\xff\"",             "\"a\xe2\x82\"",
+		"\"\xe2\x82z\"",        "\"\\ud800\"",
+		"\"\\udc00\"",          "\"\\ud800\\u0041\"",
+		"\"x\\uDBFF\"",
+	};
+	char line[200];
+
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		snprintf(line, sizeof line,
+			 "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"daemon.info\"}",
+			 ids[i]);
+		expect_error(line, -32700, true);
+		/* The same in params, where no id is at stake. */
+		snprintf(line, sizeof line,
+			 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
+			 "\"params\":{\"kind\":\"sleep\",\"args\":{\"ms\":1},"
+			 "\"label\":%s}}",
+			 ids[i]);
+		expect_error(line, -32700, true);
+	}
+	/* A surrogate pair is one character; an escaped backslash is no
+	 * escape. Both ids come back as they were meant. */
+	struct json_object *r = send_line(
+		"{\"jsonrpc\":\"2.0\",\"id\":\"\\ud83d\\ude00\",\"method\":\"daemon.info\"}");
+	ck_assert_str_eq(jstr(r, "id"), "\xf0\x9f\x98\x80");
+	json_object_put(r);
+	/* json-c 0.16 alone decodes this pair (U+1DE00) to U+FFFD. */
+	r = send_line("{\"jsonrpc\":\"2.0\",\"id\":\"\\ud837\\ude00\",\"method\":\"daemon.info\"}");
+	ck_assert_str_eq(jstr(r, "id"), "\xf0\x9d\xb8\x80");
+	json_object_put(r);
+	r = send_line("{\"jsonrpc\":\"2.0\",\"id\":\"\\\\ud800\",\"method\":\"daemon.info\"}");
+	ck_assert_str_eq(jstr(r, "id"), "\\ud800");
+	json_object_put(r);
+	/* Nothing was created. */
+	r = tc_call(c, "job.list", "{}");
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 0);
+	json_object_put(r);
+}
+END_TEST
+
+/* json-c clamps an integer outside int64: the clamped id must not come
+ * back as if it were the client's, nor a clamped param pass. */
+START_TEST(integers_outside_int64_are_refused)
+{
+	static const char *const ids[] = {
+		"9223372036854775808", "-9223372036854775809",
+		"18446744073709551616", "-100000000000000000000",
+	};
+	char line[200];
+
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		snprintf(line, sizeof line,
+			 "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"daemon.info\"}",
+			 ids[i]);
+		expect_error(line, -32600, true);
+	}
+	/* The bounds themselves are ids like any other. */
+	struct json_object *r = send_line(
+		"{\"jsonrpc\":\"2.0\",\"id\":-9223372036854775808,\"method\":\"daemon.info\"}");
+	ck_assert(jint(r, "id") == INT64_MIN);
+	ck_assert_ptr_nonnull(jget(r, "result"));
+	json_object_put(r);
+	r = send_line("{\"jsonrpc\":\"2.0\",\"id\":9223372036854775807,\"method\":\"daemon.info\"}");
+	ck_assert(jint(r, "id") == INT64_MAX);
+	json_object_put(r);
+	/* In params: out of range names the field; INT64_MAX is a job id
+	 * that does not exist, not an out-of-range one. */
+	expect_field("job.get", "{\"id\":9223372036854775808}", "id");
+	expect_field("job.get", "{\"id\":18446744073709551616}", "id");
+	expect_field("job.submit", "{\"kind\":\"sleep\",\"args\":{\"ms\":-9223372036854775809}}", "args.ms");
+	expect_field("job.submit", "{\"kind\":\"download\",\"args\":{\"url\":\"http://127.0.0.1:9/\",\"max_bytes\":9223372036854775808}}", "args.max_bytes");
+	r = tc_call(c, "job.get", "{\"id\":9223372036854775807}");
+	assert_rpc_error(r, -32001, NULL);
+	json_object_put(r);
+	assert_still_serving();
 }
 END_TEST
 
@@ -370,6 +463,36 @@ START_TEST(max_request_option_sets_the_limit)
 }
 END_TEST
 
+/* json-c is handed a line's length as an int: INT_MAX is the most. */
+START_TEST(max_request_is_at_most_int_max)
+{
+	static const char *const extra[] = {"--max-request", "2147483647", NULL};
+	char sock[200];
+	char *argv[] = {(char *)td_path("ASYNCD", "daemon/asyncd"), "--socket",
+			sock, "--config", "/dev/null", "--max-request",
+			"2147483648", NULL};
+	struct run_result rr;
+	struct tdaemon d2;
+
+	snprintf(sock, sizeof sock, "%s/other.sock", d.dir);
+	run_program(argv, NULL, NULL, -1, &rr);
+	ck_assert_int_eq(rr.status, 2);
+	ck_assert_msg(strstr(rr.err, "max-request: not a size from 1024 to "
+				     "2147483647: 2147483648") != NULL,
+		      "stderr: %s", rr.err);
+	run_result_free(&rr);
+	ck_assert_int_ne(access(sock, F_OK), 0);
+
+	td_start(&d2, extra);
+	struct tconn *c2 = tc_open(d2.sock);
+	struct json_object *r = tc_call(c2, "daemon.info", NULL);
+	ck_assert_int_eq(jint(r, "result.limits.max_request"), 2147483647);
+	json_object_put(r);
+	tc_close(c2);
+	ck_assert_int_eq(td_stop(&d2), 0);
+}
+END_TEST
+
 START_TEST(daemon_info_reports_itself)
 {
 	struct json_object *r = tc_call(c, "daemon.info", NULL);
@@ -426,6 +549,27 @@ START_TEST(refuses_a_path_a_live_daemon_serves)
 	write_file(path, "keep", 4, 0644);
 	ck_assert_int_ne(run_daemon_on(path), 0);
 	ck_assert_int_eq(access(path, F_OK), 0);
+}
+END_TEST
+
+/* With no descriptor left (EMFILE), whether a daemon serves the path
+ * cannot be checked: the path is kept and the start refused. */
+START_TEST(out_of_descriptors_never_takes_a_live_socket)
+{
+	struct rlimit old, low;
+	int lowest_free = dup(0);
+
+	ck_assert_int_ge(lowest_free, 0);
+	close(lowest_free);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest_free;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int rc = server_listen_path(d.sock, 0600);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_msg(access(d.sock, F_OK) == 0, "the live socket was removed");
+	assert_still_serving();
 }
 END_TEST
 
@@ -498,7 +642,9 @@ protocol_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, parse_errors_answer_32700_with_null_id);
+	tcase_add_test(tc, invalid_utf8_and_escapes_answer_32700);
 	tcase_add_test(tc, invalid_requests_answer_32600);
+	tcase_add_test(tc, integers_outside_int64_are_refused);
 	tcase_add_test(tc, unknown_method_answers_32601);
 	tcase_add_test(tc, params_must_be_an_object);
 	tcase_add_test(tc, invalid_params_name_the_field);
@@ -514,6 +660,7 @@ protocol_suite(void)
 	tcase_add_test(tc, framing_crlf_empty_lines_and_split_writes);
 	tcase_add_test(tc, oversized_line_answers_32600_and_keeps_the_connection);
 	tcase_add_test(tc, max_request_option_sets_the_limit);
+	tcase_add_test(tc, max_request_is_at_most_int_max);
 	tcase_add_test(tc, connection_can_half_close_and_still_get_answers);
 	suite_add_tcase(s, tc);
 
@@ -523,6 +670,7 @@ protocol_suite(void)
 	tcase_add_test(tc, daemon_info_reports_itself);
 	tcase_add_test(tc, socket_is_created_with_the_right_mode);
 	tcase_add_test(tc, refuses_a_path_a_live_daemon_serves);
+	tcase_add_test(tc, out_of_descriptors_never_takes_a_live_socket);
 	tcase_add_test(tc, replaces_a_stale_socket_file);
 	suite_add_tcase(s, tc);
 	return s;

@@ -361,6 +361,72 @@ START_TEST(offsets_and_lengths)
 }
 END_TEST
 
+/* Reads PATH, a file whose size the kernel does not report, through the
+ * daemon with EXTRA args: it reads to the end of the file, and reports
+ * as its size the bytes read. */
+static void
+read_pseudo_ok(const char *path, const char *extra, struct got *g)
+{
+	read_ok(path, extra, g);
+	ck_assert_int_eq(jint(g->end, "params.result.size"), (int64_t)g->len);
+	ck_assert_int_eq(g->progress_done, (int64_t)g->len);
+	ck_assert_int_eq(g->progress_total, (int64_t)g->len);
+}
+
+/* procfs says 0 bytes for /proc/version; the size fstat gives must not
+ * decide where reading stops. */
+START_TEST(proc_and_sys_files_are_read_to_their_end)
+{
+	size_t len;
+	char *want = read_file("/proc/version", &len);
+	struct got g = {0};
+
+	ck_assert_ptr_nonnull(want);
+	ck_assert_uint_gt(len, 10);
+	read_pseudo_ok("/proc/version", NULL, &g);
+	ck_assert_uint_eq(g.len, len);
+	ck_assert_mem_eq(g.data, want, len);
+	got_free(&g);
+	/* offset and length still hold. */
+	read_pseudo_ok("/proc/version", "\"offset\":5,\"length\":7", &g);
+	ck_assert_uint_eq(g.len, 7);
+	ck_assert_mem_eq(g.data, want + 5, 7);
+	got_free(&g);
+	read_pseudo_ok("/proc/version", "\"offset\":3", &g);
+	ck_assert_uint_eq(g.len, len - 3);
+	ck_assert_mem_eq(g.data, want + 3, len - 3);
+	got_free(&g);
+	read_pseudo_ok("/proc/version", "\"offset\":1000000", &g);
+	ck_assert_uint_eq(g.len, 0);
+	got_free(&g);
+	free(want);
+
+	/* A file that changes as it is read: only its shape can be checked. */
+	char path[64], pid_line[64];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)getpid());
+	snprintf(pid_line, sizeof pid_line, "\nPid:\t%d\n", (int)getpid());
+	read_pseudo_ok(path, NULL, &g);
+	ck_assert_uint_gt(g.len, 100);
+	g.data[g.len] = '\0';
+	ck_assert_msg(strncmp((char *)g.data, "Name:\t", 6) == 0 &&
+			      strstr((char *)g.data, pid_line) != NULL,
+		      "not a status file: %s", (char *)g.data);
+	got_free(&g);
+
+	/* sysfs reports a page for what holds a few bytes. */
+	const char *sys = "/sys/devices/system/cpu/online";
+	struct stat st;
+	if ((want = read_file(sys, &len)) != NULL && len > 0 &&
+	    stat(sys, &st) == 0 && (size_t)st.st_size != len) {
+		read_pseudo_ok(sys, NULL, &g);
+		ck_assert_uint_eq(g.len, len);
+		ck_assert_mem_eq(g.data, want, len);
+		got_free(&g);
+	}
+	free(want);
+}
+END_TEST
+
 START_TEST(large_file_matches_its_sha256)
 {
 	const size_t len = 100 * MiB + 12345;
@@ -841,6 +907,7 @@ read_file_suite(void)
 	tcase_add_test(tc, encoding_base64_sends_every_chunk_as_base64);
 	tcase_add_test(tc, empty_file_completes_with_no_output);
 	tcase_add_test(tc, offsets_and_lengths);
+	tcase_add_test(tc, proc_and_sys_files_are_read_to_their_end);
 	tcase_add_test(tc, large_file_matches_its_sha256);
 	tcase_add_test(tc, many_reads_at_once);
 	suite_add_tcase(s, tc);

@@ -200,6 +200,20 @@ svc_log_has(const char *log, const char *text)
 	return found;
 }
 
+/* How many times TEXT is in LOG. */
+static int
+svc_log_count(const char *log, const char *text)
+{
+	char *s = read_file(log, NULL);
+	int n = 0;
+
+	for (const char *q = s; q != NULL && (q = strstr(q, text)) != NULL;
+	     q++)
+		n++;
+	free(s);
+	return n;
+}
+
 static void
 svc_wait_log(const char *log, const char *text, int timeout_ms)
 {
@@ -702,6 +716,8 @@ START_TEST(test_config_errors)
 		{"keep-finished = 5\nmax-queued-per-user = many\n", 2, "many"},
 		{"max-queued = 5\n[asyncd]\nmax-queued = 6\n", 2, "section"},
 		{"max-request = 12\n", 1, "max-request"},
+		/* json-c takes a length as an int. */
+		{"max-request = 2147483648\n", 1, "2147483647"},
 		{"log-level = loud\n", 1, "loud"},
 		{"max-queued\n", 1, "KEY = VALUE"},
 		{"config = /etc/other.conf\n", 1, "config"},
@@ -840,6 +856,70 @@ START_TEST(test_sighup_reload)
 }
 END_TEST
 
+/* A reload refuses the whole file for one unknown key or one bad value,
+ * of a run-time key or not, as start-up does; the next good file
+ * applies. */
+START_TEST(test_sighup_refuses_a_file_with_an_unknown_key)
+{
+	static const char conf1[] = "max-queued = 7\n";
+	static const char *const bad[] = {
+		"max-queued = 8\nno-such-key = 1\n",
+		"max-queued = 8\nworkers = many\n",
+		"max-queued = 8\nmax-request = 2147483648\n",
+	};
+	static const char conf3[] = "max-queued = 9\n";
+	char sock[128], log[128], path[128], where[160];
+	struct json_object *r;
+	long long deadline;
+	pid_t pid;
+
+	svc_path(sock, sizeof sock, "asyncd.sock");
+	svc_path(log, sizeof log, "asyncd.log");
+	svc_path(path, sizeof path, "asyncd.conf");
+	write_file(path, conf1, strlen(conf1), 0644);
+	pid = svc_start_daemon(sock, path, NULL, log, NULL, false);
+	r = svc_info(sock, pid, log);
+	ck_assert_int_eq(jint(r, "result.limits.max_queued"), 7);
+	json_object_put(r);
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		write_file(path, bad[i], strlen(bad[i]), 0644);
+		ck_assert_int_eq(kill(pid, SIGHUP), 0);
+		/* One "not re-read" per refused file. */
+		deadline = svc_now_ms() + 10000;
+		while (svc_log_count(log, "not re-read") != (int)i + 1) {
+			ck_assert_msg(svc_now_ms() < deadline,
+				      "file %zu was not refused", i);
+			usleep(20000);
+		}
+		snprintf(where, sizeof where, "%s:2: ", path);
+		ck_assert(svc_log_has(log, where));
+		r = svc_info(sock, pid, log);
+		ck_assert_msg(jint(r, "result.limits.max_queued") == 7,
+			      "file %zu applied in part", i);
+		json_object_put(r);
+	}
+	ck_assert(svc_log_has(log, "unknown option: no-such-key"));
+	ck_assert(svc_log_has(log, "workers: not a count: many"));
+	ck_assert(svc_log_has(log, "2147483647"));
+
+	write_file(path, conf3, strlen(conf3), 0644);
+	ck_assert_int_eq(kill(pid, SIGHUP), 0);
+	deadline = svc_now_ms() + 10000;
+	for (;;) {
+		r = svc_info(sock, pid, log);
+		if (jint(r, "result.limits.max_queued") == 9)
+			break;
+		json_object_put(r);
+		ck_assert_msg(svc_now_ms() < deadline, "good file not applied");
+		usleep(20000);
+	}
+	json_object_put(r);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(svc_wait_exit(pid, 15000), 0);
+}
+END_TEST
+
 Suite *
 service_suite(void);
 
@@ -861,6 +941,7 @@ service_suite(void)
 	tcase_add_test(tc, test_config_errors);
 	tcase_add_test(tc, test_config_missing);
 	tcase_add_test(tc, test_sighup_reload);
+	tcase_add_test(tc, test_sighup_refuses_a_file_with_an_unknown_key);
 	suite_add_tcase(s, tc);
 	return s;
 }

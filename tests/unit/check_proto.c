@@ -1,4 +1,5 @@
 /* Unit tests of libproto: framing, JSON-RPC envelopes, the chunk encoder. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +137,86 @@ START_TEST(parse_accepts_json_rejects_the_rest)
 }
 END_TEST
 
+/* json-c 0.16's JSON_TOKENER_VALIDATE_UTF8 lets these through, and turns
+ * lone surrogate escapes into U+FFFD. */
+START_TEST(parse_rejects_what_is_not_strict_utf8)
+{
+	static const char *const bad[] = {
+		"\"\xc0\xaf\"",             /* overlong '/' */
+		"\"\xc1\xbf\"",             /* overlong */
+		"\"\xe0\x80\xaf\"",         /* overlong, 3 bytes */
+		"\"\xf0\x80\x80\xaf\"",     /* overlong, 4 bytes */
+		"\"\xed\xa0\x80\"",         /* encoded high surrogate */
+		"\"\xed\xbf\xbf\"",         /* encoded low surrogate */
+		"\"\xf4\x90\x80\x80\"",     /* U+110000 */
+		"\"\xf5\x80\x80\x80\"",     /* lead bytes F5 to FF */
+		"\"\xf8\x88\x80\x80\x80\"", /* 5 bytes */
+		"\"\xfe\"", "\"\xff\"",
+		"\"\xe2\x82\"",  /* truncated before the quote */
+		"\"\xe2\x82x\"", /* truncated before ASCII */
+		"\"\xf0\x9f\x98\"",
+		"\"\x80\"", /* a lone continuation byte */
+		"{\"a\":1,\"k\xc0\xaf\":2}", /* in a key */
+		"[1]\xc3\xa9",               /* outside any string */
+		"\"\\ud800\"",               /* lone high surrogate */
+		"\"\\uDBFF\"",
+		"\"\\ud800x\"",
+		"\"\\ud800\\n\"",
+		"\"\\ud800\\u0041\"", /* high, then not a low one */
+		"\"\\ud800\\ud800\"",
+		"\"\\udc00\"", /* lone low surrogate */
+		"\"\\udfff\\ud800\"",
+		"\"\\ud83d\\ude00\\udc00\"",
+		"\"\\u12\"", "\"\\u12g4\"", "\"\\ud800\\u",
+	};
+	static const char *const good[] = {
+		"\"\xc2\x80\xdf\xbf\"",         /* 2-byte bounds */
+		"\"\xe0\xa0\x80\xef\xbf\xbf\"", /* 3-byte bounds */
+		"\"\xed\x9f\xbf\xee\x80\x80\"", /* either side of surrogates */
+		"\"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\"", /* 4-byte bounds */
+		"\"\\ud83d\\ude00\"", "\"\\uD83D\\uDE00\"",
+		"\"\\ud7ff\\ue000\\uffff\\u0041\"",
+		"\"\\\\ud800\"",   /* an escaped backslash, then text */
+		"\"\\\\\\ud83d\\udE00\"",
+		"[\"\\\"\",\"\\ud800\\udc00\"]", /* a quote inside a string */
+	};
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(!parses(bad[i]), "accepted bad case %zu", i);
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		ck_assert_msg(parses(good[i]), "rejected good case %zu", i);
+	/* A pair comes through as its character, also those json-c 0.16
+	 * alone decodes to U+FFFD (the low 16 bits of the code point look
+	 * like a surrogate: U+1DA00, U+1DC00, U+10DFFF ...), in keys too. */
+	static const struct {
+		const char *text, *want;
+	} pairs[] = {
+		{"\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80"},
+		{"\"\\ud837\\ude00\"", "\xf0\x9d\xb8\x80"},
+		{"\"\\ud836\\ude00\"", "\xf0\x9d\xa8\x80"},
+		{"\"\\ud837\\udc00\"", "\xf0\x9d\xb0\x80"},
+		{"\"\\udbf7\\udfff\"", "\xf4\x8d\xbf\xbf"},
+		{"\"a\\\\\\ud837\\ude00\\\"\\ud83d\\ude00\\n\"",
+		 "a\\\xf0\x9d\xb8\x80\"\xf0\x9f\x98\x80\n"},
+	};
+	struct json_object *o;
+	for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+		ck_assert_int_eq(jsonrpc_parse(tok, pairs[i].text,
+					       strlen(pairs[i].text), &o), 0);
+		ck_assert_msg(strcmp(json_object_get_string(o), pairs[i].want) == 0,
+			      "pair case %zu", i);
+		json_object_put(o);
+	}
+	const char *key = "{\"\\ud837\\ude00\":[\"\\ud837\\ude00\"]} ";
+	ck_assert_int_eq(jsonrpc_parse(tok, key, strlen(key), &o), 0);
+	ck_assert_str_eq(jstr(o, "\xf0\x9d\xb8\x80.0"), "\xf0\x9d\xb8\x80");
+	json_object_put(o);
+	/* Still strict where json-c is handed a rewritten copy. */
+	ck_assert(!parses("[\"\\ud837\\ude00\"] x"));
+	ck_assert(!parses("[\"\\ud837\\ude00\",\"\\ud800\"]"));
+}
+END_TEST
+
 START_TEST(parse_depth_limit_is_64)
 {
 	char buf[300];
@@ -226,6 +307,65 @@ START_TEST(request_envelope_errors)
 	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":[1]}", &has_id), RPC_INVALID_PARAMS);
 	ck_assert(has_id);
 	ck_assert_int_eq(request_code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":null}", &has_id), RPC_INVALID_PARAMS);
+}
+END_TEST
+
+/* json-c clamps integers outside int64 without a word: an id or a
+ * param written so must not pass as the clamped value. */
+START_TEST(integers_outside_int64_are_not_clamped_values)
+{
+	static const char *const outside[] = {
+		"9223372036854775808", "-9223372036854775809",
+		"18446744073709551615", "18446744073709551616",
+		"-99999999999999999999", "100000000000000000000000",
+	};
+	static const struct {
+		const char *text;
+		int64_t value;
+	} inside[] = {
+		{"9223372036854775807", INT64_MAX},
+		{"-9223372036854775808", INT64_MIN},
+		{"-0", 0},
+		{"-922337203685477580", -922337203685477580LL},
+	};
+	char line[200];
+	bool has_id;
+	struct json_object *o;
+	int64_t v;
+
+	for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+		snprintf(line, sizeof line,
+			 "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"m\"}",
+			 outside[i]);
+		ck_assert_msg(request_code(line, &has_id) == RPC_INVALID_REQUEST,
+			      "id %s accepted", outside[i]);
+		ck_assert_msg(!has_id, "id %s kept", outside[i]);
+		ck_assert_int_eq(jsonrpc_parse(tok, outside[i],
+					       strlen(outside[i]), &o), 0);
+		ck_assert_msg(!jsonrpc_get_int64(o, &v), "%s read", outside[i]);
+		json_object_put(o);
+	}
+	for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++) {
+		snprintf(line, sizeof line,
+			 "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"m\"}",
+			 inside[i].text);
+		ck_assert_int_eq(request_code(line, &has_id), 0);
+		ck_assert(has_id);
+		ck_assert_int_eq(jsonrpc_parse(tok, inside[i].text,
+					       strlen(inside[i].text), &o), 0);
+		ck_assert(jsonrpc_get_int64(o, &v));
+		ck_assert(v == inside[i].value);
+		json_object_put(o);
+	}
+	/* Deep inside params too; other members stay readable. */
+	const char *deep = "{\"a\":[1,{\"b\":-9223372036854775809}],\"c\":-5,"
+			   "\"d\":1.5e400}";
+	ck_assert_int_eq(jsonrpc_parse(tok, deep, strlen(deep), &o), 0);
+	ck_assert(!jsonrpc_get_int64(jget(o, "a.1.b"), &v));
+	ck_assert(jsonrpc_get_int64(jget(o, "a.0"), &v) && v == 1);
+	ck_assert(jsonrpc_get_int64(jget(o, "c"), &v) && v == -5);
+	ck_assert(!jsonrpc_get_int64(jget(o, "d"), &v)); /* not an integer */
+	json_object_put(o);
 }
 END_TEST
 
@@ -374,12 +514,42 @@ START_TEST(utf8_validation_is_strict)
 		{"a\xe2(", 1, false},
 		{"\xf0\x9f\x98\x80", 4, false},
 		{"\xff", 0, false},
+		{"a\xc0\xaf", 1, false},          /* overlong '/' */
+		{"\xe0\x80\xaf", 0, false},      /* overlong, 3 bytes */
+		{"\xe0\x80", 0, false},           /* ... even cut */
+		{"\xf0\x80\x80\xaf", 0, false}, /* overlong, 4 bytes */
+		{"\xed\xbf\xbf", 0, false},      /* low surrogate */
+		{"\xf5\x80\x80\x80", 0, false}, /* past U+10FFFF */
+		{"\xf4\x8f\xbf\xbf", 4, false}, /* U+10FFFF */
+		{"\xed\x9f\xbf", 3, false},      /* U+D7FF */
+		{"ab\xf0\x9f\x98", 2, true},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		size_t n = utf8_valid_prefix((const unsigned char *)cases[i].s,
 					     strlen(cases[i].s), &cut);
 		ck_assert_msg(n == cases[i].valid && cut == cases[i].cut, "case %zu", i);
+	}
+}
+END_TEST
+
+/* What is not strictly valid UTF-8 never goes out labelled utf-8, cut
+ * across writes or not. */
+START_TEST(chunks_of_invalid_utf8_forms_go_base64)
+{
+	static const char *const forms[] = {
+		"\xc0\xaf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf", "\xed\xa0\x80",
+		"\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xe2\x82",
+	};
+
+	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+		for (size_t step = 1; step <= 4; step++) {
+			struct collected c = encode_in_steps(
+				(const unsigned char *)forms[i],
+				strlen(forms[i]), step, false);
+			ck_assert_msg(c.utf8 == 0 && c.base64 > 0,
+				      "form %zu, step %zu", i, step);
+		}
 	}
 }
 END_TEST
@@ -470,9 +640,11 @@ proto_suite(void)
 	tc = tcase_create("jsonrpc");
 	tcase_add_checked_fixture(tc, tok_setup, tok_teardown);
 	tcase_add_test(tc, parse_accepts_json_rejects_the_rest);
+	tcase_add_test(tc, parse_rejects_what_is_not_strict_utf8);
 	tcase_add_test(tc, parse_depth_limit_is_64);
 	tcase_add_test(tc, every_truncation_of_a_request_fails_cleanly);
 	tcase_add_test(tc, request_envelope_errors);
+	tcase_add_test(tc, integers_outside_int64_are_not_clamped_values);
 	tcase_add_test(tc, responses_are_one_compact_line);
 	tcase_add_test(tc, output_lines_decode_without_json_c);
 	suite_add_tcase(s, tc);
@@ -481,6 +653,7 @@ proto_suite(void)
 	tcase_add_test(tc, binary_goes_base64_and_round_trips);
 	tcase_add_test(tc, cut_character_at_the_end_is_flushed_as_base64);
 	tcase_add_test(tc, utf8_validation_is_strict);
+	tcase_add_test(tc, chunks_of_invalid_utf8_forms_go_base64);
 	tcase_add_test(tc, time_format_is_rfc3339_millis);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
