@@ -35,6 +35,7 @@ static const struct option longopts[] = {
 	{"cwd", required_argument, NULL, OPT_CWD},
 	{"env", required_argument, NULL, OPT_ENV},
 	{"stdin", required_argument, NULL, OPT_STDIN},
+	{"follow", no_argument, NULL, OPT_FOLLOW},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -167,6 +168,7 @@ set_option(struct ctl *ctl, int opt, const char *arg)
 	case OPT_LIMIT: return parse_count(arg, &ctl->limit);
 	case OPT_CWD: ctl->cwd = arg; return 0;
 	case OPT_ENV: return parse_env(ctl, arg);
+	case OPT_FOLLOW: ctl->follow = true; return 0;
 	case OPT_STDIN: ctl->stdin_path = arg; return 0;
 	default: return -1;
 	}
@@ -229,7 +231,7 @@ main(int argc, char **argv)
 
 	/* Options may stand before or after the command; "--" ends them, so
 	 * that `process -- ls -l` keeps -l for ls. */
-	while ((opt = getopt_long(argc, argv, "ho:V", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "fho:V", longopts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
 			return EXIT_OK;
@@ -240,6 +242,8 @@ main(int argc, char **argv)
 		}
 		if (opt == 'o')
 			opt = OPT_OUTPUT;
+		if (opt == 'f')
+			opt = OPT_FOLLOW;
 		if (opt == '?')
 			return ctl_usage(NULL, "bad option");
 		if (set_option(&ctl, opt, optarg) < 0)

@@ -24,7 +24,7 @@ enum ctl_option {
 	OPT_SOCKET, OPT_JSON, OPT_DETACH, OPT_LABEL, OPT_AFTER, OPT_TIMEOUT,
 	OPT_OUTPUT, OPT_SHA256, OPT_RESUME, OPT_OVERWRITE, OPT_MAX_BYTES,
 	OPT_OFFSET, OPT_LENGTH, OPT_STATE, OPT_KIND, OPT_LIMIT, OPT_CWD,
-	OPT_ENV, OPT_STDIN,
+	OPT_ENV, OPT_STDIN, OPT_FOLLOW,
 };
 #define OPTBIT(o) (1u << (o))
 /* Options every job-submitting command takes. */
@@ -39,7 +39,7 @@ struct ctl {
 	struct json_object *after; /* array of ids, or NULL */
 	long long timeout_ms;
 	const char *output, *sha256, *state, *kind, *cwd, *stdin_path;
-	bool resume, overwrite;
+	bool resume, overwrite, follow;
 	long long max_bytes, offset, length, limit;
 	struct json_object *env; /* object, or NULL */
 	unsigned given;          /* OPTBIT()s of the options on the line */
@@ -101,6 +101,7 @@ int cmd_cancel(struct ctl *ctl, int argc, char **argv);
 int cmd_wait(struct ctl *ctl, int argc, char **argv);
 int cmd_watch(struct ctl *ctl, int argc, char **argv);
 int cmd_info(struct ctl *ctl, int argc, char **argv);
+int cmd_log(struct ctl *ctl, int argc, char **argv);
 int cmd_call(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ const struct ctl_command ctl_commands[] = {
 	{"cancel", cmd_cancel, 0, "cancel ID..."},
 	{"wait", cmd_wait, 0, "wait ID..."},
 	{"watch", cmd_watch, 0, "watch [ID...]"},
+	{"log", cmd_log, OPTBIT(OPT_FOLLOW), "log [-f] ID"},
 	{"info", cmd_info, 0, "info"},
 	{"call", cmd_call, 0, "call METHOD [PARAMS_JSON]"},
 	{NULL, NULL, 0, NULL},

@@ -23,7 +23,8 @@ static const char *const config_runtime_keys[] = {
 	"max-queued",    "max-queued-per-user", "keep-finished",
 	"max-connections", "max-request",       "output-hwm",
 	"max-running",   "max-downloads",       "max-processes",
-	"log-level",     "idle-exit",
+	"log-level",     "idle-exit",           "keep-output",
+	"keep-output-total",
 };
 
 /* What the command line set: option names, and "kind:KIND" for the

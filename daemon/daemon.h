@@ -22,6 +22,8 @@ struct daemon_options {
 	unsigned idle_exit;    /* seconds; 0: never */
 	char *state_dir;       /* NULL: the default; "none": memory only */
 	bool sync_full;        /* --sync full: fsync every commit */
+	size_t keep_output;       /* bytes of one job's stream kept */
+	size_t keep_output_total; /* bytes of output kept in all */
 	const char *version;
 };
 

@@ -48,9 +48,13 @@ static const char *const migrations[] = {
 	"CREATE INDEX jobs_owner ON jobs(owner, id);"
 	"CREATE INDEX jobs_unfinished ON jobs(id) WHERE state < 2;"
 	"CREATE INDEX jobs_finished ON jobs(finished_ms, id) WHERE state >= 2;",
+	/* 2: the seq of a job's job.started, for replays (job.watch since). */
+	"ALTER TABLE jobs ADD COLUMN started_seq INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
+_Static_assert(NMIGRATIONS == DB_SCHEMA_VERSION,
+	       "one migration per schema version");
 
 enum {
 	Q_BEGIN,
@@ -71,7 +75,7 @@ enum {
 #define JOB_COLUMNS                                                         \
 	"id, owner, gid, kind, state, label, key, args, after, created_ms, " \
 	"started_ms, finished_ms, timeout_ms, result, error, seq, attempts, " \
-	"requeue, resume"
+	"requeue, resume, started_seq"
 
 static const char *const query_sql[NQUERIES] = {
 	[Q_BEGIN] = "BEGIN",
@@ -79,10 +83,10 @@ static const char *const query_sql[NQUERIES] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_PUT] = "INSERT INTO jobs(" JOB_COLUMNS ") VALUES "
 		  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-		  " ?15, ?16, ?17, ?18, ?19) "
+		  " ?15, ?16, ?17, ?18, ?19, ?20) "
 		  "ON CONFLICT(id) DO UPDATE SET state = ?5, started_ms = ?11,"
 		  " finished_ms = ?12, result = ?14, error = ?15, seq = ?16,"
-		  " attempts = ?17, resume = ?19",
+		  " attempts = ?17, resume = ?19, started_seq = ?20",
 	[Q_LOAD] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
 	[Q_KEY] = "SELECT id FROM jobs WHERE key = ?1",
 	[Q_UNFINISHED] = "SELECT " JOB_COLUMNS " FROM jobs WHERE state < 2 "
@@ -404,6 +408,7 @@ db_put_job(const struct job *job)
 	sqlite3_bind_int(st, 17, (int)job->attempts);
 	sqlite3_bind_int(st, 18, job->requeue);
 	bind_text(st, 19, job->resume);
+	sqlite3_bind_int64(st, 20, job->started_seq);
 	rc = step_done(Q_PUT, "write job");
 	free(after);
 	return rc;
@@ -529,6 +534,7 @@ job_from_row(sqlite3_stmt *st)
 	job->attempts = (unsigned)sqlite3_column_int(st, 16);
 	job->requeue = sqlite3_column_int(st, 17) != 0;
 	job->resume = column_strdup(st, 18);
+	job->started_seq = (uint32_t)sqlite3_column_int64(st, 19);
 	TAILQ_INIT(&job->watches);
 	return job;
 }

@@ -12,7 +12,7 @@
 #include "job.h"
 
 /* The schema this build writes; PRAGMA user_version holds it. */
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 enum db_sync { DB_SYNC_NORMAL, DB_SYNC_FULL };
 

@@ -12,6 +12,18 @@
 
 static const char hex[] = "0123456789abcdef";
 
+const char *
+events_stream_name(enum job_stream stream)
+{
+	static const char *const names[STREAM_COUNT] = {
+		[STREAM_DATA] = "data",
+		[STREAM_STDOUT] = "stdout",
+		[STREAM_STDERR] = "stderr",
+	};
+
+	return names[stream];
+}
+
 /* A line is assembled in a small buffer and added in one call: printf
  * into an evbuffer costs more than all the rest of an event. */
 struct line {
@@ -258,22 +270,24 @@ events_write_job(struct evbuffer *out, const struct job *job)
 
 /* Starts a notification line, up to the members after "seq". */
 static void
-line_event_head(struct line *l, const char *method, const struct job *job)
+line_event_head(struct line *l, const char *method, const struct job *job,
+		uint32_t seq)
 {
 	line_str(l, "{\"jsonrpc\":\"2.0\",\"method\":\"");
 	line_str(l, method);
 	line_str(l, "\",\"params\":{\"id\":");
 	line_u64(l, job->id);
 	line_str(l, ",\"seq\":");
-	line_u64(l, job->seq);
+	line_u64(l, seq);
 }
 
 void
-events_write_started(struct evbuffer *out, const struct job *job)
+events_write_started(struct evbuffer *out, const struct job *job,
+		     uint32_t seq)
 {
 	struct line l = {.len = 0};
 
-	line_event_head(&l, "job.started", job);
+	line_event_head(&l, "job.started", job, seq);
 	line_str(&l, ",\"kind\":\"");
 	line_str(&l, job->kind->name);
 	line_str(&l, "\"}}\n");
@@ -286,7 +300,7 @@ events_write_progress(struct evbuffer *out, const struct job *job,
 {
 	struct line l = {.len = 0};
 
-	line_event_head(&l, "job.progress", job);
+	line_event_head(&l, "job.progress", job, job->seq);
 	line_str(&l, ",\"done\":");
 	line_u64(&l, done);
 	line_str(&l, ",\"total\":");
@@ -306,7 +320,7 @@ events_write_end(struct evbuffer *out, const struct job *job)
 	bool ok = job->state == JOB_COMPLETED;
 	struct line l = {.len = 0};
 
-	line_event_head(&l, ok ? "job.completed" : "job.failed", job);
+	line_event_head(&l, ok ? "job.completed" : "job.failed", job, job->seq);
 	line_str(&l, ",\"kind\":\"");
 	line_str(&l, job->kind->name);
 	line_str(&l, ok ? "\",\"result\":" : "\",\"error\":");
@@ -317,13 +331,13 @@ events_write_end(struct evbuffer *out, const struct job *job)
 
 void
 events_write_output(struct evbuffer *out, const struct job *job,
-		    const char *stream, uint64_t offset,
+		    uint32_t seq, const char *stream, uint64_t offset,
 		    enum chunk_encoding enc, const unsigned char *raw,
 		    size_t len)
 {
 	struct line l = {.len = 0};
 
-	line_event_head(&l, "job.output", job);
+	line_event_head(&l, "job.output", job, seq);
 	line_str(&l, ",\"stream\":\"");
 	line_str(&l, stream);
 	line_str(&l, "\",\"offset\":");

@@ -10,17 +10,22 @@
 
 struct evbuffer;
 
+/* The wire name of a job.output stream: "data", "stdout", "stderr". */
+const char *events_stream_name(enum job_stream stream);
+
 /* The job object of PROTOCOL.md. */
 void events_write_job(struct evbuffer *out, const struct job *job);
-/* One notification line each. */
-void events_write_started(struct evbuffer *out, const struct job *job);
+/* One notification line each; SEQ where a replay gives an old event
+ * again, else JOB's current one. */
+void events_write_started(struct evbuffer *out, const struct job *job,
+			  uint32_t seq);
 void events_write_progress(struct evbuffer *out, const struct job *job,
 			   uint64_t done, int64_t total, const char *unit);
 /* job.completed or job.failed, as JOB's state says. */
 void events_write_end(struct evbuffer *out, const struct job *job);
 /* One job.output line; RAW is encoded as ENC says. */
 void events_write_output(struct evbuffer *out, const struct job *job,
-			 const char *stream, uint64_t offset,
+			 uint32_t seq, const char *stream, uint64_t offset,
 			 enum chunk_encoding enc, const unsigned char *raw,
 			 size_t len);
 /* S as a JSON string literal, quotes included. */

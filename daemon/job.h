@@ -44,6 +44,8 @@ struct job_kind {
 	 * stopped is queued again at restart (on_interrupt "requeue") unless
 	 * its submitter said otherwise. NULL: it fails with "interrupted". */
 	bool (*requeue_by_default)(struct json_object *args);
+	/* Its job.output chunks are kept for job.watch since (retain.h). */
+	bool retain_output;
 	/* Jobs of this kind running at once, unless the daemon is told
 	 * otherwise; 0 means the number of CPUs. */
 	unsigned default_max_running;
@@ -79,6 +81,7 @@ struct job {
 	bool requeue;      /* on_interrupt "requeue" */
 	char *resume;      /* the kind's JSON note for a later attempt */
 	uint32_t seq;               /* events emitted */
+	uint32_t started_seq;       /* the seq of its last job.started */
 	bool output_waiting;        /* the kind waits for resume() */
 	long long progress_last_ms;
 	struct chunk_encoder *encoders[STREAM_COUNT];

@@ -24,6 +24,7 @@
 #include "jobs.h"
 #include "kinds.h"
 #include "log.h"
+#include "retain.h"
 #include "sched.h"
 #include "server.h"
 #include "store.h"
@@ -47,6 +48,7 @@ static void job_finish(struct job *job, struct json_object *result,
 		       struct json_object *error);
 static void job_free(struct job *job);
 static void job_recover(struct job *job);
+static bool job_is_unfinished(uint64_t id);
 
 int
 jobs_init(const char *state_dir, enum db_sync sync)
@@ -55,10 +57,22 @@ jobs_init(const char *state_dir, enum db_sync sync)
 	queued_per_user = lh_kptr_table_new(16, NULL);
 	kick_ev = event_new(daemon_base, -1, 0, jobs_kick_cb, NULL);
 	args_tokener = json_tokener_new();
-	if (store_init(state_dir, sync, job_free) < 0)
+	if (store_init(state_dir, sync, job_free) < 0 ||
+	    retain_init(state_dir) < 0)
 		return -1;
 	store_each_unfinished(job_recover);
+	retain_settle(job_is_unfinished);
 	return 0;
+}
+
+/* Whether job ID is in memory and has not ended. */
+static bool
+job_is_unfinished(uint64_t id)
+{
+	struct job *job = store_get_resident(id);
+
+	return job != NULL &&
+	       (job->state == JOB_QUEUED || job->state == JOB_RUNNING);
 }
 
 static void
@@ -85,6 +99,7 @@ void
 jobs_free(void)
 {
 	store_free();
+	retain_free();
 	sched_free();
 	lh_table_free(queued_per_user);
 	event_free(kick_ev);
@@ -310,13 +325,14 @@ job_start(struct job *job)
 					     (int)strlen(job->args) + 1);
 	}
 	set_state(job, JOB_RUNNING);
-	job->attempts++;
+	if (++job->attempts > 1)
+		retain_drop(job->id); /* the output of an earlier attempt */
 	job->started_ms = now_wall_ms();
 	job->started_mono_ms = now_mono_ms();
-	job->seq++;
+	job->started_seq = ++job->seq;
 	struct evbuffer *buf = watch_event_buffer(job);
 	if (buf != NULL) {
-		events_write_started(buf, job);
+		events_write_started(buf, job, job->seq);
 		watch_send(job, buf);
 	}
 	job->kind->start(job, args);
@@ -488,6 +504,7 @@ job_finish(struct job *job, struct json_object *result,
 
 	job_release_dependents(job);
 	jobs_kick();
+	retain_finished(job->id);
 	store_finished(job); /* may free it */
 }
 
@@ -558,12 +575,6 @@ job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 	}
 }
 
-static const char *const stream_names[STREAM_COUNT] = {
-	[STREAM_DATA] = "data",
-	[STREAM_STDOUT] = "stdout",
-	[STREAM_STDERR] = "stderr",
-};
-
 struct output_ctx {
 	struct job *job;
 	enum job_stream stream;
@@ -578,9 +589,18 @@ output_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 	struct job *job = ctx->job;
 
 	job->seq++;
+	if (job->kind->retain_output && daemon_opts.keep_output > 0)
+		retain_chunk(job->id,
+			     &(struct retained_chunk){.seq = job->seq,
+						      .stream = ctx->stream,
+						      .enc = enc,
+						      .offset = offset,
+						      .data = raw,
+						      .len = len});
 	if (ctx->buf != NULL)
-		events_write_output(ctx->buf, job, stream_names[ctx->stream],
-				    offset, enc, raw, len);
+		events_write_output(ctx->buf, job, job->seq,
+				    events_stream_name(ctx->stream), offset, enc, raw,
+				    len);
 }
 
 static struct chunk_encoder *

@@ -323,5 +323,6 @@ const struct job_kind kind_process = {
 	.start = process_start,
 	.cancel = process_cancel,
 	.resume = process_resume,
+	.retain_output = true,
 	.default_max_running = 0, /* the number of CPUs */
 };

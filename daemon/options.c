@@ -22,6 +22,7 @@ enum arg_type {
 	ARG_SIZE,
 	ARG_INT_SIZE, /* a size json-c is handed as an int */
 	ARG_COUNT,
+	ARG_BYTES, /* a byte count, 0 included */
 	ARG_MODE,
 	ARG_SPECIAL
 };
@@ -76,6 +77,13 @@ static const struct option_def option_defs[] = {
 	 "keep jobs, results and output in DIR across restarts, or none "
 	 "(default: /var/lib/asyncd as root, else "
 	 "$XDG_STATE_HOME/asyncd)", "DIR"},
+	{"keep-output", ARG_BYTES, &daemon_opts.keep_output,
+	 "bytes of each process job's stdout and of its stderr kept for "
+	 "job.watch since and asyncctl log, the oldest dropped first "
+	 "(default: 16777216; 0: none)", "BYTES"},
+	{"keep-output-total", ARG_BYTES, &daemon_opts.keep_output_total,
+	 "bytes of output kept for all jobs together, the oldest finished "
+	 "jobs' dropped first (default: 1073741824)", "BYTES"},
 	{"sync", ARG_SPECIAL, NULL,
 	 "normal: commits survive a crash of asyncd (default); full: also "
 	 "a power loss", "MODE"},
@@ -103,6 +111,8 @@ options_defaults(void)
 	daemon_opts.workers = cpus > 2 ? (unsigned)cpus : 2;
 	daemon_opts.allowed_schemes = xstrdup("http,https");
 	daemon_opts.download_stall_timeout = 60;
+	daemon_opts.keep_output = 16 * 1024 * 1024;
+	daemon_opts.keep_output_total = 1024 * 1024 * 1024;
 	daemon_opts.version = PACKAGE_VERSION;
 }
 
@@ -196,7 +206,8 @@ set_special(const char *name, const char *value, bool apply, char *err,
 			snprintf(err, size, "sync: normal or full, not %s", value);
 			return -1;
 		}
-		daemon_opts.sync_full = strcmp(value, "full") == 0;
+		if (apply)
+			daemon_opts.sync_full = strcmp(value, "full") == 0;
 		return 0;
 	}
 	if (strcmp(name, "log-level") == 0) {
@@ -271,6 +282,15 @@ option_apply(const struct option_def *def, const char *value, bool apply,
 		}
 		if (apply)
 			*(unsigned *)def->target = (unsigned)n;
+		return 0;
+	case ARG_BYTES:
+		if (parse_unsigned(value, SIZE_MAX / 2, &n) < 0) {
+			snprintf(err, size, "%s: not a byte count: %s", name,
+				 value);
+			return -1;
+		}
+		if (apply)
+			*(size_t *)def->target = (size_t)n;
 		return 0;
 	case ARG_MODE: {
 		char *end;

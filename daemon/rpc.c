@@ -24,6 +24,9 @@ struct rpc_call {
 	struct conn *conn;
 	const struct peer *peer;
 	struct json_object *params; /* NULL when absent */
+	/* Lines a handler has for the connection after its response (the
+	 * events a job.watch since replays), or NULL. */
+	struct evbuffer *then;
 };
 
 /* Returns 0 with *result set, or an error code (for -32602, ERR says
@@ -251,17 +254,24 @@ static int
 rpc_job_watch(struct rpc_call *call, struct json_object **result,
 	      struct param_error *err)
 {
-	static const char *const allowed[] = {"id", "all", NULL};
+	static const char *const allowed[] = {"id", "all", "since", NULL};
 	bool all = false;
 	struct job *job;
+	int64_t since = -1;
 	int rc;
 
 	if (params_only(call->params, "", allowed, err) < 0 ||
-	    params_bool(call->params, "", "all", &all, err) < 0)
+	    params_bool(call->params, "", "all", &all, err) < 0 ||
+	    params_int(call->params, "", "since", false, 0, UINT32_MAX, &since,
+		       err) < 0)
 		return RPC_INVALID_PARAMS;
 	if (all) {
 		if (json_object_object_get_ex(call->params, "id", NULL)) {
 			param_fail(err, "id", "give either id or all, not both");
+			return RPC_INVALID_PARAMS;
+		}
+		if (since >= 0) {
+			param_fail(err, "since", "goes with id, not with all");
 			return RPC_INVALID_PARAMS;
 		}
 		*result = json_object_new_object();
@@ -273,6 +283,13 @@ rpc_job_watch(struct rpc_call *call, struct json_object **result,
 		return rc;
 	watch_add(job, call->conn);
 	*result = job_result(job);
+	if (since >= 0) {
+		call->then = evbuffer_new();
+		json_object_object_add(
+			*result, "replayed",
+			json_object_new_int64(watch_replay(job, (uint32_t)since,
+							   call->then)));
+	}
 	return 0;
 }
 
@@ -370,7 +387,8 @@ rpc_write_result(struct conn *conn, struct json_object *id,
  * notification, or when DIRECT and the response, a success, has been
  * written to CONN already. */
 static struct json_object *
-rpc_handle_request(struct conn *conn, struct json_object *msg, bool direct)
+rpc_handle_request(struct conn *conn, struct json_object *msg, bool direct,
+		   struct evbuffer **then)
 {
 	struct rpc_request req;
 	struct param_error err = {"", ""};
@@ -386,8 +404,9 @@ rpc_handle_request(struct conn *conn, struct json_object *msg, bool direct)
 	} else if ((method = method_find(req.method)) == NULL) {
 		rc = RPC_METHOD_NOT_FOUND;
 	} else {
-		struct rpc_call call = {conn, conn_peer(conn), req.params};
+		struct rpc_call call = {conn, conn_peer(conn), req.params, NULL};
 		rc = method->handler(&call, &result, &err);
+		*then = call.then;
 	}
 	if (req.id == NULL) { /* a notification: carried out, not answered */
 		json_object_put(result);
@@ -419,16 +438,24 @@ rpc_handle_batch(struct conn *conn, struct json_object *batch)
 		return;
 	}
 	responses = json_object_new_array_ext((int)n);
+	struct evbuffer *after = evbuffer_new(), *then;
 	for (size_t i = 0; i < n; i++) {
+		then = NULL;
 		struct json_object *r =
 			rpc_handle_request(conn, json_object_array_get_idx(batch, i),
-					   false);
+					   false, &then);
 		if (r != NULL)
 			json_object_array_add(responses, r);
+		if (then != NULL) {
+			evbuffer_add_buffer(after, then);
+			evbuffer_free(then);
+		}
 	}
 	if (json_object_array_length(responses) > 0)
 		conn_send_json(conn, responses);
 	json_object_put(responses);
+	conn_send_buffer(conn, after);
+	evbuffer_free(after);
 }
 
 void
@@ -446,9 +473,16 @@ rpc_handle_line(struct conn *conn, const char *line, size_t len)
 	}
 	if (json_object_is_type(msg, json_type_array)) {
 		rpc_handle_batch(conn, msg);
-	} else if ((response = rpc_handle_request(conn, msg, true)) != NULL) {
-		conn_send_json(conn, response);
-		json_object_put(response);
+	} else {
+		struct evbuffer *then = NULL;
+		if ((response = rpc_handle_request(conn, msg, true, &then)) != NULL) {
+			conn_send_json(conn, response);
+			json_object_put(response);
+		}
+		if (then != NULL) {
+			conn_send_buffer(conn, then);
+			evbuffer_free(then);
+		}
 	}
 	json_object_put(msg);
 }

@@ -9,6 +9,7 @@
 #include "idmap.h"
 #include "job.h"
 #include "log.h"
+#include "retain.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -177,8 +178,10 @@ evict_resident(unsigned limit)
 
 	while (nfinished_resident > limit &&
 	       (job = TAILQ_FIRST(&finished)) != NULL && !job->dirty) {
-		if (!durable)
+		if (!durable) {
 			finished_counts[job->state]--;
+			retain_drop(job->id); /* forgotten for good */
+		}
 		resident_drop(job);
 	}
 }
@@ -267,9 +270,11 @@ commit_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	finished_counts[JOB_COMPLETED] -= gone[JOB_COMPLETED];
 	finished_counts[JOB_FAILED] -= gone[JOB_FAILED];
-	for (unsigned i = 0; i < nforgotten; i++)
+	for (unsigned i = 0; i < nforgotten; i++) {
+		retain_drop(forgotten[i]);
 		if ((job = idmap_get(&by_id, forgotten[i])) != NULL)
 			resident_drop(job);
+	}
 	nforgotten = 0;
 	evict_resident(STORE_CACHE);
 	return;

@@ -4,7 +4,9 @@
 #include <event2/buffer.h>
 #include <json-c/json.h>
 
+#include "events.h"
 #include "jobs.h"
+#include "retain.h"
 #include "server.h"
 #include "store.h"
 #include "watch.h"
@@ -202,3 +204,36 @@ job_output_blocked(struct job *job)
 	return false;
 }
 
+
+struct replay {
+	const struct job *job;
+	struct evbuffer *out;
+};
+
+static void
+replay_chunk(const struct retained_chunk *c, void *arg)
+{
+	struct replay *r = arg;
+
+	events_write_output(r->out, r->job, c->seq, events_stream_name(c->stream),
+			    c->offset, c->enc, c->data, c->len);
+}
+
+unsigned
+watch_replay(struct job *job, uint32_t since, struct evbuffer *out)
+{
+	struct replay r = {job, out};
+	unsigned n = 0;
+
+	if (job->started_seq > since && job->started_ms != 0) {
+		events_write_started(out, job, job->started_seq);
+		n++;
+	}
+	n += retain_each(job->id, since, replay_chunk, &r);
+	if ((job->state == JOB_COMPLETED || job->state == JOB_FAILED) &&
+	    job->seq > since) {
+		events_write_end(out, job);
+		n++;
+	}
+	return n;
+}

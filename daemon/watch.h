@@ -29,6 +29,11 @@ struct evbuffer *watch_event_buffer(struct job *job);
 /* Delivers what was written to BUF (from watch_event_buffer). */
 void watch_send(struct job *job, struct evbuffer *buf);
 
+/* Writes to OUT the kept events of JOB whose seq is above SINCE, in their
+ * order and with their seq: its job.started, its kept job.output chunks,
+ * its job.completed or job.failed. Returns how many. */
+unsigned watch_replay(struct job *job, uint32_t since, struct evbuffer *out);
+
 /* The server tells us about connections. */
 void watch_conn_closed(struct conn *conn);
 void watch_conn_drained(struct conn *conn);

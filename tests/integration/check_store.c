@@ -632,6 +632,277 @@ START_TEST(first_schema_version_opens)
 }
 END_TEST
 
+/* ---- Retained output -------------------------------------------------- */
+
+/* Submits a detached process job running the shell SCRIPT. */
+static int64_t
+submit_script(const char *script, const char *extra)
+{
+	return tc_submit(c, "{\"kind\":\"process\",\"args\":{\"argv\":"
+			    "[\"sh\",\"-c\",\"%s\"]},\"watch\":false%s%s}",
+			 script, extra ? "," : "", extra ? extra : "");
+}
+
+/* Calls job.watch with SINCE and returns the response; the replayed
+ * events are in EVENTS (the caller frees each), *N of them. */
+static struct json_object *
+watch_since(int64_t id, int64_t since, struct json_object **events, int *n)
+{
+	struct json_object *e;
+
+	/* Live events an earlier watch queued are not part of the replay. */
+	while ((e = tc_event(c, 0)) != NULL)
+		json_object_put(e);
+	struct json_object *r = tc_call(c, "job.watch", "{\"id\":%lld,\"since\":%lld}",
+					(long long)id, (long long)since);
+	*n = (int)jint(r, "result.replayed");
+	for (int i = 0; i < *n; i++) {
+		events[i] = tc_event(c, 5000);
+		ck_assert_ptr_nonnull(events[i]);
+	}
+	return r;
+}
+
+static void
+wait_end_of(int64_t id)
+{
+	char *state = wait_finished(id);
+	free(state);
+}
+
+/* since replays started, output and the end, with their first seq, before
+ * and after a restart; since N skips what the client saw. */
+START_TEST(since_replays_before_and_after_restart)
+{
+	struct json_object *ev[16], *r;
+	int n;
+
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	int64_t id = submit_script("printf one; printf two >&2; sleep 0.2; "
+				   "printf three; exit 2", NULL);
+	wait_end_of(id);
+	for (int round = 0; round < 2; round++) {
+		r = watch_since(id, 0, ev, &n);
+		ck_assert_int_eq(n, 5);
+		ck_assert_str_eq(jstr(ev[0], "method"), "job.started");
+		ck_assert_int_eq(jint(ev[0], "params.seq"), 1);
+		ck_assert_str_eq(jstr(ev[1], "params.data"), "one");
+		ck_assert_str_eq(jstr(ev[1], "params.stream"), "stdout");
+		ck_assert_str_eq(jstr(ev[2], "params.data"), "two");
+		ck_assert_str_eq(jstr(ev[2], "params.stream"), "stderr");
+		ck_assert_str_eq(jstr(ev[3], "params.data"), "three");
+		ck_assert_int_eq(jint(ev[3], "params.offset"), 3);
+		ck_assert_str_eq(jstr(ev[4], "method"), "job.failed");
+		ck_assert_int_eq(jint(ev[4], "params.error.exit_code"), 2);
+		for (int i = 0; i < n; i++) {
+			ck_assert_int_eq(jint(ev[i], "params.seq"), i + 1);
+			json_object_put(ev[i]);
+		}
+		json_object_put(r);
+		/* What a client saw up to seq 3 is not sent again. */
+		r = watch_since(id, 3, ev, &n);
+		ck_assert_int_eq(n, 2);
+		ck_assert_int_eq(jint(ev[0], "params.seq"), 4);
+		for (int i = 0; i < n; i++)
+			json_object_put(ev[i]);
+		json_object_put(r);
+		if (round == 0)
+			restart(SIGKILL, NULL);
+	}
+	/* Bad values name the field. */
+	r = tc_call(c, "job.watch", "{\"id\":%lld,\"since\":-1}", (long long)id);
+	assert_rpc_error(r, -32602, "since");
+	json_object_put(r);
+	r = tc_call(c, "job.watch", "{\"all\":true,\"since\":0}");
+	assert_rpc_error(r, -32602, "since");
+	json_object_put(r);
+}
+END_TEST
+
+/* A running job: the replay, then its live events, without a gap. */
+START_TEST(since_then_live)
+{
+	struct json_object *ev[16], *r;
+	char fifo[256];
+	int n;
+
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	snprintf(fifo, sizeof fifo, "%s/go", d.dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	char script[512];
+	snprintf(script, sizeof script, "printf before; read x < %s; printf after",
+		 fifo);
+	int64_t id = submit_script(script, NULL);
+	/* Until "before" is kept. */
+	for (int i = 0; i < 500; i++) {
+		r = watch_since(id, 0, ev, &n);
+		json_object_put(r);
+		for (int k = 0; k < n; k++)
+			json_object_put(ev[k]);
+		if (n == 2)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_eq(n, 2);
+	tc_close(c);
+	c = tc_open(d.sock);
+	r = watch_since(id, 1, ev, &n);
+	ck_assert_int_eq(n, 1);
+	ck_assert_str_eq(jstr(ev[0], "params.data"), "before");
+	json_object_put(ev[0]);
+	json_object_put(r);
+	int fd = open(fifo, O_WRONLY);
+	ck_assert_int_ge(write(fd, "\n", 1), 1);
+	close(fd);
+	struct json_object *live = tc_event(c, 5000);
+	ck_assert_str_eq(jstr(live, "params.data"), "after");
+	ck_assert_int_eq(jint(live, "params.seq"), 3);
+	json_object_put(live);
+	live = tc_wait_end(c, id, 5000);
+	ck_assert_int_eq(jint(live, "params.seq"), 4);
+	json_object_put(live);
+}
+END_TEST
+
+/* Past --keep-output the oldest chunks go; the offsets show the gap. */
+START_TEST(keep_output_drops_oldest_chunks)
+{
+	static const char *const small[] = {"--keep-output", "100000", NULL};
+	struct json_object *ev[64], *r;
+	int n;
+
+	td_start(&d, small);
+	c = tc_open(d.sock);
+	int64_t id = submit_script("yes | head -c 400000", NULL);
+	wait_end_of(id);
+	r = watch_since(id, 1, ev, &n);
+	ck_assert_int_ge(n, 2);
+	long long kept = 0, first = jint(ev[0], "params.offset"), end = 0;
+	for (int i = 0; i < n - 1; i++) {
+		ck_assert_str_eq(jstr(ev[i], "params.stream"), "stdout");
+		size_t len = strlen(jstr(ev[i], "params.data"));
+		kept += (long long)len;
+		end = jint(ev[i], "params.offset") + (long long)len;
+	}
+	ck_assert_int_gt(first, 0);
+	ck_assert_int_le(kept, 100000);
+	ck_assert_int_eq(end, 400000);
+	ck_assert_str_eq(jstr(ev[n - 1], "method"), "job.completed");
+	for (int i = 0; i < n; i++)
+		json_object_put(ev[i]);
+	json_object_put(r);
+}
+END_TEST
+
+/* Past --keep-output-total the oldest finished job's output goes; a job
+ * dropped past --keep-finished takes its output files along. */
+START_TEST(keep_output_total_and_removal)
+{
+	static const char *const small[] = {"--keep-output-total", "150000",
+					    "--keep-finished", "2", NULL};
+	struct json_object *ev[64], *r;
+	char path[300];
+	int n;
+
+	td_start(&d, small);
+	c = tc_open(d.sock);
+	int64_t old = submit_script("yes | head -c 100000", NULL);
+	wait_end_of(old);
+	int64_t young = submit_script("yes | head -c 100000", NULL);
+	wait_end_of(young);
+	r = watch_since(old, 0, ev, &n);
+	ck_assert_int_eq(n, 2); /* started and the end: its output is gone */
+	for (int i = 0; i < n; i++)
+		json_object_put(ev[i]);
+	json_object_put(r);
+	r = watch_since(young, 0, ev, &n);
+	ck_assert_int_gt(n, 2);
+	for (int i = 0; i < n; i++)
+		json_object_put(ev[i]);
+	json_object_put(r);
+	snprintf(path, sizeof path, "%s/output/%lld-stdout-0", d.state,
+		 (long long)young);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	for (int i = 0; i < 3; i++)
+		wait_end_of(tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}"));
+	/* Gone with its job, once the commit that forgets it is done. */
+	r = tc_call(c, "job.get", "{\"id\":%lld}", (long long)young);
+	assert_rpc_error(r, -32001, NULL);
+	json_object_put(r);
+	ck_assert_int_ne(access(path, F_OK), 0);
+}
+END_TEST
+
+/* asyncctl log: a detached job's stdout and stderr, byte for byte, also
+ * after a restart; -f follows to the end with wait's exit status. */
+START_TEST(asyncctl_log_of_a_detached_job)
+{
+	char data[256], script[600], env[256];
+	struct run_result rr;
+
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	snprintf(data, sizeof data, "%s/data", d.dir);
+	unsigned char bytes[70000];
+	for (size_t i = 0; i < sizeof bytes; i++)
+		bytes[i] = (unsigned char)(i * 7 + i / 251);
+	write_file(data, bytes, sizeof bytes, 0644);
+	snprintf(script, sizeof script, "cat %s; printf oops >&2; exit 1", data);
+	int64_t id = submit_script(script, NULL);
+	wait_end_of(id);
+	restart(SIGTERM, NULL);
+	char idtext[32];
+	snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+	snprintf(env, sizeof env, "ASYNCD_SOCKET=%s", d.sock);
+	char *argv[] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "log",
+			idtext, NULL};
+	run_program(argv, NULL, env, -1, &rr);
+	ck_assert_int_eq(rr.status, 0);
+	ck_assert_uint_eq(rr.out_len, sizeof bytes);
+	ck_assert_int_eq(memcmp(rr.out, bytes, sizeof bytes), 0);
+	ck_assert_uint_eq(rr.err_len, 4);
+	ck_assert_int_eq(memcmp(rr.err, "oops", 4), 0);
+	run_result_free(&rr);
+	char *argv_f[] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "log",
+			  "-f", idtext, NULL};
+	run_program(argv_f, NULL, env, -1, &rr);
+	ck_assert_int_eq(rr.status, 1);
+	ck_assert_uint_eq(rr.out_len, sizeof bytes);
+	run_result_free(&rr);
+
+	/* A running one: -f gives what was kept, then the rest, live. */
+	int64_t live = submit_script("printf a; sleep 0.5; printf b", NULL);
+	snprintf(idtext, sizeof idtext, "%lld", (long long)live);
+	run_program(argv_f, NULL, env, -1, &rr);
+	ck_assert_int_eq(rr.status, 0);
+	ck_assert_uint_eq(rr.out_len, 2);
+	ck_assert_int_eq(memcmp(rr.out, "ab", 2), 0);
+	run_result_free(&rr);
+}
+END_TEST
+
+/* Without a state directory the output is kept in memory, the same way. */
+START_TEST(since_in_memory)
+{
+	static const char *const none[] = {"--state-dir", "none", NULL};
+	struct json_object *ev[16], *r;
+	int n;
+
+	td_start(&d, none);
+	c = tc_open(d.sock);
+	int64_t id = submit_script("printf mem", NULL);
+	wait_end_of(id);
+	r = watch_since(id, 0, ev, &n);
+	ck_assert_int_eq(n, 3);
+	ck_assert_str_eq(jstr(ev[1], "params.data"), "mem");
+	for (int i = 0; i < n; i++)
+		json_object_put(ev[i]);
+	json_object_put(r);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -653,6 +924,12 @@ store_suite(void)
 	tcase_add_test(tc, unsafe_state_dirs_refused);
 	tcase_add_test(tc, foreign_corrupt_and_newer_databases_refused);
 	tcase_add_test(tc, first_schema_version_opens);
+	tcase_add_test(tc, since_replays_before_and_after_restart);
+	tcase_add_test(tc, since_then_live);
+	tcase_add_test(tc, keep_output_drops_oldest_chunks);
+	tcase_add_test(tc, keep_output_total_and_removal);
+	tcase_add_test(tc, asyncctl_log_of_a_detached_job);
+	tcase_add_test(tc, since_in_memory);
 	suite_add_tcase(s, tc);
 	return s;
 }
