@@ -38,7 +38,7 @@ _asyncctl()
 	fi
 
 	local commands="sleep download read-file fetch-user process get list
-		cancel wait watch info call"
+		cancel wait watch log info call"
 	local global="--socket --json --help --version"
 	local submit="--detach --label --after --timeout"
 
@@ -135,6 +135,7 @@ _asyncctl()
 		read-file) opts+=" $submit --offset --length" ;;
 		process) opts+=" $submit --cwd --env --stdin --" ;;
 		list) opts+=" --state --kind --limit" ;;
+		log) opts+=" -f --follow" ;;
 		esac
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return
