@@ -84,6 +84,11 @@ uint64_t ctl_submit(struct ctl *ctl, const char *kind, struct json_object *args,
  * them. Returns EXIT_OK when every one completed. */
 int ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 	       const struct kind_ui *ui, bool cancel_on_int);
+/* The same for jobs whose events up to SINCE[i] the caller has seen: a
+ * reconnect resumes each from there. */
+int ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
+		     const uint32_t *since, const struct kind_ui *ui,
+		     bool cancel_on_int);
 /* Submits (as ctl_submit) each of N jobs, then follows them, or with
  * --detach prints their ids. */
 int ctl_run_jobs(struct ctl *ctl, const char *kind, struct json_object **args,

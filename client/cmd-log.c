@@ -11,9 +11,10 @@
 #include "connection.h"
 #include "render.h"
 
-/* Counts the replayed events the output hook takes. */
+/* Counts the replayed events, and the last seq among them. */
 struct log_state {
 	int64_t seen;
+	uint32_t seq;
 };
 
 static void
@@ -27,6 +28,8 @@ log_output(void *arg, const struct output_event *ev, const unsigned char *data,
 	if (out == stderr)
 		fflush(stderr);
 	st->seen++;
+	if (ev->seq > st->seq)
+		st->seq = (uint32_t)ev->seq;
 }
 
 /* EXIT_OK or EXIT_JOB_FAILED for a job in STATE, -1 while it runs. */
@@ -59,7 +62,11 @@ read_replay(struct ctl *ctl, struct log_state *st, int64_t n)
 		}
 		const char *method = json_object_get_string(render_get(msg, "method"));
 		if (method != NULL) {
+			uint64_t seq = (uint64_t)json_object_get_int64(
+				render_get(render_get(msg, "params"), "seq"));
 			st->seen++;
+			if (seq > st->seq)
+				st->seq = (uint32_t)seq;
 			if (ctl->json)
 				render_json_line(stdout, msg);
 			if (strcmp(method, "job.completed") == 0)
@@ -105,5 +112,5 @@ cmd_log(struct ctl *ctl, int argc, char **argv)
 	if (ended >= 0)
 		return ended;
 	/* The job still runs: its live events follow the replay. */
-	return ctl_follow(ctl, &id, 1, &quiet, false);
+	return ctl_follow_since(ctl, &id, 1, &st.seq, &quiet, false);
 }

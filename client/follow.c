@@ -97,18 +97,6 @@ write_output(struct json_object *params)
 		fflush(stderr);
 }
 
-/* The output hook of the connection: the same, already decoded. */
-static void
-write_output_fast(void *arg, const struct output_event *ev,
-		  const unsigned char *data, size_t len)
-{
-	FILE *out = strcmp(ev->stream, "stderr") == 0 ? stderr : stdout;
-
-	(void)arg;
-	fwrite(data, 1, len, out);
-	if (out == stderr)
-		fflush(stderr);
-}
 
 static double
 seconds_since(const struct timespec *start)
@@ -120,12 +108,22 @@ seconds_since(const struct timespec *start)
 	       (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+/* The last event seen of a job, to watch it again from there. */
+struct seen {
+	uint64_t id;
+	uint32_t seq;
+	bool ended;
+	long long request; /* the job.watch that resumed it, or 0 */
+};
+
 /* What following a set of jobs keeps track of. */
 struct follow {
 	struct ctl *ctl;
 	const uint64_t *ids;
 	size_t n;
 	const struct kind_ui *ui;
+	struct seen *seen; /* the N jobs, or every job seen when N is 0 */
+	size_t nseen;
 	bool *done;
 	bool bars;   /* progress bars on stderr, a terminal */
 	bool block;  /* several bars: one line each, redrawn in place */
@@ -133,6 +131,104 @@ struct follow {
 	struct json_object **results; /* held back while the block is shown */
 	struct timespec start;
 };
+
+static struct seen *
+seen_of(struct follow *f, uint64_t id)
+{
+	/* The newest first: with "watch all", events are mostly of them. */
+	for (size_t i = f->nseen; i > 0; i--)
+		if (f->seen[i - 1].id == id)
+			return &f->seen[i - 1];
+	if (f->n > 0)
+		return NULL;
+	f->seen = realloc(f->seen, (f->nseen + 1) * sizeof *f->seen);
+	f->seen[f->nseen] = (struct seen){.id = id};
+	return &f->seen[f->nseen++];
+}
+
+/* Notes event SEQ of job ID. */
+static void
+note_seq(struct follow *f, uint64_t id, uint64_t seq, bool ended)
+{
+	struct seen *s = seen_of(f, id);
+
+	if (s != NULL && seq > s->seq)
+		s->seq = (uint32_t)seq;
+	if (s != NULL && ended)
+		s->ended = true;
+}
+
+/* The output hook of the connection: output written out at once, already
+ * decoded, without json-c. */
+static void
+write_output_fast(void *arg, const struct output_event *ev,
+		  const unsigned char *data, size_t len)
+{
+	FILE *out = strcmp(ev->stream, "stderr") == 0 ? stderr : stdout;
+
+	fwrite(data, 1, len, out);
+	if (out == stderr)
+		fflush(stderr);
+	note_seq(arg, ev->id, ev->seq, false);
+}
+
+/* The daemon went away, as in a restart: connects again for up to 30 s
+ * and watches each unfinished job again from the last event seen, so
+ * that nothing is lost or shown twice. False when it did not come back. */
+static bool
+follow_resume(struct follow *f)
+{
+	struct ctl *ctl = f->ctl;
+
+	fprintf(stderr, "asyncctl: lost the connection to asyncd; "
+			"reconnecting\n");
+	client_close(ctl->conn);
+	ctl->conn = NULL;
+	for (int i = 0; i < 150 && ctl->conn == NULL && !ctl_interrupted; i++) {
+		usleep(200000);
+		ctl->conn = client_connect(ctl->socket_path);
+	}
+	if (ctl->conn == NULL)
+		return false;
+	if (!ctl->json && f->ui != NULL)
+		client_on_output(ctl->conn, write_output_fast, f);
+	if (f->n == 0) {
+		struct json_object *p = json_object_new_object();
+		json_object_object_add(p, "all", json_object_new_boolean(1));
+		client_send(ctl->conn, "job.watch", p);
+	}
+	for (size_t i = 0; i < f->nseen; i++) {
+		struct seen *s = &f->seen[i];
+		if (s->ended)
+			continue;
+		struct json_object *p = json_object_new_object();
+		json_object_object_add(p, "id", json_object_new_int64((int64_t)s->id));
+		json_object_object_add(p, "since", json_object_new_int64(s->seq));
+		s->request = client_send(ctl->conn, "job.watch", p);
+	}
+	return true;
+}
+
+/* A resumed job.watch that failed: the job is gone (a daemon without a
+ * state directory forgets its jobs). Returns its index, or -1. */
+static int
+resume_refused(struct follow *f, struct json_object *response)
+{
+	long long id = json_object_get_int64(render_get(response, "id"));
+
+	if (client_error_code(response) == 0)
+		return -1;
+	for (size_t i = 0; i < f->nseen; i++) {
+		if (f->seen[i].request == id && !f->seen[i].ended) {
+			f->seen[i].ended = true;
+			fprintf(stderr, "asyncctl: job %llu is gone after the "
+					"daemon restarted\n",
+				(unsigned long long)f->seen[i].id);
+			return f->n > 0 ? (int)i : -1;
+		}
+	}
+	return -1;
+}
 
 static void
 cancel_all(struct follow *f)
@@ -220,6 +316,7 @@ handle_event(struct follow *f, struct json_object *msg, int i, bool *ok)
 		end = *ok = true;
 	else if (strcmp(method, "job.failed") == 0)
 		end = true, *ok = false;
+	note_seq(f, id, (uint64_t)json_object_get_int64(render_get(p, "seq")), end);
 	if (f->ctl->json)
 		render_json_line(stdout, msg);
 	else if (end)
@@ -237,6 +334,14 @@ int
 ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 	   const struct kind_ui *ui, bool cancel_on_int)
 {
+	return ctl_follow_since(ctl, ids, n, NULL, ui, cancel_on_int);
+}
+
+int
+ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
+		 const uint32_t *since, const struct kind_ui *ui,
+		 bool cancel_on_int)
+{
 	struct follow f = {.ctl = ctl, .ids = ids, .n = n, .ui = ui};
 	bool cancelled = false, all_ok = true;
 	size_t remaining = n;
@@ -246,6 +351,12 @@ ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 	f.block = f.bars && n > 1;
 	f.done = calloc(n ? n : 1, sizeof *f.done);
 	f.results = calloc(n ? n : 1, sizeof *f.results);
+	f.seen = calloc(n ? n : 1, sizeof *f.seen);
+	f.nseen = n;
+	for (size_t i = 0; i < n; i++) {
+		f.seen[i].id = ids[i];
+		f.seen[i].seq = since != NULL ? since[i] : 0;
+	}
 	if (f.block)
 		for (size_t i = 0; i < n; i++)
 			fprintf(stderr, "job %llu queued\n", (unsigned long long)ids[i]);
@@ -253,7 +364,7 @@ ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 	catch_sigint();
 	/* Output is only written out here, so it may skip json-c. */
 	if (!ctl->json && ui != NULL)
-		client_on_output(ctl->conn, write_output_fast, NULL);
+		client_on_output(ctl->conn, write_output_fast, &f);
 	while (remaining > 0 || n == 0) {
 		bool closed, ok;
 		if (ctl_interrupted && !cancelled) {
@@ -266,7 +377,7 @@ ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 		}
 		struct json_object *msg = client_next(ctl->conn, -1, &closed);
 		if (msg == NULL) {
-			if (closed) {
+			if (closed && !follow_resume(&f)) {
 				fprintf(stderr, "asyncctl: lost the connection to asyncd\n");
 				status = EXIT_UNREACHABLE;
 				break;
@@ -274,9 +385,15 @@ ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 			continue;
 		}
 		if (render_get(msg, "method") == NULL) { /* a response */
+			int gone = resume_refused(&f, msg);
 			if (ctl->json)
 				render_json_line(stdout, msg);
 			json_object_put(msg);
+			if (gone >= 0 && !f.done[gone]) {
+				f.done[gone] = true;
+				remaining--;
+				all_ok = false;
+			}
 			continue;
 		}
 		uint64_t id = (uint64_t)json_object_get_int64(
@@ -298,6 +415,7 @@ ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 	fflush(stdout);
 	free(f.results);
 	free(f.done);
+	free(f.seen);
 	if (status != EXIT_OK)
 		return status;
 	return all_ok ? EXIT_OK : EXIT_JOB_FAILED;

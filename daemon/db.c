@@ -404,7 +404,11 @@ db_put_job(const struct job *job)
 	sqlite3_bind_int64(st, 13, job->timeout_ms);
 	bind_text(st, 14, job->result);
 	bind_text(st, 15, job->error);
-	sqlite3_bind_int64(st, 16, job->seq);
+	/* An unfinished job's row holds the ceiling of its seq (jobs.c). */
+	sqlite3_bind_int64(st, 16, job->state >= JOB_COMPLETED ||
+					   job->seq > job->seq_ceiling
+				       ? job->seq
+				       : job->seq_ceiling);
 	sqlite3_bind_int(st, 17, (int)job->attempts);
 	sqlite3_bind_int(st, 18, job->requeue);
 	bind_text(st, 19, job->resume);
@@ -530,7 +534,7 @@ job_from_row(sqlite3_stmt *st)
 	job->timeout_ms = sqlite3_column_int64(st, 12);
 	job->result = column_strdup(st, 13);
 	job->error = column_strdup(st, 14);
-	job->seq = (uint32_t)sqlite3_column_int64(st, 15);
+	job->seq = job->seq_ceiling = (uint32_t)sqlite3_column_int64(st, 15);
 	job->attempts = (unsigned)sqlite3_column_int(st, 16);
 	job->requeue = sqlite3_column_int(st, 17) != 0;
 	job->resume = column_strdup(st, 18);

@@ -81,6 +81,7 @@ struct job {
 	bool requeue;      /* on_interrupt "requeue" */
 	char *resume;      /* the kind's JSON note for a later attempt */
 	uint32_t seq;               /* events emitted */
+	uint32_t seq_ceiling;       /* what the database has for seq */
 	uint32_t started_seq;       /* the seq of its last job.started */
 	bool output_waiting;        /* the kind waits for resume() */
 	long long progress_last_ms;

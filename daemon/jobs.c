@@ -280,6 +280,20 @@ jobs_cancel(struct job *job)
 	return 0;
 }
 
+/* Numbers JOB's next event. The database holds a ceiling a little ahead
+ * of the count, written before any event under it reaches a socket, so
+ * that a restart never numbers an event lower than one a client saw,
+ * without a write for every event. */
+static uint32_t
+job_next_seq(struct job *job)
+{
+	if (++job->seq > job->seq_ceiling) {
+		job->seq_ceiling = job->seq + 1024;
+		store_touch(job);
+	}
+	return job->seq;
+}
+
 static void
 job_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -329,7 +343,7 @@ job_start(struct job *job)
 		retain_drop(job->id); /* the output of an earlier attempt */
 	job->started_ms = now_wall_ms();
 	job->started_mono_ms = now_mono_ms();
-	job->started_seq = ++job->seq;
+	job->started_seq = job_next_seq(job);
 	struct evbuffer *buf = watch_event_buffer(job);
 	if (buf != NULL) {
 		events_write_started(buf, job, job->seq);
@@ -494,7 +508,7 @@ job_finish(struct job *job, struct json_object *result,
 			dependents_remove(dep, job);
 	}
 
-	job->seq++;
+	job_next_seq(job);
 	struct evbuffer *buf = watch_event_buffer(job);
 	if (buf != NULL) {
 		events_write_end(buf, job);
@@ -568,7 +582,7 @@ job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 	    now - job->progress_last_ms < 1000 / PROTO_PROGRESS_PER_SEC)
 		return;
 	job->progress_last_ms = now;
-	job->seq++;
+	job_next_seq(job);
 	if ((buf = watch_event_buffer(job)) != NULL) {
 		events_write_progress(buf, job, done, total, unit);
 		watch_send(job, buf);
@@ -588,7 +602,7 @@ output_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 	struct output_ctx *ctx = arg;
 	struct job *job = ctx->job;
 
-	job->seq++;
+	job_next_seq(job);
 	if (job->kind->retain_output && daemon_opts.keep_output > 0)
 		retain_chunk(job->id,
 			     &(struct retained_chunk){.seq = job->seq,

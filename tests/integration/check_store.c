@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -903,6 +904,86 @@ START_TEST(since_in_memory)
 }
 END_TEST
 
+/* Starts asyncctl ARGS... in the background with its stdout and stderr in
+ * files under the test's directory; returns its pid. */
+static pid_t
+spawn_ctl(const char *out, const char *err, const char *const args[])
+{
+	char *argv[16];
+	int n = 0;
+
+	argv[n++] = (char *)td_path("ASYNCCTL", "client/asyncctl");
+	argv[n++] = "--socket";
+	argv[n++] = d.sock;
+	for (int i = 0; args[i] != NULL && n < 15; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(o, 1);
+		dup2(e, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int
+wait_ctl(pid_t pid)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A follower whose daemon restarts goes on where it was: asyncctl wait
+ * sees the job end after the restart; asyncctl log -f of a process that
+ * the restart interrupted prints its output once and exits 1. */
+START_TEST(followers_resume_across_restart)
+{
+	char out[256], err[256], idtext[32], mark[256];
+
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	snprintf(out, sizeof out, "%s/out", d.dir);
+	snprintf(err, sizeof err, "%s/err", d.dir);
+	int64_t id = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":1500},"
+				  "\"watch\":false}");
+	snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+	pid_t ctl = spawn_ctl(out, err, (const char *const[]){"wait", idtext, NULL});
+	usleep(300000);
+	restart(SIGTERM, NULL);
+	ck_assert_int_eq(wait_ctl(ctl), 0);
+	char *text = read_file(err, NULL);
+	ck_assert_ptr_nonnull(strstr(text, "reconnecting"));
+	free(text);
+
+	snprintf(mark, sizeof mark, "%s/started", d.dir);
+	char script[512];
+	snprintf(script, sizeof script, "printf a; touch %s; sleep 600", mark);
+	id = submit_script(script, NULL);
+	snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+	for (int i = 0; i < 500 && access(mark, F_OK) < 0; i++)
+		usleep(10000);
+	ctl = spawn_ctl(out, err, (const char *const[]){"log", "-f", idtext, NULL});
+	usleep(300000);
+	restart(SIGKILL, NULL);
+	ck_assert_int_eq(wait_ctl(ctl), 1);
+	size_t len = 0;
+	text = read_file(out, &len);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_int_eq(text[0], 'a');
+	free(text);
+	text = read_file(err, NULL);
+	ck_assert_msg(strstr(text, "interrupted") != NULL, "%s", text);
+	free(text);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -930,6 +1011,7 @@ store_suite(void)
 	tcase_add_test(tc, keep_output_total_and_removal);
 	tcase_add_test(tc, asyncctl_log_of_a_detached_job);
 	tcase_add_test(tc, since_in_memory);
+	tcase_add_test(tc, followers_resume_across_restart);
 	suite_add_tcase(s, tc);
 	return s;
 }
