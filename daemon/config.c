@@ -24,7 +24,7 @@ static const char *const config_runtime_keys[] = {
 	"max-connections", "max-request",       "output-hwm",
 	"max-running",   "max-downloads",       "max-processes",
 	"log-level",     "idle-exit",           "keep-output",
-	"keep-output-total",
+	"keep-output-total", "stop-timeout",
 };
 
 /* What the command line set: option names, and "kind:KIND" for the

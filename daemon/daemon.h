@@ -23,6 +23,7 @@ struct daemon_options {
 	char *state_dir;       /* NULL: the default; "none": memory only */
 	bool sync_full;        /* --sync full: fsync every commit */
 	size_t keep_output;       /* bytes of one job's stream kept */
+	unsigned stop_timeout;    /* seconds a stop waits before SIGKILL */
 	size_t keep_output_total; /* bytes of output kept in all */
 	const char *version;
 };

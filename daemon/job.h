@@ -122,6 +122,9 @@ void job_progress(struct job *job, uint64_t done, int64_t total,
  * copied; NULL clears it). It is saved with the job, so a restart finds it
  * in job->resume. */
 void job_set_resume(struct job *job, const char *note);
+/* The error code JOB is being stopped with ("cancelled", "timeout",
+ * "interrupted" when the daemon stops...), or NULL. */
+const char *job_stop_reason(const struct job *job);
 /* True when JOB is being stopped because the daemon stops and it will be
  * queued again at restart: the kind keeps what a later attempt needs. */
 bool job_stopping_for_restart(const struct job *job);

@@ -406,16 +406,25 @@ job_release_dependents(struct job *job)
 	job->ndependents = 0;
 }
 
-bool
-job_stopping_for_restart(const struct job *job)
+const char *
+job_stop_reason(const struct job *job)
 {
 	struct json_object *code;
 
+	if (job->stop_error == NULL ||
+	    !json_object_object_get_ex(job->stop_error, "code", &code))
+		return NULL;
+	return json_object_get_string(code);
+}
+
+bool
+job_stopping_for_restart(const struct job *job)
+{
+	const char *reason = job_stop_reason(job);
+
 	return jobs_shutting_down() && store_durable() && job->requeue &&
-	       job->attempts <= PROTO_INTERRUPT_REQUEUES &&
-	       job->stop_error != NULL &&
-	       json_object_object_get_ex(job->stop_error, "code", &code) &&
-	       strcmp(json_object_get_string(code), JOBERR_INTERRUPTED) == 0;
+	       job->attempts <= PROTO_INTERRUPT_REQUEUES && reason != NULL &&
+	       strcmp(reason, JOBERR_INTERRUPTED) == 0;
 }
 
 /* At a stop, puts JOB back in the queue for the next start instead of

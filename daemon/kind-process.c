@@ -138,9 +138,8 @@ process_kill_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct process_job *p = arg;
 
-	log_info("job %llu: process %d still there %d ms after SIGTERM; "
-		 "SIGKILL", (unsigned long long)p->job->id, (int)p->pid,
-		 PROCESS_KILL_MS);
+	log_info("job %llu: process %d still there after SIGTERM; SIGKILL",
+		 (unsigned long long)p->job->id, (int)p->pid);
 	process_signal(p, SIGKILL);
 }
 
@@ -211,12 +210,16 @@ process_try_end(struct process_job *p)
 		process_end(p);
 }
 
-/* SIGTERM now, SIGKILL later. */
+/* SIGTERM now, SIGKILL later: after --stop-timeout when the daemon
+ * stops, else after PROCESS_KILL_MS. */
 static void
 process_stop_running(struct process_job *p)
 {
-	static const struct timeval grace = {PROCESS_KILL_MS / 1000,
-					     PROCESS_KILL_MS % 1000 * 1000};
+	const char *reason = job_stop_reason(p->job);
+	long long ms = reason != NULL && strcmp(reason, JOBERR_INTERRUPTED) == 0
+			       ? (long long)daemon_opts.stop_timeout * 1000
+			       : PROCESS_KILL_MS;
+	struct timeval grace = {ms / 1000, ms % 1000 * 1000};
 
 	process_signal(p, SIGTERM);
 	evtimer_add(p->kill_timer, &grace);

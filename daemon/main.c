@@ -25,9 +25,9 @@
 #include "state-dir.h"
 #include "user-cache.h"
 
-/* How long a stop may wait for jobs to end and clients to read their
- * last events. */
-#define SHUTDOWN_GRACE_MS 8000
+/* How long a stop may wait, past --stop-timeout, for jobs to end and
+ * clients to read their last events. */
+#define SHUTDOWN_GRACE_MS 2000
 
 static struct event *shutdown_poll_ev;
 static long long shutdown_started_ms;
@@ -40,7 +40,9 @@ shutdown_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	bool done = jobs_stopped() && server_flushed();
 
-	if (done || now_mono_ms() - shutdown_started_ms > SHUTDOWN_GRACE_MS) {
+	if (done || now_mono_ms() - shutdown_started_ms >
+			    (long long)daemon_opts.stop_timeout * 1000 +
+				    SHUTDOWN_GRACE_MS) {
 		if (!done)
 			log_warnx("stopping with %u jobs unfinished",
 				  jobs_unfinished());

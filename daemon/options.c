@@ -77,6 +77,10 @@ static const struct option_def option_defs[] = {
 	 "keep jobs, results and output in DIR across restarts, or none "
 	 "(default: /var/lib/asyncd as root, else "
 	 "$XDG_STATE_HOME/asyncd)", "DIR"},
+	{"stop-timeout", ARG_COUNT, &daemon_opts.stop_timeout,
+	 "at a stop, seconds between SIGTERM and SIGKILL for the processes "
+	 "of running jobs (default: 10); the daemon exits within 2 s more",
+	 "SECONDS"},
 	{"keep-output", ARG_BYTES, &daemon_opts.keep_output,
 	 "bytes of each process job's stdout and of its stderr kept for "
 	 "job.watch since and asyncctl log, the oldest dropped first "
@@ -112,6 +116,7 @@ options_defaults(void)
 	daemon_opts.allowed_schemes = xstrdup("http,https");
 	daemon_opts.download_stall_timeout = 60;
 	daemon_opts.keep_output = 16 * 1024 * 1024;
+	daemon_opts.stop_timeout = 10;
 	daemon_opts.keep_output_total = 1024 * 1024 * 1024;
 	daemon_opts.version = PACKAGE_VERSION;
 }

@@ -421,6 +421,12 @@ rpc_handle_request(struct conn *conn, struct json_object *msg, bool direct,
 		return jsonrpc_result_new(req.id, result);
 	if (rc == RPC_INVALID_PARAMS)
 		return jsonrpc_field_error_new(req.id, rc, err.field, err.reason);
+	if (rc == RPC_STORE_UNAVAILABLE) {
+		struct json_object *data = json_object_new_object();
+		json_object_object_add(data, "reason",
+				       json_object_new_string(store_failure()));
+		return jsonrpc_error_new(req.id, rc, NULL, data);
+	}
 	return jsonrpc_error_new(req.id, rc, NULL, NULL);
 }
 

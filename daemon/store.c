@@ -124,6 +124,12 @@ store_available(void)
 	return available;
 }
 
+const char *
+store_failure(void)
+{
+	return durable ? db_last_error() : "";
+}
+
 struct json_object *
 store_info(void)
 {
@@ -140,6 +146,9 @@ store_info(void)
 	json_object_object_add(info, "bytes", json_object_new_int64(db_bytes()));
 	json_object_object_add(info, "available",
 			       json_object_new_boolean(available));
+	if (!available)
+		json_object_object_add(info, "error",
+				       json_object_new_string(db_last_error()));
 	return info;
 }
 

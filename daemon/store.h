@@ -28,6 +28,8 @@ void store_free(void);
 bool store_durable(void);
 /* False while writes fail (a full disk): new jobs are refused then. */
 bool store_available(void);
+/* Why the last write failed. */
+const char *store_failure(void);
 /* {"path","sync","bytes","available"} for daemon.info, or NULL. */
 struct json_object *store_info(void);
 

@@ -984,6 +984,97 @@ START_TEST(followers_resume_across_restart)
 }
 END_TEST
 
+/* A full disk: submits get -32005 with the reason, jobs acknowledged
+ * before are kept, running ones go on (a process whose output cannot be
+ * kept too), and all is written once there is room again. */
+START_TEST(full_disk_refuses_then_recovers)
+{
+	char mnt[128], state[160], filler[200], cmd[300];
+	struct json_object *r;
+
+	snprintf(mnt, sizeof mnt, "/tmp/asyncd-full.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(mnt));
+	snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=4m,mode=0700 tmpfs %s", mnt);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(state, sizeof state, "%s/state", mnt);
+	td_start(&d, (const char *const[]){"--state-dir", state, NULL});
+	c = tc_open(d.sock);
+	int64_t before = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":1500},"
+				      "\"watch\":false}");
+	int64_t talker = submit_script("sleep 0.5; head -c 3000000 /dev/urandom", NULL);
+	/* Fill what is left. */
+	snprintf(filler, sizeof filler, "%s/filler", mnt);
+	snprintf(cmd, sizeof cmd, "dd if=/dev/zero of=%s bs=64k 2>/dev/null", filler);
+	ck_assert_int_ne(system(cmd), 0);
+	/* The first write that finds the disk full refuses what follows. */
+	int64_t code = 0;
+	for (int i = 0; i < 200 && code == 0; i++) {
+		r = tc_call(c, "job.submit", "{\"kind\":\"sleep\",\"args\":{\"ms\":0},"
+					     "\"label\":\"%0200d\"}", i);
+		if (jget(r, "error") != NULL) {
+			code = jint(r, "error.code");
+			ck_assert_ptr_nonnull(jstr(r, "error.data.reason"));
+		}
+		json_object_put(r);
+	}
+	ck_assert_int_eq(code, -32005);
+	r = tc_call(c, "daemon.info", NULL);
+	ck_assert(!json_object_get_boolean(jget(r, "result.store.available")));
+	json_object_put(r);
+	/* Running jobs go on, the process although its output is not kept. */
+	char *st = wait_finished(talker);
+	ck_assert_str_eq(st, "completed");
+	free(st);
+	st = wait_finished(before);
+	ck_assert_str_eq(st, "completed");
+	free(st);
+	/* Room again: within the second of the retry it writes. */
+	ck_assert_int_eq(unlink(filler), 0);
+	for (int i = 0; i < 300; i++) {
+		r = tc_call(c, "daemon.info", NULL);
+		bool ok = json_object_get_boolean(jget(r, "result.store.available"));
+		json_object_put(r);
+		if (ok)
+			break;
+		usleep(10000);
+	}
+	int64_t after = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
+	ck_assert_int_gt(after, before);
+	/* What was acknowledged is on disk: a crash loses none of it. */
+	restart(SIGKILL, (const char *const[]){"--state-dir", state, NULL});
+	assert_state(before, "completed", NULL);
+	assert_state(talker, "completed", NULL);
+	tc_close(c);
+	c = NULL;
+	ck_assert_int_eq(td_stop(&d), 0);
+	snprintf(cmd, sizeof cmd, "umount %s && rmdir %s", mnt, mnt);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* A stop gives processes --stop-timeout after SIGTERM, then SIGKILL, and
+ * records them as on_interrupt says. */
+START_TEST(stop_timeout_kills_and_records)
+{
+	static const char *const quick[] = {"--stop-timeout", "1", NULL};
+	char mark[256], script[512];
+
+	td_start(&d, quick);
+	c = tc_open(d.sock);
+	snprintf(mark, sizeof mark, "%s/trapped", d.dir);
+	snprintf(script, sizeof script, "trap '' TERM; touch %s; sleep 600 & wait",
+		 mark);
+	int64_t id = submit_script(script, NULL);
+	for (int i = 0; i < 500 && access(mark, F_OK) < 0; i++)
+		usleep(10000);
+	restart(SIGTERM, quick);
+	assert_state(id, "failed", "interrupted");
+	char *log = read_file(d.log, NULL);
+	ck_assert_ptr_nonnull(strstr(log, "still there after SIGTERM; SIGKILL"));
+	free(log);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -1012,6 +1103,7 @@ store_suite(void)
 	tcase_add_test(tc, asyncctl_log_of_a_detached_job);
 	tcase_add_test(tc, since_in_memory);
 	tcase_add_test(tc, followers_resume_across_restart);
+	tcase_add_test(tc, stop_timeout_kills_and_records);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -1026,6 +1118,7 @@ store_root_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, list_from_disk_is_per_user);
+	tcase_add_test(tc, full_disk_refuses_then_recovers);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -1034,7 +1127,8 @@ int
 main(void)
 {
 	if (TEST_ROOT_PROGRAM) {
-		test_require_root("to connect as uid 65534");
+		test_require_root("to connect as uid 65534 and to mount a "
+				  "small tmpfs");
 		return run_suite(store_root_suite());
 	}
 	return run_suite(store_suite());
