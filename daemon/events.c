@@ -270,13 +270,12 @@ events_write_job(struct evbuffer *out, const struct job *job)
 
 /* Starts a notification line, up to the members after "seq". */
 static void
-line_event_head(struct line *l, const char *method, const struct job *job,
-		uint32_t seq)
+line_event_head(struct line *l, const char *method, uint64_t id, uint32_t seq)
 {
 	line_str(l, "{\"jsonrpc\":\"2.0\",\"method\":\"");
 	line_str(l, method);
 	line_str(l, "\",\"params\":{\"id\":");
-	line_u64(l, job->id);
+	line_u64(l, id);
 	line_str(l, ",\"seq\":");
 	line_u64(l, seq);
 }
@@ -287,7 +286,7 @@ events_write_started(struct evbuffer *out, const struct job *job,
 {
 	struct line l = {.len = 0};
 
-	line_event_head(&l, "job.started", job, seq);
+	line_event_head(&l, "job.started", job->id, seq);
 	line_str(&l, ",\"kind\":\"");
 	line_str(&l, job->kind->name);
 	line_str(&l, "\"}}\n");
@@ -300,7 +299,7 @@ events_write_progress(struct evbuffer *out, const struct job *job,
 {
 	struct line l = {.len = 0};
 
-	line_event_head(&l, "job.progress", job, job->seq);
+	line_event_head(&l, "job.progress", job->id, job->seq);
 	line_str(&l, ",\"done\":");
 	line_u64(&l, done);
 	line_str(&l, ",\"total\":");
@@ -320,7 +319,8 @@ events_write_end(struct evbuffer *out, const struct job *job)
 	bool ok = job->state == JOB_COMPLETED;
 	struct line l = {.len = 0};
 
-	line_event_head(&l, ok ? "job.completed" : "job.failed", job, job->seq);
+	line_event_head(&l, ok ? "job.completed" : "job.failed", job->id,
+			job->seq);
 	line_str(&l, ",\"kind\":\"");
 	line_str(&l, job->kind->name);
 	line_str(&l, ok ? "\",\"result\":" : "\",\"error\":");
@@ -330,14 +330,14 @@ events_write_end(struct evbuffer *out, const struct job *job)
 }
 
 void
-events_write_output(struct evbuffer *out, const struct job *job,
-		    uint32_t seq, const char *stream, uint64_t offset,
+events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
+		    const char *stream, uint64_t offset,
 		    enum chunk_encoding enc, const unsigned char *raw,
 		    size_t len)
 {
 	struct line l = {.len = 0};
 
-	line_event_head(&l, "job.output", job, seq);
+	line_event_head(&l, "job.output", id, seq);
 	line_str(&l, ",\"stream\":\"");
 	line_str(&l, stream);
 	line_str(&l, "\",\"offset\":");

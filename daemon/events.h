@@ -23,9 +23,9 @@ void events_write_progress(struct evbuffer *out, const struct job *job,
 			   uint64_t done, int64_t total, const char *unit);
 /* job.completed or job.failed, as JOB's state says. */
 void events_write_end(struct evbuffer *out, const struct job *job);
-/* One job.output line; RAW is encoded as ENC says. */
-void events_write_output(struct evbuffer *out, const struct job *job,
-			 uint32_t seq, const char *stream, uint64_t offset,
+/* One job.output line of job ID; RAW is encoded as ENC says. */
+void events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
+			 const char *stream, uint64_t offset,
 			 enum chunk_encoding enc, const unsigned char *raw,
 			 size_t len);
 /* S as a JSON string literal, quotes included. */

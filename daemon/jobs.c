@@ -621,7 +621,7 @@ output_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 						      .data = raw,
 						      .len = len});
 	if (ctx->buf != NULL)
-		events_write_output(ctx->buf, job, job->seq,
+		events_write_output(ctx->buf, job->id, job->seq,
 				    events_stream_name(ctx->stream), offset, enc, raw,
 				    len);
 }

@@ -30,12 +30,17 @@ struct record {
 	uint8_t pad[7];
 };
 
-/* Part of one stream's kept chunks: a file, or a buffer in memory. */
+/* Part of one stream's kept chunks: a file, or a buffer in memory. A
+ * segment a reader has pinned outlives its removal until it is unpinned. */
 struct segment {
+	uint64_t id;
+	enum job_stream stream;
 	unsigned no;
 	size_t bytes;
 	int fd;                 /* the last segment's, while written */
 	struct evbuffer *mem;   /* without a state directory */
+	unsigned pins;          /* cursors reading it */
+	bool dead;              /* removed while pinned */
 	TAILQ_ENTRY(segment) link;
 };
 TAILQ_HEAD(segment_list, segment);
@@ -87,12 +92,17 @@ kept_get(uint64_t id, bool create)
 	return k;
 }
 
-/* Adds a segment to the end of LOG; FD -1 for one found at start. */
+/* Adds a segment to the end of job K's stream S; FD -1 for one found at
+ * start. */
 static struct segment *
-segment_add(struct stream_log *log, unsigned no, size_t bytes, int fd)
+segment_add(struct kept *k, enum job_stream s, unsigned no, size_t bytes,
+	    int fd)
 {
+	struct stream_log *log = &k->streams[s];
 	struct segment *seg = xcalloc(1, sizeof *seg);
 
+	seg->id = k->id;
+	seg->stream = s;
 	seg->no = no;
 	seg->bytes = bytes;
 	seg->fd = fd;
@@ -114,24 +124,36 @@ segment_close(struct segment *seg)
 	seg->fd = -1;
 }
 
+/* Frees SEG and its file. */
+static void
+segment_destroy(struct segment *seg)
+{
+	char path[4096];
+
+	segment_close(seg);
+	if (seg->mem != NULL)
+		evbuffer_free(seg->mem);
+	if (dir != NULL) {
+		segment_path(path, sizeof path, seg->id, seg->stream, seg->no);
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("%s", path);
+	}
+	free(seg);
+}
+
 static void
 segment_remove(struct kept *k, enum job_stream s, struct segment *seg)
 {
 	struct stream_log *log = &k->streams[s];
-	char path[4096];
 
 	TAILQ_REMOVE(&log->segments, seg, link);
 	log->bytes -= seg->bytes;
 	total -= (long long)seg->bytes;
 	segment_close(seg);
-	if (seg->mem != NULL)
-		evbuffer_free(seg->mem);
-	if (dir != NULL) {
-		segment_path(path, sizeof path, k->id, s, seg->no);
-		if (unlink(path) < 0 && errno != ENOENT)
-			log_warn("%s", path);
-	}
-	free(seg);
+	if (seg->pins > 0)
+		seg->dead = true; /* its last reader destroys it */
+	else
+		segment_destroy(seg);
 }
 
 static void
@@ -170,7 +192,8 @@ adopt_file(const char *name)
 		return;
 	struct kept *k = kept_get(id, true);
 	struct stream_log *log = &k->streams[s];
-	struct segment *seg = segment_add(log, no, (size_t)st.st_size, -1);
+	struct segment *seg = segment_add(k, (enum job_stream)s, no,
+					  (size_t)st.st_size, -1);
 	/* readdir gives no order: keep the list sorted by number. */
 	TAILQ_REMOVE(&log->segments, seg, link);
 	struct segment *at;
@@ -286,9 +309,13 @@ segment_open(struct kept *k, enum job_stream s)
 	int fd = -1;
 
 	if (dir != NULL) {
-		segment_path(path, sizeof path, k->id, s, log->next_no);
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
-					O_CLOEXEC | O_NOFOLLOW, 0600);
+		/* A number still taken belongs to a segment a reader has
+		 * pinned past its removal: take the next. */
+		do {
+			segment_path(path, sizeof path, k->id, s, log->next_no);
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
+						O_CLOEXEC | O_NOFOLLOW, 0600);
+		} while (fd < 0 && errno == EEXIST && ++log->next_no != 0);
 		if (fd < 0) {
 			log_warn("%s: output of job %llu is no longer kept",
 				 path, (unsigned long long)k->id);
@@ -297,7 +324,7 @@ segment_open(struct kept *k, enum job_stream s)
 	}
 	if (!TAILQ_EMPTY(&log->segments))
 		segment_close(TAILQ_LAST(&log->segments, segment_list));
-	return segment_add(log, log->next_no, 0, fd);
+	return segment_add(k, s, log->next_no, 0, fd);
 }
 
 /* A segment holds about a quarter of what a stream keeps, so that the
@@ -395,118 +422,169 @@ retain_bytes(void)
 	return total;
 }
 
-/* The bytes of SEG, in a buffer the caller frees; NULL if unreadable. */
-static unsigned char *
-segment_read(const struct kept *k, enum job_stream s,
-	     const struct segment *seg, size_t *len)
-{
-	char path[4096];
-	unsigned char *buf = xmalloc(seg->bytes ? seg->bytes : 1);
-	size_t got = 0;
-	int fd;
+/* ---- Reading: a snapshot cursor --------------------------------------- */
 
-	if (seg->mem != NULL) {
-		*len = evbuffer_copyout(seg->mem, buf, seg->bytes) < 0
-			       ? 0
-			       : seg->bytes;
-		return buf;
-	}
-	segment_path(path, sizeof path, k->id, s, seg->no);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-		free(buf);
-		return NULL;
-	}
-	while (got < seg->bytes) {
-		ssize_t n = read(fd, buf + got, seg->bytes - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	*len = got;
-	return buf;
-}
-
-/* The chunks of one stream above SINCE, read into memory. */
-struct stream_chunks {
-	unsigned char **bufs;
-	size_t nbufs;
-	struct retained_chunk *chunks;
-	size_t n, cap;
+/* One stream of a snapshot: its segments, pinned, each up to what it held
+ * when the snapshot was taken. */
+struct stream_cursor {
+	struct segment **segs;
+	size_t *limits;
+	size_t nsegs, at;
+	size_t off; /* in segs[at] */
+	int fd;     /* segs[at]'s file, open for reading */
+	bool have;  /* REC is the next record above SINCE */
+	struct record rec;
 };
 
-static void
-collect(const struct kept *k, enum job_stream s, uint32_t since,
-	struct stream_chunks *out)
-{
-	const struct segment *seg;
+struct retain_cursor {
+	uint32_t since;
+	struct stream_cursor streams[STREAM_COUNT];
+	unsigned char *buf;
+	size_t cap;
+};
 
-	TAILQ_FOREACH(seg, &k->streams[s].segments, link) {
-		size_t len = 0, at = 0;
-		unsigned char *buf = segment_read(k, s, seg, &len);
-		if (buf == NULL)
-			continue;
-		out->bufs = xreallocarray(out->bufs, out->nbufs + 1,
-					  sizeof *out->bufs);
-		out->bufs[out->nbufs++] = buf;
-		while (at + sizeof(struct record) <= len) {
-			struct record rec;
-			memcpy(&rec, buf + at, sizeof rec);
-			if (at + sizeof rec + rec.len > len)
-				break; /* a torn last record (a crash) */
-			if (rec.seq > since) {
-				if (out->n == out->cap) {
-					out->cap = out->cap ? out->cap * 2 : 64;
-					out->chunks = xreallocarray(
-						out->chunks, out->cap,
-						sizeof *out->chunks);
-				}
-				out->chunks[out->n++] = (struct retained_chunk){
-					.seq = rec.seq,
-					.stream = s,
-					.enc = (enum chunk_encoding)rec.enc,
-					.offset = rec.offset,
-					.data = buf + at + sizeof rec,
-					.len = rec.len};
-			}
-			at += sizeof rec + rec.len;
-		}
+/* Reads LEN bytes at OFF of segs[at] into BUF; false if it cannot. */
+static bool
+cursor_read(struct stream_cursor *sc, size_t off, void *buf, size_t len)
+{
+	struct segment *seg = sc->segs[sc->at];
+	char path[4096];
+
+	if (seg->mem != NULL) {
+		struct evbuffer_ptr pos;
+		return evbuffer_ptr_set(seg->mem, &pos, off, EVBUFFER_PTR_SET) == 0 &&
+		       evbuffer_copyout_from(seg->mem, &pos, buf, len) ==
+			       (ev_ssize_t)len;
 	}
+	if (sc->fd < 0) {
+		segment_path(path, sizeof path, seg->id, seg->stream, seg->no);
+		sc->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (sc->fd < 0)
+			return false;
+	}
+	return pread(sc->fd, buf, len, (off_t)off) == (ssize_t)len;
 }
 
-unsigned
-retain_each(uint64_t id, uint32_t since,
-	    void (*fn)(const struct retained_chunk *chunk, void *arg),
-	    void *arg)
+static void
+cursor_next_segment(struct stream_cursor *sc)
+{
+	if (sc->fd >= 0)
+		close(sc->fd);
+	sc->fd = -1;
+	sc->at++;
+	sc->off = 0;
+}
+
+/* Finds the next record above SINCE; false at the end of the snapshot. */
+static bool
+cursor_peek(struct stream_cursor *sc, uint32_t since)
+{
+	while (!sc->have && sc->at < sc->nsegs) {
+		size_t limit = sc->limits[sc->at];
+		if (sc->off + sizeof sc->rec > limit ||
+		    !cursor_read(sc, sc->off, &sc->rec, sizeof sc->rec) ||
+		    sc->off + sizeof sc->rec + sc->rec.len > limit) {
+			/* Its end, or a record a crash tore. */
+			cursor_next_segment(sc);
+			continue;
+		}
+		if (sc->rec.seq > since)
+			sc->have = true;
+		else
+			sc->off += sizeof sc->rec + sc->rec.len;
+	}
+	return sc->have;
+}
+
+struct retain_cursor *
+retain_open(uint64_t id, uint32_t since, unsigned *count)
 {
 	struct kept *k = kept_get(id, false);
-	struct stream_chunks sc[STREAM_COUNT];
-	size_t at[STREAM_COUNT] = {0};
-	unsigned n = 0;
+	struct retain_cursor *cur;
+	struct segment *seg;
 
+	*count = 0;
 	if (k == NULL)
-		return 0;
-	memset(sc, 0, sizeof sc);
-	for (int s = 0; s < STREAM_COUNT; s++)
-		collect(k, (enum job_stream)s, since, &sc[s]);
-	/* Merge the streams by seq: each is in order already. */
-	for (;;) {
-		int best = -1;
-		for (int s = 0; s < STREAM_COUNT; s++)
-			if (at[s] < sc[s].n &&
-			    (best < 0 || sc[s].chunks[at[s]].seq <
-						 sc[best].chunks[at[best]].seq))
-				best = s;
-		if (best < 0)
-			break;
-		fn(&sc[best].chunks[at[best]++], arg);
-		n++;
-	}
+		return NULL;
+	cur = xcalloc(1, sizeof *cur);
+	cur->since = since;
 	for (int s = 0; s < STREAM_COUNT; s++) {
-		for (size_t i = 0; i < sc[s].nbufs; i++)
-			free(sc[s].bufs[i]);
-		free(sc[s].bufs);
-		free(sc[s].chunks);
+		struct stream_cursor *sc = &cur->streams[s];
+		sc->fd = -1;
+		TAILQ_FOREACH(seg, &k->streams[s].segments, link) {
+			sc->segs = xreallocarray(sc->segs, sc->nsegs + 1,
+						 sizeof *sc->segs);
+			sc->limits = xreallocarray(sc->limits, sc->nsegs + 1,
+						   sizeof *sc->limits);
+			seg->pins++;
+			sc->limits[sc->nsegs] = seg->bytes;
+			sc->segs[sc->nsegs++] = seg;
+		}
+		/* Count by walking the headers, then start over. */
+		while (cursor_peek(sc, since)) {
+			(*count)++;
+			sc->off += sizeof sc->rec + sc->rec.len;
+			sc->have = false;
+		}
+		if (sc->fd >= 0)
+			close(sc->fd);
+		sc->fd = -1;
+		sc->at = sc->off = 0;
 	}
-	return n;
+	return cur;
+}
+
+bool
+retain_next(struct retain_cursor *cur, struct retained_chunk *chunk)
+{
+	struct stream_cursor *best = NULL;
+	int best_s = 0;
+
+	for (int s = 0; s < STREAM_COUNT; s++) {
+		struct stream_cursor *sc = &cur->streams[s];
+		if (cursor_peek(sc, cur->since) &&
+		    (best == NULL || sc->rec.seq < best->rec.seq)) {
+			best = sc;
+			best_s = s;
+		}
+	}
+	if (best == NULL)
+		return false;
+	if (best->rec.len > cur->cap) {
+		cur->cap = best->rec.len;
+		cur->buf = xrealloc(cur->buf, cur->cap);
+	}
+	best->have = false;
+	if (!cursor_read(best, best->off + sizeof best->rec, cur->buf,
+			 best->rec.len)) {
+		cursor_next_segment(best); /* unreadable: skip the rest */
+		return retain_next(cur, chunk);
+	}
+	*chunk = (struct retained_chunk){.seq = best->rec.seq,
+					 .stream = (enum job_stream)best_s,
+					 .enc = (enum chunk_encoding)best->rec.enc,
+					 .offset = best->rec.offset,
+					 .data = cur->buf,
+					 .len = best->rec.len};
+	best->off += sizeof best->rec + best->rec.len;
+	return true;
+}
+
+void
+retain_close(struct retain_cursor *cur)
+{
+	if (cur == NULL)
+		return;
+	for (int s = 0; s < STREAM_COUNT; s++) {
+		struct stream_cursor *sc = &cur->streams[s];
+		if (sc->fd >= 0)
+			close(sc->fd);
+		for (size_t i = 0; i < sc->nsegs; i++)
+			if (--sc->segs[i]->pins == 0 && sc->segs[i]->dead)
+				segment_destroy(sc->segs[i]);
+		free(sc->segs);
+		free(sc->limits);
+	}
+	free(cur->buf);
+	free(cur);
 }

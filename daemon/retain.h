@@ -44,11 +44,15 @@ void retain_drop(uint64_t id);
  * says are not (at start, once the jobs are back). */
 void retain_settle(bool (*unfinished)(uint64_t id));
 
-/* Calls FN with each kept chunk of job ID whose seq is above SINCE, in
- * seq order; returns how many. */
-unsigned retain_each(uint64_t id, uint32_t since,
-		     void (*fn)(const struct retained_chunk *chunk, void *arg),
-		     void *arg);
+/* A snapshot of job ID's kept chunks whose seq is above SINCE: what it
+ * holds stays readable until it is closed, whatever the limits drop
+ * meanwhile. *COUNT is how many chunks it gives; NULL when none is kept. */
+struct retain_cursor *retain_open(uint64_t id, uint32_t since,
+				  unsigned *count);
+/* The snapshot's next chunk in seq order, into *CHUNK (its data is good
+ * until the next call); false at its end. */
+bool retain_next(struct retain_cursor *cur, struct retained_chunk *chunk);
+void retain_close(struct retain_cursor *cur);
 /* Bytes kept in all. */
 long long retain_bytes(void);
 

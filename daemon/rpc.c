@@ -24,9 +24,16 @@ struct rpc_call {
 	struct conn *conn;
 	const struct peer *peer;
 	struct json_object *params; /* NULL when absent */
-	/* Lines a handler has for the connection after its response (the
-	 * events a job.watch since replays), or NULL. */
-	struct evbuffer *then;
+	/* What a handler has for the connection once its response is
+	 * written (the replay of a job.watch since), or NULL. */
+	void (*then)(void *arg);
+	void *then_arg;
+};
+
+/* A call's "then", carried past the response. */
+struct rpc_then {
+	void (*fn)(void *arg);
+	void *arg;
 };
 
 /* Returns 0 with *result set, or an error code (for -32602, ERR says
@@ -281,15 +288,23 @@ rpc_job_watch(struct rpc_call *call, struct json_object **result,
 	}
 	if ((rc = read_job(call, &job, err)) != 0)
 		return rc;
-	watch_add(job, call->conn);
-	*result = job_result(job);
-	if (since >= 0) {
-		call->then = evbuffer_new();
-		json_object_object_add(
-			*result, "replayed",
-			json_object_new_int64(watch_replay(job, (uint32_t)since,
-							   call->then)));
+	if (since < 0) {
+		watch_add(job, call->conn);
+		*result = job_result(job);
+		return 0;
 	}
+	unsigned count;
+	struct replay *replay = watch_replay(job, call->conn, (uint32_t)since,
+					     &count);
+	if (replay == NULL) {
+		param_fail(err, "since", "a replay of this job is running on "
+					 "this connection");
+		return RPC_INVALID_PARAMS;
+	}
+	*result = job_result(job);
+	json_object_object_add(*result, "replayed", json_object_new_int64(count));
+	call->then = watch_replay_start;
+	call->then_arg = replay;
 	return 0;
 }
 
@@ -388,7 +403,7 @@ rpc_write_result(struct conn *conn, struct json_object *id,
  * written to CONN already. */
 static struct json_object *
 rpc_handle_request(struct conn *conn, struct json_object *msg, bool direct,
-		   struct evbuffer **then)
+		   struct rpc_then *then)
 {
 	struct rpc_request req;
 	struct param_error err = {"", ""};
@@ -396,6 +411,7 @@ rpc_handle_request(struct conn *conn, struct json_object *msg, bool direct,
 	const struct rpc_method *method;
 	int rc = jsonrpc_request_read(msg, &req);
 
+	*then = (struct rpc_then){NULL, NULL};
 	if (rc == RPC_INVALID_REQUEST)
 		return jsonrpc_error_new(req.id, rc, NULL, NULL);
 	if (rc == RPC_INVALID_PARAMS) {
@@ -404,9 +420,10 @@ rpc_handle_request(struct conn *conn, struct json_object *msg, bool direct,
 	} else if ((method = method_find(req.method)) == NULL) {
 		rc = RPC_METHOD_NOT_FOUND;
 	} else {
-		struct rpc_call call = {conn, conn_peer(conn), req.params, NULL};
+		struct rpc_call call = {conn, conn_peer(conn), req.params, NULL,
+					NULL};
 		rc = method->handler(&call, &result, &err);
-		*then = call.then;
+		*then = (struct rpc_then){call.then, call.then_arg};
 	}
 	if (req.id == NULL) { /* a notification: carried out, not answered */
 		json_object_put(result);
@@ -444,24 +461,21 @@ rpc_handle_batch(struct conn *conn, struct json_object *batch)
 		return;
 	}
 	responses = json_object_new_array_ext((int)n);
-	struct evbuffer *after = evbuffer_new(), *then;
+	struct rpc_then *thens = xreallocarray(NULL, n, sizeof *thens);
 	for (size_t i = 0; i < n; i++) {
-		then = NULL;
 		struct json_object *r =
 			rpc_handle_request(conn, json_object_array_get_idx(batch, i),
-					   false, &then);
+					   false, &thens[i]);
 		if (r != NULL)
 			json_object_array_add(responses, r);
-		if (then != NULL) {
-			evbuffer_add_buffer(after, then);
-			evbuffer_free(then);
-		}
 	}
 	if (json_object_array_length(responses) > 0)
 		conn_send_json(conn, responses);
 	json_object_put(responses);
-	conn_send_buffer(conn, after);
-	evbuffer_free(after);
+	for (size_t i = 0; i < n; i++)
+		if (thens[i].fn != NULL)
+			thens[i].fn(thens[i].arg);
+	free(thens);
 }
 
 void
@@ -480,15 +494,13 @@ rpc_handle_line(struct conn *conn, const char *line, size_t len)
 	if (json_object_is_type(msg, json_type_array)) {
 		rpc_handle_batch(conn, msg);
 	} else {
-		struct evbuffer *then = NULL;
+		struct rpc_then then;
 		if ((response = rpc_handle_request(conn, msg, true, &then)) != NULL) {
 			conn_send_json(conn, response);
 			json_object_put(response);
 		}
-		if (then != NULL) {
-			conn_send_buffer(conn, then);
-			evbuffer_free(then);
-		}
+		if (then.fn != NULL)
+			then.fn(then.arg);
 	}
 	json_object_put(msg);
 }

@@ -15,9 +15,27 @@
 struct watch {
 	struct job *job;
 	struct conn *conn;
+	struct replay *replay; /* while one runs: live events wait there */
 	TAILQ_ENTRY(watch) job_link;
 	TAILQ_ENTRY(watch) conn_link;
 };
+
+/* A replay in progress (job.watch with "since"): the kept events of one
+ * job go to one connection as fast as it reads them, from a snapshot
+ * that holds no job pointer; live events of the job that come meanwhile
+ * wait in HELD and follow the snapshot, so that the order holds. */
+struct replay {
+	struct conn *conn;
+	uint64_t id;
+	struct evbuffer *head;  /* its job.started */
+	struct retain_cursor *cursor;
+	struct evbuffer *tail;  /* the end of a job that had ended */
+	struct evbuffer *held;  /* live events meanwhile */
+	struct watch *watch;    /* the live watch, until the job ends */
+	TAILQ_ENTRY(replay) link;
+};
+
+static TAILQ_HEAD(, replay) replays = TAILQ_HEAD_INITIALIZER(replays);
 
 /* A connection that watches every job its peer can see. */
 struct watch_all {
@@ -40,11 +58,17 @@ watch_emit(struct job *job, struct evbuffer *buf)
 	if (TAILQ_FIRST(&job->watches) != last)
 		line = evbuffer_pullup(buf, -1);
 	TAILQ_FOREACH(w, &job->watches, job_link) {
-		if (w == last)
+		if (w->replay != NULL)
+			evbuffer_add(w->replay->held, line != NULL
+							? line
+							: evbuffer_pullup(buf, -1),
+				     len);
+		else if (w == last)
 			conn_send_buffer(w->conn, buf);
 		else
 			conn_send(w->conn, line, len);
 	}
+	evbuffer_drain(buf, evbuffer_get_length(buf));
 }
 
 /* Where to write an event for JOB: the one watcher's output itself (the
@@ -58,7 +82,8 @@ watch_event_buffer(struct job *job)
 	if (first == NULL)
 		return NULL;
 	if (TAILQ_NEXT(first, job_link) == NULL)
-		return conn_output(first->conn);
+		return first->replay != NULL ? first->replay->held
+					     : conn_output(first->conn);
 	return evbuffer_new();
 }
 
@@ -74,26 +99,36 @@ watch_send(struct job *job, struct evbuffer *buf)
 	evbuffer_free(buf);
 }
 
-void
-watch_add(struct job *job, struct conn *conn)
+/* CONN's watch of JOB, made if needed; NULL for a job that has ended. */
+static struct watch *
+watch_get(struct job *job, struct conn *conn)
 {
 	struct watch *w;
 
 	if (job->state == JOB_COMPLETED || job->state == JOB_FAILED)
-		return;
+		return NULL;
 	TAILQ_FOREACH(w, &job->watches, job_link)
 		if (w->conn == conn)
-			return;
-	w = xmalloc(sizeof *w);
+			return w;
+	w = xcalloc(1, sizeof *w);
 	w->job = job;
 	w->conn = conn;
 	TAILQ_INSERT_TAIL(&job->watches, w, job_link);
 	TAILQ_INSERT_TAIL(conn_watches(conn), w, conn_link);
+	return w;
+}
+
+void
+watch_add(struct job *job, struct conn *conn)
+{
+	watch_get(job, conn);
 }
 
 static void
 watch_remove(struct watch *w)
 {
+	if (w->replay != NULL)
+		w->replay->watch = NULL; /* it still sends what it holds */
 	TAILQ_REMOVE(&w->job->watches, w, job_link);
 	TAILQ_REMOVE(conn_watches(w->conn), w, conn_link);
 	free(w);
@@ -107,6 +142,9 @@ watch_remove_all(struct job *job)
 	while ((w = TAILQ_FIRST(&job->watches)) != NULL)
 		watch_remove(w);
 }
+
+static void replay_pump(struct replay *r);
+static void replay_free(struct replay *r);
 
 /* Resumes JOB's producer if it waited and no watcher is blocked now. */
 static void
@@ -158,6 +196,12 @@ watch_conn_closed(struct conn *conn)
 			break;
 		}
 	}
+	struct replay *r, *rnext;
+	for (r = TAILQ_FIRST(&replays); r != NULL; r = rnext) {
+		rnext = TAILQ_NEXT(r, link);
+		if (r->conn == conn)
+			replay_free(r);
+	}
 	while ((w = TAILQ_FIRST(head)) != NULL) {
 		struct job *job = w->job;
 		watch_remove(w);
@@ -170,6 +214,12 @@ watch_conn_drained(struct conn *conn)
 {
 	struct watch *w, *next;
 
+	struct replay *r, *rnext;
+	for (r = TAILQ_FIRST(&replays); r != NULL; r = rnext) {
+		rnext = TAILQ_NEXT(r, link);
+		if (r->conn == conn)
+			replay_pump(r);
+	}
 	/* resume() may end the job, which removes its watches: take the next
 	 * one first. */
 	for (w = TAILQ_FIRST(conn_watches(conn)); w != NULL; w = next) {
@@ -196,7 +246,9 @@ job_output_blocked(struct job *job)
 	struct watch *w;
 
 	TAILQ_FOREACH(w, &job->watches, job_link) {
-		if (conn_blocked(w->conn)) {
+		if (conn_blocked(w->conn) ||
+		    (w->replay != NULL && evbuffer_get_length(w->replay->held) >
+						  daemon_opts.output_hwm)) {
 			job->output_waiting = true;
 			return true;
 		}
@@ -205,35 +257,93 @@ job_output_blocked(struct job *job)
 }
 
 
-struct replay {
-	const struct job *job;
-	struct evbuffer *out;
-};
-
-static void
-replay_chunk(const struct retained_chunk *c, void *arg)
+void
+watch_replay_start(void *arg)
 {
-	struct replay *r = arg;
-
-	events_write_output(r->out, r->job, c->seq, events_stream_name(c->stream),
-			    c->offset, c->enc, c->data, c->len);
+	replay_pump(arg);
 }
 
-unsigned
-watch_replay(struct job *job, uint32_t since, struct evbuffer *out)
+struct replay *
+watch_replay(struct job *job, struct conn *conn, uint32_t since,
+	     unsigned *count)
 {
-	struct replay r = {job, out};
-	unsigned n = 0;
+	struct watch *w = watch_get(job, conn);
+	struct replay *r;
+	unsigned chunks;
 
+	if (w != NULL && w->replay != NULL)
+		return NULL; /* one at a time */
+	r = xcalloc(1, sizeof *r);
+	r->conn = conn;
+	r->id = job->id;
+	r->held = evbuffer_new();
+	r->cursor = retain_open(job->id, since, &chunks);
+	*count = chunks;
 	if (job->started_seq > since && job->started_ms != 0) {
-		events_write_started(out, job, job->started_seq);
-		n++;
+		r->head = evbuffer_new();
+		events_write_started(r->head, job, job->started_seq);
+		(*count)++;
 	}
-	n += retain_each(job->id, since, replay_chunk, &r);
 	if ((job->state == JOB_COMPLETED || job->state == JOB_FAILED) &&
 	    job->seq > since) {
-		events_write_end(out, job);
-		n++;
+		r->tail = evbuffer_new();
+		events_write_end(r->tail, job);
+		(*count)++;
 	}
-	return n;
+	if (w != NULL) {
+		w->replay = r;
+		r->watch = w;
+	}
+	TAILQ_INSERT_TAIL(&replays, r, link);
+	return r;
+}
+
+static void
+replay_free(struct replay *r)
+{
+	TAILQ_REMOVE(&replays, r, link);
+	if (r->watch != NULL)
+		r->watch->replay = NULL;
+	retain_close(r->cursor);
+	if (r->head != NULL)
+		evbuffer_free(r->head);
+	if (r->tail != NULL)
+		evbuffer_free(r->tail);
+	evbuffer_free(r->held);
+	free(r);
+}
+
+/* Sends what the connection takes; once the snapshot is through, the end
+ * and the held live events, and the watch goes on live. */
+static void
+replay_pump(struct replay *r)
+{
+	struct evbuffer *out = conn_output(r->conn);
+	struct retained_chunk c;
+
+	if (out == NULL)
+		return; /* closing: watch_conn_closed() frees it */
+	if (r->head != NULL) {
+		evbuffer_add_buffer(out, r->head);
+		evbuffer_free(r->head);
+		r->head = NULL;
+	}
+	while (r->cursor != NULL && !conn_blocked(r->conn)) {
+		if (!retain_next(r->cursor, &c)) {
+			retain_close(r->cursor);
+			r->cursor = NULL;
+			break;
+		}
+		events_write_output(out, r->id, c.seq, events_stream_name(c.stream),
+				    c.offset, c.enc, c.data, c.len);
+	}
+	if (r->cursor != NULL)
+		return; /* watch_conn_drained() calls again */
+	if (r->tail != NULL)
+		evbuffer_add_buffer(out, r->tail);
+	evbuffer_add_buffer(out, r->held);
+	struct job *job = r->watch != NULL ? r->watch->job : NULL;
+	replay_free(r);
+	if (job != NULL)
+		job_maybe_resume(job);
 }

@@ -29,10 +29,16 @@ struct evbuffer *watch_event_buffer(struct job *job);
 /* Delivers what was written to BUF (from watch_event_buffer). */
 void watch_send(struct job *job, struct evbuffer *buf);
 
-/* Writes to OUT the kept events of JOB whose seq is above SINCE, in their
- * order and with their seq: its job.started, its kept job.output chunks,
- * its job.completed or job.failed. Returns how many. */
-unsigned watch_replay(struct job *job, uint32_t since, struct evbuffer *out);
+/* Starts a replay to CONN of JOB's kept events whose seq is above SINCE,
+ * in their order and with their seq: its job.started, its kept job.output
+ * chunks, its job.completed or job.failed; then CONN watches JOB live (if
+ * it still runs). *COUNT is how many events the replay sends. Nothing is
+ * sent until watch_replay_start(), which the response goes before. NULL
+ * when CONN replays JOB already. */
+struct replay *watch_replay(struct job *job, struct conn *conn,
+			    uint32_t since, unsigned *count);
+/* Sends the replay (a struct replay) as fast as its connection reads. */
+void watch_replay_start(void *replay);
 
 /* The server tells us about connections. */
 void watch_conn_closed(struct conn *conn);

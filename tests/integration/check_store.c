@@ -1075,6 +1075,76 @@ START_TEST(stop_timeout_kills_and_records)
 }
 END_TEST
 
+/* A replay larger than the output high-water mark goes out in pieces as
+ * the client reads, with the live output that came meanwhile after it:
+ * asyncctl log -f gives every byte once, in order. */
+START_TEST(long_replay_then_live_in_order)
+{
+	static const char *const small_hwm[] = {"--output-hwm", "65536", NULL};
+	char mark[256], script[512], idtext[32], env[256];
+	struct run_result rr, want;
+
+	td_start(&d, small_hwm);
+	c = tc_open(d.sock);
+	snprintf(mark, sizeof mark, "%s/half", d.dir);
+	snprintf(script, sizeof script,
+		 "seq 1 300000; touch %s; sleep 1; seq 300001 400000", mark);
+	int64_t id = submit_script(script, NULL);
+	for (int i = 0; i < 1000 && access(mark, F_OK) < 0; i++)
+		usleep(10000);
+	snprintf(idtext, sizeof idtext, "%lld", (long long)id);
+	snprintf(env, sizeof env, "ASYNCD_SOCKET=%s", d.sock);
+	char *argv[] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "log",
+			"-f", idtext, NULL};
+	run_program(argv, NULL, env, -1, &rr);
+	ck_assert_int_eq(rr.status, 0);
+	char *seq[] = {"seq", "1", "400000", NULL};
+	run_program(seq, NULL, NULL, -1, &want);
+	ck_assert_uint_eq(rr.out_len, want.out_len);
+	ck_assert_int_eq(memcmp(rr.out, want.out, want.out_len), 0);
+	run_result_free(&rr);
+
+	/* A client that does not read while the job goes on: the live
+	 * output waits behind the replay, then all comes in order. */
+	ck_assert_int_eq(unlink(mark), 0);
+	id = submit_script(script, NULL);
+	for (int i = 0; i < 1000 && access(mark, F_OK) < 0; i++)
+		usleep(10000);
+	struct tconn *slow = tc_open(d.sock);
+	tc_send(slow, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.watch\","
+		      "\"params\":{\"id\":%lld,\"since\":0}}", (long long)id);
+	usleep(1500000); /* the second half is written meanwhile */
+	struct json_object *m;
+	char *got = malloc(want.out_len + 1);
+	size_t len = 0;
+	uint32_t last_seq = 0;
+	bool ended = false;
+	while (!ended && (m = tc_recv(slow, 10000)) != NULL) {
+		const char *method = jstr(m, "method");
+		if (method != NULL) {
+			ck_assert_int_gt(jint(m, "params.seq"), last_seq);
+			last_seq = (uint32_t)jint(m, "params.seq");
+			ended = strcmp(method, "job.completed") == 0;
+		}
+		if (method != NULL && strcmp(method, "job.output") == 0) {
+			const char *data = jstr(m, "params.data");
+			size_t n = strlen(data);
+			ck_assert_int_eq(jint(m, "params.offset"), (int64_t)len);
+			ck_assert_uint_le(len + n, want.out_len);
+			memcpy(got + len, data, n);
+			len += n;
+		}
+		json_object_put(m);
+	}
+	ck_assert(ended);
+	ck_assert_uint_eq(len, want.out_len);
+	ck_assert_int_eq(memcmp(got, want.out, len), 0);
+	free(got);
+	tc_close(slow);
+	run_result_free(&want);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -1104,6 +1174,7 @@ store_suite(void)
 	tcase_add_test(tc, since_in_memory);
 	tcase_add_test(tc, followers_resume_across_restart);
 	tcase_add_test(tc, stop_timeout_kills_and_records);
+	tcase_add_test(tc, long_replay_then_live_in_order);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -577,7 +577,7 @@ outline_round_trip(const unsigned char *raw, size_t len, enum chunk_encoding enc
 	unsigned char *back = malloc(len + 8);
 	size_t n;
 
-	events_write_output(buf, &job, job.seq, "stderr", 1234, enc, raw, len);
+	events_write_output(buf, job.id, job.seq, "stderr", 1234, enc, raw, len);
 	n = evbuffer_get_length(buf);
 	const char *line = (const char *)evbuffer_pullup(buf, -1);
 	ck_assert(line[n - 1] == '\n');
