@@ -1,0 +1,83 @@
+#!/bin/bash
+# Kept output beside live output, in one run; run by hand from a build
+# (not a pass/fail test):
+#   bench/bench-output.sh [BUILD_DIR]        (default: build/normal)
+# A process job writes a page-cached 1 GiB text file to its stdout
+# (`cat FILE`), followed live by `asyncctl process ... >/dev/null`, on a
+# daemon that keeps no output (--keep-output 0) and on one that keeps all
+# of it (--keep-output 2 GiB, in its state directory); then the kept
+# 1 GiB is read back with `asyncctl log ID >/dev/null`. Rounds alternate
+# between the daemons; each figure is the median of RUNS rounds (default
+# 5), with `cat FILE >/dev/null` as the baseline.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$top/build/normal}" && pwd)
+runs=${RUNS:-5}
+size=$((${SIZE_MB:-1024} * 1024 * 1024))
+make -s -C "$build" daemon/asyncd client/asyncctl
+ctl=$build/client/asyncctl
+dir=$(mktemp -d "${BENCH_DIR:-/tmp}/asyncd-bench-output.XXXXXX")
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+
+# Lines of base64: ASCII, so every chunk goes out as UTF-8 text.
+lines=$((size / 77))
+head -c $((lines * 57)) /dev/urandom | base64 -w 76 >"$dir/text"
+head -c $((size - lines * 77)) /dev/zero | tr '\0' x >>"$dir/text"
+cat "$dir/text" >/dev/null # into the page cache
+
+# start NAME OPTIONS...: a daemon on $dir/NAME.sock with its own state.
+start() {
+	local name=$1
+	shift
+	"$build/daemon/asyncd" --socket "$dir/$name.sock" \
+		--state-dir "$dir/$name.state" --config /dev/null \
+		--log-level warning "$@" 2>"$dir/$name.log" &
+	pids+=($!)
+	for _ in $(seq 100); do [ -S "$dir/$name.sock" ] && break; sleep 0.05; done
+}
+start live --keep-output 0
+start kept --keep-output $((2 * 1024 * 1024 * 1024)) \
+	--keep-output-total $((2 * 1024 * 1024 * 1024))
+
+# seconds CMD...: wall-clock seconds CMD takes, its stdout to /dev/null.
+seconds() {
+	local t0 t1
+	t0=$(date +%s%N)
+	"$@" >/dev/null
+	t1=$(date +%s%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+mbps() { awk -v s="$size" -v t="$1" 'BEGIN { printf "%.0f", s / t / 1e6 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+: >"$dir/t.cat"
+: >"$dir/t.live"
+: >"$dir/t.kept"
+: >"$dir/t.log"
+for round in $(seq "$runs"); do
+	seconds cat "$dir/text" >>"$dir/t.cat"
+	seconds "$ctl" --socket "$dir/live.sock" process -- cat "$dir/text" >>"$dir/t.live"
+	seconds "$ctl" --socket "$dir/kept.sock" process -- cat "$dir/text" >>"$dir/t.kept"
+	id=$("$ctl" --socket "$dir/kept.sock" --json list --limit 1 |
+		sed -n 's/.*"jobs":\[{"id":\([0-9]*\).*/\1/p')
+	seconds "$ctl" --socket "$dir/kept.sock" log "$id" >>"$dir/t.log"
+	if [ "$round" = 1 ]; then
+		"$ctl" --socket "$dir/kept.sock" log "$id" | cmp - "$dir/text" ||
+			{ echo "bench-output: asyncctl log gave other bytes" >&2; exit 1; }
+	fi
+done
+cat=$(median <"$dir/t.cat")
+live=$(median <"$dir/t.live")
+kept=$(median <"$dir/t.kept")
+log=$(median <"$dir/t.log")
+echo "$(($size / 1024 / 1024)) MiB of text, medians of $runs alternating rounds:"
+printf '  %-58s %7s s %6s MB/s\n' \
+	"cat FILE >/dev/null" "$cat" "$(mbps "$cat")" \
+	"asyncctl process -- cat FILE >/dev/null, --keep-output 0" "$live" "$(mbps "$live")" \
+	"asyncctl process -- cat FILE >/dev/null, output kept" "$kept" "$(mbps "$kept")" \
+	"asyncctl log ID >/dev/null (the kept 1 GiB read back)" "$log" "$(mbps "$log")"
+echo "  kept / not kept, following live:      $(ratio "$live" "$kept")x the throughput"
+echo "  log read-back / live with --keep-output 0: $(ratio "$live" "$log")x the throughput"
