@@ -83,7 +83,7 @@ struct chunk_list {
 	size_t len;
 };
 
-enum file_op { OP_NONE, OP_OPEN, OP_WRITE, OP_COMMIT, OP_DISCARD };
+enum file_op { OP_NONE, OP_OPEN, OP_WRITE, OP_TRUNCATE, OP_COMMIT, OP_DISCARD };
 
 struct download_file {
 	/* Read-only after creation. */
@@ -100,6 +100,7 @@ struct download_file {
 	char *path, *part;
 	EVP_MD_CTX *sha;
 	uint64_t resumed;
+	int64_t kept; /* bytes in a part kept by a discard, or -1 */
 	struct chunk_list inflight;
 	int write_err;
 	int op_err;
@@ -114,7 +115,7 @@ struct download_file {
 	struct pool_work *work;
 	download_file_cb drained, done;
 	void *arg;
-	bool commit_wanted, discard_wanted, keep;
+	bool truncate_wanted, commit_wanted, discard_wanted, keep;
 };
 
 static void download_file_kick(struct download_file *f);
@@ -522,10 +523,25 @@ commit_work(struct pool_work *w, void *arg)
 	f->op_err = pool_cancelled(w) ? ECANCELED : rename_part(f);
 }
 
+/* Empties DEST.part and starts the hash again: the body comes anew. */
+static void
+truncate_work(struct pool_work *w, void *arg)
+{
+	struct download_file *f = arg;
+
+	if (ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
+		f->write_err = errno;
+	if (!EVP_DigestInit_ex(f->sha, EVP_sha256(), NULL))
+		fatalx("cannot set up SHA-256");
+}
+
+/* A kept part gets the bytes queued so far, on disk (fdatasync: a later
+ * attempt trusts its size), and `kept` says how many it holds. */
 static void
 discard_work(struct pool_work *w, void *arg)
 {
 	struct download_file *f = arg;
+	struct stat st;
 	int rc;
 
 	if (f->fd >= 0) {
@@ -533,6 +549,8 @@ discard_work(struct pool_work *w, void *arg)
 		     ch = ch->next)
 			if (write_all(f->fd, ch->data, ch->len) != 0)
 				break;
+		if (f->keep && fdatasync(f->fd) == 0 && fstat(f->fd, &st) == 0)
+			f->kept = (int64_t)st.st_size;
 		close(f->fd);
 		f->fd = -1;
 	}
@@ -597,7 +615,7 @@ op_done(void *arg, bool cancelled)
 		return;
 	}
 	download_file_kick(f);
-	if (op == OP_WRITE) {
+	if (op == OP_WRITE || op == OP_TRUNCATE) {
 		f->drained(f->arg, f->write_err);
 		wake_waiters();
 	} else {
@@ -622,7 +640,12 @@ download_file_kick(struct download_file *f)
 		chunks_release(&f->pending);
 		account(f, 0);
 	}
-	if (f->pending.len > 0 && f->write_err == 0 && f->fd >= 0) {
+	/* Before the bytes queued since it was asked for, kept or not: a
+	 * kept part never holds two bodies. */
+	if (f->truncate_wanted && f->write_err == 0 && f->fd >= 0) {
+		f->truncate_wanted = false;
+		submit(f, OP_TRUNCATE, truncate_work);
+	} else if (f->pending.len > 0 && f->write_err == 0 && f->fd >= 0) {
 		f->inflight = f->pending;
 		memset(&f->pending, 0, sizeof f->pending);
 		submit(f, f->discard_wanted ? OP_DISCARD : OP_WRITE,
@@ -650,6 +673,7 @@ download_file_new(const struct download_file_spec *spec,
 	f->overwrite = spec->overwrite;
 	f->resume = spec->resume;
 	f->fd = -1;
+	f->kept = -1;
 	f->sha = EVP_MD_CTX_new();
 	if (f->sha == NULL || !EVP_DigestInit_ex(f->sha, EVP_sha256(), NULL))
 		fatalx("cannot set up SHA-256");
@@ -710,6 +734,18 @@ download_file_resumed(const struct download_file *f)
 }
 
 void
+download_file_truncate(struct download_file *f)
+{
+	/* Unwritten bytes belong to the body being dropped. */
+	size_t inflight = f->unwritten - f->pending.len;
+
+	chunks_release(&f->pending);
+	account(f, inflight);
+	f->truncate_wanted = true;
+	download_file_kick(f);
+}
+
+void
 download_file_write(struct download_file *f, const void *data, size_t len)
 {
 	chunks_append(&f->pending, data, len);
@@ -746,6 +782,12 @@ const char *
 download_file_sha256(const struct download_file *f)
 {
 	return f->sha_hex;
+}
+
+int64_t
+download_file_kept(const struct download_file *f)
+{
+	return f->kept;
 }
 
 bool

@@ -55,6 +55,10 @@ uint64_t download_file_resumed(const struct download_file *f);
 /* Queues LEN bytes for writing. */
 void download_file_write(struct download_file *f, const void *data,
 			 size_t len);
+/* Drops the bytes queued and not yet written and, once the write under
+ * way (if any) is done, empties DEST.part and restarts the hash: what is
+ * queued afterwards is a new body from its first byte. */
+void download_file_truncate(struct download_file *f);
 /* True when enough is queued, by F or by all downloads together, that
  * the producer should wait for DRAINED. */
 bool download_file_full(struct download_file *f);
@@ -75,5 +79,8 @@ bool download_file_mismatch(const struct download_file *f);
  * (then the bytes queued so far are written first). DONE gets 0. */
 void download_file_discard(struct download_file *f, bool keep,
 			   download_file_cb done);
+/* After a discard with KEEP: the bytes DEST.part holds, written and
+ * flushed to the disk (fdatasync), or -1 when that is not known. */
+int64_t download_file_kept(const struct download_file *f);
 
 #endif

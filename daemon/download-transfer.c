@@ -53,6 +53,37 @@ download_transfer_content_range(struct download *d, const char *v, size_t len)
 	}
 }
 
+/* Copies header value V (LEN bytes, spaces and CRLF around it dropped)
+ * into OUT of SIZE; "" when it does not fit or holds a byte that is not
+ * printable ASCII (it goes back into a request header and a JSON note). */
+static void
+download_transfer_header_value(char *out, size_t size, const char *v,
+			       size_t len)
+{
+	while (len > 0 && (*v == ' ' || *v == '\t'))
+		v++, len--;
+	while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' ||
+			   v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	out[0] = '\0';
+	if (len == 0 || len >= size)
+		return;
+	for (size_t i = 0; i < len; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			return;
+	memcpy(out, v, len);
+	out[len] = '\0';
+}
+
+/* True when the header line BUF of LEN bytes is NAME (with its colon). */
+static bool
+download_transfer_header_is(const char *buf, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len > n && strncasecmp(buf, name, n) == 0;
+}
+
 static size_t
 download_transfer_header_cb(char *buf, size_t size, size_t n, void *arg)
 {
@@ -62,16 +93,95 @@ download_transfer_header_cb(char *buf, size_t size, size_t n, void *arg)
 	if (len >= 5 && strncasecmp(buf, "HTTP/", 5) == 0) {
 		d->range_start = -1; /* a new response, after a redirect */
 		d->range_total = -1;
-	} else if (len > 14 && strncasecmp(buf, "Content-Range:", 14) == 0) {
+		d->resp_etag[0] = d->resp_modified[0] = d->resp_date[0] = '\0';
+	} else if (download_transfer_header_is(buf, len, "Content-Range:")) {
 		download_transfer_content_range(d, buf + 14, len - 14);
+	} else if (download_transfer_header_is(buf, len, "ETag:")) {
+		download_transfer_header_value(d->resp_etag,
+					       sizeof d->resp_etag, buf + 5,
+					       len - 5);
+		if (d->resp_etag[0] != '"') /* weak (W/"..."): not for ranges */
+			d->resp_etag[0] = '\0';
+	} else if (download_transfer_header_is(buf, len, "Last-Modified:")) {
+		download_transfer_header_value(d->resp_modified,
+					       sizeof d->resp_modified,
+					       buf + 14, len - 14);
+	} else if (download_transfer_header_is(buf, len, "Date:")) {
+		download_transfer_header_value(d->resp_date,
+					       sizeof d->resp_date, buf + 5,
+					       len - 5);
 	}
 	return len;
 }
 
-/* Checks an HTTP response to a request for bytes HAVE- of the file. */
+/* The response's validator for If-Range, or NULL: its strong ETag, else
+ * a Last-Modified that is strong (RFC 9110 8.8.2.2: at least a second
+ * before the response's Date). */
+static const char *
+download_transfer_validator(const struct download *d)
+{
+	time_t modified, date;
+
+	if (d->resp_etag[0] != '\0')
+		return d->resp_etag;
+	if (d->resp_modified[0] == '\0' || d->resp_date[0] == '\0')
+		return NULL;
+	modified = curl_getdate(d->resp_modified, NULL);
+	date = curl_getdate(d->resp_date, NULL);
+	if (modified == -1 || date == -1 || date - modified < 1)
+		return NULL;
+	return d->resp_modified;
+}
+
+/* Whether this response carries validator V, the one we asked with. */
+static bool
+download_transfer_same(const struct download *d, const char *v)
+{
+	const char *mine = download_transfer_validator(d);
+
+	return mine != NULL && strcmp(mine, v) == 0;
+}
+
+/* The file changed on the server since the bytes we have: a file starts
+ * over from its first byte (the part is emptied before anything of the
+ * new body is written); a stream, whose bytes are gone, fails. */
+static int
+download_transfer_from_zero(struct download *d, int64_t length)
+{
+	if (d->file == NULL) {
+		download_record(d, JOBERR_NETWORK_ERROR,
+				"the file changed on the server after %llu "
+				"bytes were sent",
+				(unsigned long long)d->have);
+		return -1;
+	}
+	log_info("job %llu: the file changed on the server; starting "
+		 "again from byte 0",
+		 (unsigned long long)d->job->id);
+	download_file_truncate(d->file);
+	d->have = 0;
+	d->skip = 0;
+	d->total = length;
+	return 0;
+}
+
+/* Checks an HTTP response to a request for bytes HAVE- of the file,
+ * made with If-Range when we know the validator of what we have. */
 static int
 download_transfer_check_range(struct download *d, int64_t length)
 {
+	const char *v = download_transfer_validator(d);
+
+	if ((d->status == 206 || d->status == 416) && d->validator != NULL &&
+	    v != NULL && strcmp(v, d->validator) != 0) {
+		/* A server that honours Range but not If-Range: these bytes
+		 * are not the rest of ours. Ask again for the whole body. */
+		download_record(d, JOBERR_NETWORK_ERROR,
+				"the server sent a range of another version");
+		if (download_transfer_from_zero(d, -1) == 0)
+			d->again = true;
+		return -1;
+	}
 	if (d->status == 416 && d->range_total == (int64_t)d->have) {
 		d->have_all = true;
 		d->total = (int64_t)d->have;
@@ -90,7 +200,11 @@ download_transfer_check_range(struct download *d, int64_t length)
 						  : -1;
 		return 0;
 	}
-	/* The whole file again: drop what we have. */
+	/* The whole file again. After If-Range that means another version
+	 * unless it still has our validator (the server ignores Range). */
+	if (d->validator != NULL && !download_transfer_same(d, d->validator))
+		return download_transfer_from_zero(d, length);
+	/* The same file: drop what we have. */
 	if (length >= 0 && length < (int64_t)d->have) {
 		download_record(d, JOBERR_NETWORK_ERROR,
 				"the file is now shorter than the part we have");
@@ -99,6 +213,20 @@ download_transfer_check_range(struct download *d, int64_t length)
 	d->skip = d->have;
 	d->total = length;
 	return 0;
+}
+
+/* Remembers the validator of a body received from its first byte, and
+ * the note a later attempt needs to continue it. */
+static void
+download_transfer_remember(struct download *d)
+{
+	const char *v = download_transfer_validator(d);
+
+	if (d->have == 0) {
+		free(d->validator);
+		d->validator = v != NULL ? xstrdup(v) : NULL;
+	}
+	download_save_note(d, -1);
 }
 
 /* Looks at the response once its body starts (or it ended without one). */
@@ -138,6 +266,8 @@ download_transfer_response(struct download *d)
 				(long long)d->args.max_bytes);
 		return -1;
 	}
+	if (http)
+		download_transfer_remember(d);
 	return 0;
 }
 
@@ -318,6 +448,13 @@ download_transfer_done(CURL *easy, CURLcode rc, void *arg)
 	d->paused = false;
 	if (d->fail_code == NULL && rc == CURLE_OK && !d->response_seen)
 		download_transfer_response(d); /* a response without a body */
+	if (d->again) {
+		/* Asked for the whole body again: not a retry. */
+		d->again = false;
+		d->fail_code = NULL;
+		download_transfer_begin(d);
+		return;
+	}
 	if (d->fail_code == NULL && rc != CURLE_OK) {
 		download_record(d, JOBERR_NETWORK_ERROR, "%s",
 				d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
@@ -382,6 +519,19 @@ download_transfer_begin(struct download *d)
 	curl_easy_setopt(d->easy, CURLOPT_BUFFERSIZE, bufsize);
 	snprintf(range, sizeof range, "%llu-", (unsigned long long)d->have);
 	curl_easy_setopt(d->easy, CURLOPT_RANGE, d->have > 0 ? range : NULL);
+	/* The rest only if it is still the same file; else the whole. */
+	curl_slist_free_all(d->headers);
+	d->headers = NULL;
+	if (d->have > 0 && d->validator != NULL) {
+		char *h;
+		if (asprintf(&h, "If-Range: %s", d->validator) < 0)
+			fatal("asprintf");
+		d->headers = curl_slist_append(NULL, h);
+		free(h);
+		if (d->headers == NULL)
+			fatalx("curl_slist_append");
+	}
+	curl_easy_setopt(d->easy, CURLOPT_HTTPHEADER, d->headers);
 	if (curl_loop_add(d->easy, download_transfer_done, d) < 0) {
 		download_record(d, JOBERR_INTERNAL, "cannot start the transfer");
 		download_abort(d);
@@ -416,5 +566,6 @@ download_transfer_free(struct download *d)
 		curl_loop_remove(d->easy);
 	if (d->easy != NULL)
 		curl_easy_cleanup(d->easy);
+	curl_slist_free_all(d->headers);
 	event_free(d->retry_ev);
 }

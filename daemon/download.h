@@ -23,6 +23,10 @@ enum dl_phase {
 	DL_ENDING,     /* DEST.part being discarded (pool): then it fails */
 };
 
+/* The longest validator (ETag or Last-Modified) kept for If-Range; a
+ * longer one is not used. */
+#define DL_VALIDATOR_MAX 200
+
 struct download {
 	struct job *job;
 	enum dl_phase phase;
@@ -41,8 +45,21 @@ struct download {
 	int64_t range_start, range_total; /* its Content-Range, or -1 */
 	uint64_t skip;     /* leading bytes to drop: we have them already */
 	bool have_all;     /* a 416 saying the part is the whole file */
+	bool again;        /* start a new attempt at once, from byte 0 */
+	char resp_etag[DL_VALIDATOR_MAX + 1]; /* strong ETag, or "" */
+	char resp_modified[64];               /* Last-Modified, or "" */
+	char resp_date[64];                   /* Date, or "" */
 	/* What we have. */
 	uint64_t have; /* bytes of the file, resumed part included */
+	/* The validator of the body we have (If-Range), from the first
+	 * response or the resume note of an earlier attempt; NULL: none. */
+	char *validator;
+	struct curl_slist *headers; /* this attempt's If-Range */
+	bool keep_for_restart; /* stopping for a restart: keep DEST.part */
+	/* From an earlier attempt's resume note: its resolved DEST, and the
+	 * bytes its part held at a stop (-1: not known). */
+	char *note_path;
+	int64_t note_offset;
 	int64_t total; /* the whole size when known, else -1 */
 	char *content_type;
 	/* A failure to end with; a callback records it. */
@@ -65,6 +82,10 @@ void download_record(struct download *d, const char *code, const char *fmt,
 void download_abort(struct download *d);
 /* The transfer got everything: check the hash and put the file in place. */
 void download_succeeded(struct download *d);
+/* Saves in the job's resume note what a later attempt needs to continue
+ * DEST.part: its path and the validator, or clears the note when there
+ * is no validator. OFFSET >= 0: the bytes the part holds. */
+void download_save_note(struct download *d, int64_t offset);
 
 /* download-transfer.c */
 

@@ -7,6 +7,16 @@
  * retry -> transfer ...] -> committing the file (pool) -> completed; or,
  * on a failure or a stop, -> discarding the file (pool) -> failed. This
  * file holds the job's side of it: the file, the end, and the kind.
+ *
+ * Across a restart a download to a file continues DEST.part. Once a
+ * response's headers are in, the job's resume note holds the resolved
+ * DEST and the validator of the body (a strong ETag, else Last-Modified);
+ * a stop for a restart keeps DEST.part, written and flushed, and adds its
+ * size. The next attempt opens that part as `resume` does (its bytes are
+ * hashed on the pool) and asks for the rest with Range and If-Range: a
+ * 206 is appended, a 200 (another version) empties the part first. After
+ * a crash the part's size on disk is the offset. Without a validator
+ * nothing says the part is still the server's file: it starts over.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +34,31 @@
 
 /* ---- Set-up and release ------------------------------------------------- */
 
+/* Reads the resume note an earlier attempt of D's job left: the DEST
+ * and validator of DEST.part, and the bytes it held at a stop. */
+static void
+download_read_note(struct download *d)
+{
+	struct json_object *note, *path, *v, *off;
+
+	d->note_offset = -1;
+	if (d->job->resume == NULL || d->args.stream ||
+	    (note = json_tokener_parse(d->job->resume)) == NULL)
+		return;
+	if (json_object_object_get_ex(note, "path", &path) &&
+	    json_object_is_type(path, json_type_string) &&
+	    json_object_get_string(path)[0] == '/' &&
+	    json_object_object_get_ex(note, "validator", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    json_object_get_string_len(v) <= DL_VALIDATOR_MAX) {
+		d->note_path = xstrdup(json_object_get_string(path));
+		d->validator = xstrdup(json_object_get_string(v));
+		if (json_object_object_get_ex(note, "offset", &off))
+			d->note_offset = json_object_get_int64(off);
+	}
+	json_object_put(note);
+}
+
 static struct download *
 download_new(struct job *job, struct json_object *args)
 {
@@ -33,6 +68,7 @@ download_new(struct job *job, struct json_object *args)
 	download_args_parse(&d->args, args);
 	d->total = -1;
 	d->started_ms = now_mono_ms();
+	download_read_note(d);
 	download_transfer_init(d);
 	job->priv = d;
 	return d;
@@ -47,6 +83,8 @@ download_free(struct download *d)
 	d->job->priv = NULL;
 	download_args_free(&d->args);
 	free(d->content_type);
+	free(d->validator);
+	free(d->note_path);
 	free(d);
 }
 
@@ -100,16 +138,22 @@ download_fail_now(struct download *d)
 static void
 download_discarded(void *arg, int err)
 {
-	download_fail_now(arg);
+	struct download *d = arg;
+
+	if (d->keep_for_restart)
+		download_save_note(d, download_file_kept(d->file));
+	download_fail_now(d);
 }
 
 /* Stops whatever runs and fails the job once the file is dealt with:
- * DEST.part goes unless resume (and always after a checksum mismatch). */
+ * DEST.part goes unless resume or a restart continues it (and always
+ * after a checksum mismatch). */
 void
 download_abort(struct download *d)
 {
-	bool keep = d->args.resume && d->fail_code != NULL &&
-		    strcmp(d->fail_code, JOBERR_CHECKSUM_MISMATCH) != 0;
+	bool keep = d->keep_for_restart ||
+		    (d->args.resume && d->fail_code != NULL &&
+		     strcmp(d->fail_code, JOBERR_CHECKSUM_MISMATCH) != 0);
 
 	download_transfer_stop(d);
 	d->phase = DL_ENDING;
@@ -199,6 +243,34 @@ download_succeeded(struct download *d)
 
 /* ---- The file ----------------------------------------------------------- */
 
+void
+download_save_note(struct download *d, int64_t offset)
+{
+	struct json_object *note;
+	const char *text;
+
+	if (d->file == NULL)
+		return;
+	if (d->validator == NULL) {
+		if (d->job->resume != NULL)
+			job_set_resume(d->job, NULL);
+		return;
+	}
+	note = json_object_new_object();
+	json_object_object_add(note, "path", json_object_new_string(
+						     download_file_path(d->file)));
+	json_object_object_add(note, "validator",
+			       json_object_new_string(d->validator));
+	if (offset >= 0)
+		json_object_object_add(note, "offset",
+				       json_object_new_int64(offset));
+	text = json_object_to_json_string_ext(
+		note, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (d->job->resume == NULL || strcmp(d->job->resume, text) != 0)
+		job_set_resume(d->job, text);
+	json_object_put(note);
+}
+
 /* Bytes reached the file: go on if the transfer waited, stop on an
  * error. */
 static void
@@ -227,6 +299,15 @@ download_opened(void *arg, int err)
 		return;
 	}
 	d->have = download_file_resumed(d->file);
+	if (d->note_path != NULL) {
+		bool moved = d->note_offset >= 0 &&
+			     d->have != (uint64_t)d->note_offset;
+		log_info("job %llu: continuing %s.part from byte %llu%s",
+			 (unsigned long long)d->job->id,
+			 download_file_path(d->file),
+			 (unsigned long long)d->have,
+			 moved ? " (not the size it had at the stop)" : "");
+	}
 	if (d->args.max_bytes >= 0 && d->have > (uint64_t)d->args.max_bytes) {
 		download_record(d, JOBERR_TOO_LARGE,
 				"the part has %llu bytes, more than %lld",
@@ -241,12 +322,13 @@ download_opened(void *arg, int err)
 static void
 download_open_file(struct download *d)
 {
+	/* An earlier attempt's part, where it was. */
 	struct download_file_spec spec = {
 		.uid = d->job->owner.uid,
 		.gid = d->job->owner.gid,
-		.dest = d->args.dest,
+		.dest = d->note_path != NULL ? d->note_path : d->args.dest,
 		.overwrite = d->args.overwrite,
-		.resume = d->args.resume,
+		.resume = d->args.resume || d->note_path != NULL,
 	};
 	char *name = download_args_file_name(d->args.url), *dir;
 
@@ -283,6 +365,10 @@ download_cancel(struct job *job)
 
 	if (d == NULL || d->phase == DL_ENDING)
 		return;
+	/* A part with a known validator is worth keeping for the next
+	 * start; without one it would start over anyway. */
+	d->keep_for_restart = job_stopping_for_restart(job) &&
+			      d->file != NULL && d->validator != NULL;
 	/* jobs.c reports the stop's own reason. */
 	download_record(d, JOBERR_CANCELLED, "cancelled");
 	download_abort(d);

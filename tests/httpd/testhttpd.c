@@ -46,10 +46,35 @@
  *   /fail5xx/N?key=KEY[&times=T]
  *                             503 to the first T (default 1) requests with
  *                             that KEY, then /bytes/N (Range too).
+ *   /res/N?key=KEY[&rate=R][&validator=etag|date|none][&norange=1]
+ *          [&drop=M[&change=1]][&noifrange=1]
+ *                             a resource that can change: N bytes of
+ *                             version V of KEY (V starts at 0, /bump adds
+ *                             one), whose byte i is byte i + V of the
+ *                             /bytes formula; at R bytes/s when rate is
+ *                             given (timer-driven), else at full speed.
+ *                             validator etag (the default): ETag
+ *                             "KEY-vV"; date: Last-Modified 2020-01-01
+ *                             00:00:00 GMT plus V days; none: neither.
+ *                             Range as for /bytes, except that an If-Range
+ *                             that is not the current validator (or any
+ *                             If-Range with validator=none) gets the
+ *                             whole body, 200. drop=M: the first request
+ *                             of KEY is cut after M bytes as /drop cuts
+ *                             (Range ignored), and with change=1 the version
+ *                             goes up once it is answered. noifrange=1:
+ *                             If-Range is ignored (Range always applies), as
+ *                             some servers do.
+ *   /bump?key=KEY             the next version of /res KEY: new content and
+ *                             validator. Body: the new version.
  *   /count?key=KEY            body: the number of requests seen so far with
- *                             KEY on /drop (once=) and /fail5xx (key=), in
- *                             decimal without a newline; 0 for an unknown KEY.
+ *                             KEY on /drop (once=), /fail5xx (key=) and /res
+ *                             (key=), in decimal without a newline; 0 for an
+ *                             unknown KEY.
+ *   /sent?key=KEY             body: the body bytes of /res KEY queued for
+ *                             sending so far, all requests together.
  * Other paths are 404. GET and HEAD only (HEAD sends the headers alone).
+ * With -v, each request's Range and If-Range are logged too.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -83,6 +108,7 @@
 #define DEFAULT_RATE 65536
 #define DEFAULT_REDIRECT "/bytes/100"
 #define DROP_POLL_US 1000
+#define RES_EPOCH 1577836800 /* 2020-01-01T00:00:00Z: /res version 0 */
 
 static const char text_unit[] =
 	"h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 ";	/* "héllo wörld ✓ " */
@@ -104,6 +130,14 @@ enum stream_mode {
 	MODE_SLOW,	/* trickle at `rate` bytes per second */
 };
 
+enum validator_kind {
+	VALIDATOR_NONE,
+	VALIDATOR_ETAG,
+	VALIDATOR_DATE,
+};
+
+struct key_count;
+
 /* What a body reply should look like. */
 struct body_spec {
 	enum body_kind kind;
@@ -113,6 +147,11 @@ struct body_spec {
 	uint64_t rate;		/* MODE_SLOW: bytes per second */
 	int ranges;		/* honour a Range header */
 	int chunked;		/* no Content-Length: chunked on HTTP/1.1 */
+	uint64_t shift;		/* body byte i is formula byte i + shift */
+	const char *etag;	/* ETag to send, or NULL */
+	const char *modified;	/* Last-Modified to send, or NULL */
+	struct key_count *counter; /* counts the body bytes sent, or NULL */
+	int ignore_if_range;	/* apply Range whatever If-Range says */
 };
 
 struct server;
@@ -129,15 +168,20 @@ struct stream {
 	uint64_t limit;		/* stop queueing here */
 	uint64_t end;		/* one past the last byte of the reply */
 	uint64_t rate;
+	uint64_t shift;
+	struct key_count *counter;
 	uint64_t begin;		/* MODE_SLOW: offset at t0 */
 	uint64_t t0_us;		/* MODE_SLOW: start time */
 	struct event *timer;	/* MODE_SLOW ticks, MODE_DROP polling */
 };
 
-/* Requests seen per key on /drop?once= and /fail5xx?key=. */
+/* Requests seen per key on /drop?once=, /fail5xx?key= and /res?key=;
+ * for /res also its version and the body bytes sent. */
 struct key_count {
 	struct key_count *next;
 	unsigned long count;
+	uint64_t version;
+	uint64_t sent;
 	char key[];
 };
 
@@ -237,25 +281,33 @@ query_flag(struct evkeyvalq *q, const char *name)
 	return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
 }
 
-/* Adds one to KEY's request count and returns the new count (0: no memory). */
-static unsigned long
-key_bump(struct server *srv, const char *key)
+/* KEY's counters, made on first use (NULL: no memory). */
+static struct key_count *
+key_find(struct server *srv, const char *key)
 {
 	struct key_count *k;
 	size_t len;
 
 	for (k = srv->keys; k != NULL; k = k->next)
 		if (strcmp(k->key, key) == 0)
-			return ++k->count;
+			return k;
 	len = strlen(key);
-	k = malloc(sizeof *k + len + 1);
+	k = calloc(1, sizeof *k + len + 1);
 	if (k == NULL)
-		return 0;
+		return NULL;
 	memcpy(k->key, key, len + 1);
-	k->count = 1;
 	k->next = srv->keys;
 	srv->keys = k;
-	return 1;
+	return k;
+}
+
+/* Adds one to KEY's request count and returns the new count (0: no memory). */
+static unsigned long
+key_bump(struct server *srv, const char *key)
+{
+	struct key_count *k = key_find(srv, key);
+
+	return k != NULL ? ++k->count : 0;
 }
 
 static unsigned long
@@ -437,9 +489,11 @@ stream_send(struct stream *st, size_t len)
 	if (st->kind == BODY_TEXT)
 		src = text_table + st->pos % TEXT_LEN;
 	else
-		src = byte_table + st->pos % PATTERN_PERIOD;
+		src = byte_table + (st->pos + st->shift) % PATTERN_PERIOD;
 	evbuffer_add_reference(buf, src, len, NULL, NULL);
 	st->pos += len;
+	if (st->counter != NULL)
+		st->counter->sent += len;
 	evhttp_send_reply_chunk_with_cb(st->req, buf, on_drained, st);
 	evbuffer_drain(buf, evbuffer_get_length(buf));
 }
@@ -555,6 +609,8 @@ stream_start(struct server *srv, struct evhttp_request *req, int code,
 		st->limit = begin + (spec->after < end - begin ?
 		    spec->after : end - begin);
 	st->rate = spec->rate;
+	st->shift = spec->shift;
+	st->counter = spec->counter;
 	st->t0_us = now_us();
 	LIST_INSERT_HEAD(&srv->streams, st, link);
 
@@ -592,6 +648,10 @@ body_headers(struct evhttp_request *req, const struct body_spec *spec,
 	    "text/plain; charset=utf-8" : "application/octet-stream");
 	if (spec->ranges)
 		evhttp_add_header(out, "Accept-Ranges", "bytes");
+	if (spec->etag != NULL)
+		evhttp_add_header(out, "ETag", spec->etag);
+	if (spec->modified != NULL)
+		evhttp_add_header(out, "Last-Modified", spec->modified);
 	if (partial) {
 		snprintf(buf, sizeof buf, "bytes %" PRIu64 "-%" PRIu64
 		    "/%" PRIu64, begin, end - 1, spec->size);
@@ -611,6 +671,19 @@ body_headers(struct evhttp_request *req, const struct body_spec *spec,
 		evhttp_remove_header(in, "Connection");
 }
 
+/* Whether a request's If-Range (if any) names SPEC's current validator:
+ * only then does its Range apply (RFC 9110 13.1.5). */
+static int
+if_range_holds(struct evkeyvalq *in, const struct body_spec *spec)
+{
+	const char *v = evhttp_find_header(in, "If-Range");
+
+	if (v == NULL || spec->ignore_if_range)
+		return 1;
+	return (spec->etag != NULL && strcmp(v, spec->etag) == 0) ||
+	    (spec->modified != NULL && strcmp(v, spec->modified) == 0);
+}
+
 /* Replies with a body as SPEC describes, honouring Range if it allows. */
 static void
 serve_body(struct server *srv, struct evhttp_request *req,
@@ -620,7 +693,7 @@ serve_body(struct server *srv, struct evhttp_request *req,
 	uint64_t first = 0, last = 0, begin = 0, end = spec->size;
 	int partial = 0;
 
-	if (spec->ranges) {
+	if (spec->ranges && if_range_holds(in, spec)) {
 		partial = parse_range(evhttp_find_header(in, "Range"),
 		    spec->size, &first, &last);
 		if (partial < 0) {
@@ -878,6 +951,106 @@ route_fail5xx(struct server *srv, struct evhttp_request *req,
 }
 
 static void
+route_res(struct server *srv, struct evhttp_request *req, const char *arg,
+    struct evkeyvalq *q)
+{
+	const char *key = evhttp_find_header(q, "key");
+	const char *kind = evhttp_find_header(q, "validator");
+	struct body_spec spec = {
+		.kind = BODY_BYTES, .mode = MODE_FULL,
+		.ranges = !query_flag(q, "norange"),
+		.ignore_if_range = query_flag(q, "noifrange"),
+	};
+	enum validator_kind vk = VALIDATOR_ETAG;
+	char etag[160], modified[64];
+	struct key_count *k;
+	uint64_t drop;
+	struct tm tm;
+	time_t t;
+
+	if (path_number(req, arg, &spec.size) < 0)
+		return;
+	if (key == NULL || strlen(key) > 100 ||
+	    query_u64(q, "rate", 0, &spec.rate) < 0 ||
+	    query_u64(q, "drop", UINT64_MAX, &drop) < 0) {
+		reply_bad(req, "needs key= (at most 100 bytes), a decimal "
+		    "rate= and drop=");
+		return;
+	}
+	if (kind != NULL && strcmp(kind, "none") == 0)
+		vk = VALIDATOR_NONE;
+	else if (kind != NULL && strcmp(kind, "date") == 0)
+		vk = VALIDATOR_DATE;
+	else if (kind != NULL && strcmp(kind, "etag") != 0) {
+		reply_bad(req, "validator is etag, date or none");
+		return;
+	}
+	if ((k = key_find(srv, key)) == NULL) {
+		evhttp_send_reply(req, 500, NULL, NULL);
+		return;
+	}
+	k->count++;
+	spec.counter = k;
+	spec.shift = k->version;
+	if (spec.rate > 0)
+		spec.mode = MODE_SLOW;
+	if (vk == VALIDATOR_ETAG) {
+		snprintf(etag, sizeof etag, "\"%s-v%" PRIu64 "\"", key,
+		    k->version);
+		spec.etag = etag;
+	} else if (vk == VALIDATOR_DATE) {
+		t = (time_t)(RES_EPOCH + k->version * 86400);
+		gmtime_r(&t, &tm);
+		strftime(modified, sizeof modified,
+		    "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		spec.modified = modified;
+	}
+	if (drop != UINT64_MAX && k->count == 1) {
+		spec.mode = MODE_DROP;
+		spec.after = drop;
+		spec.ranges = 0;
+		if (query_flag(q, "change"))
+			k->version++;
+	}
+	serve_body(srv, req, &spec);
+}
+
+static void
+route_bump(struct server *srv, struct evhttp_request *req, const char *arg,
+    struct evkeyvalq *q)
+{
+	const char *key = evhttp_find_header(q, "key");
+	struct key_count *k;
+
+	(void)arg;
+	if (key == NULL) {
+		reply_bad(req, "needs key=");
+		return;
+	}
+	if ((k = key_find(srv, key)) == NULL) {
+		evhttp_send_reply(req, 500, NULL, NULL);
+		return;
+	}
+	reply_text(req, 200, "%" PRIu64, ++k->version);
+}
+
+static void
+route_sent(struct server *srv, struct evhttp_request *req, const char *arg,
+    struct evkeyvalq *q)
+{
+	const char *key = evhttp_find_header(q, "key");
+	struct key_count *k;
+
+	(void)arg;
+	if (key == NULL) {
+		reply_bad(req, "needs key=");
+		return;
+	}
+	k = key_find(srv, key);
+	reply_text(req, 200, "%" PRIu64, k != NULL ? k->sent : 0);
+}
+
+static void
 route_count(struct server *srv, struct evhttp_request *req, const char *arg,
     struct evkeyvalq *q)
 {
@@ -903,6 +1076,9 @@ static const struct route routes[] = {
 	{ "/slow/", 1, route_slow },
 	{ "/fail5xx/", 1, route_fail5xx },
 	{ "/count", 0, route_count },
+	{ "/res/", 1, route_res },
+	{ "/bump", 0, route_bump },
+	{ "/sent", 0, route_sent },
 };
 
 static const char *
@@ -923,10 +1099,12 @@ log_request(struct evhttp_request *req)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	const char *range = evhttp_find_header(in, "Range");
+	const char *if_range = evhttp_find_header(in, "If-Range");
 
-	fprintf(stderr, "testhttpd: %s %s%s%s\n", method_name(req),
+	fprintf(stderr, "testhttpd: %s %s%s%s%s%s\n", method_name(req),
 	    evhttp_request_get_uri(req), range ? " Range: " : "",
-	    range ? range : "");
+	    range ? range : "", if_range ? " If-Range: " : "",
+	    if_range ? if_range : "");
 }
 
 /* Finds the route for PATH; *arg gets the text after a prefix route. */

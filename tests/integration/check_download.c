@@ -2,7 +2,9 @@
  * (tests/httpd/testhttpd), both started per test in temporary
  * directories: every argument, every error code, no DEST.part left behind
  * on failure, resume and retries with Range requests (seen in the
- * server's request log and its per-key counters), concurrency and its
+ * server's request log and its per-key counters), continuing across a
+ * restart of the daemon (kill -9 and SIGTERM) with If-Range, and taking
+ * a changed file whole, never spliced, concurrency and its
  * limit, identity (permission and ownership as uid 65534), streaming,
  * redirects, stalls, and asyncctl end to end. Bodies are checked byte by
  * byte and by SHA-256 against the server's formula. The identity cases
@@ -101,20 +103,27 @@ collect_cb(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* The server's request count for KEY (/count?key=KEY). */
+/* The number the server's ROUTE answers for KEY (/ROUTE?key=KEY). */
 static long
-httpd_count(const char *key)
+httpd_number(const char *route, const char *key)
 {
-	char url[128], body[64] = "";
+	char url[160], body[64] = "";
 	CURL *e = curl_easy_init();
 
-	snprintf(url, sizeof url, "%s/count?key=%s", base, key);
+	snprintf(url, sizeof url, "%s/%s?key=%s", base, route, key);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, body);
 	ck_assert_int_eq(curl_easy_perform(e), CURLE_OK);
 	curl_easy_cleanup(e);
 	return atol(body);
+}
+
+/* The server's request count for KEY (/count?key=KEY). */
+static long
+httpd_count(const char *key)
+{
+	return httpd_number("count", key);
 }
 
 /* Starts asyncd with EXTRA options and connects to it. */
@@ -178,6 +187,33 @@ pattern_sha(size_t n, char out[65])
 	unsigned char *b = pattern_buf(n);
 
 	sha_hex(b, n, out);
+	free(b);
+}
+
+/* /res version V: byte i is pattern(i + V). */
+static void
+version_sha(size_t n, uint64_t v, char out[65])
+{
+	unsigned char *b = malloc(n ? n : 1);
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = pattern(i + v);
+	sha_hex(b, n, out);
+	free(b);
+}
+
+static void
+assert_version_file(const char *path, size_t n, uint64_t v)
+{
+	size_t len = 0;
+	unsigned char *b = (unsigned char *)read_file(path, &len);
+
+	ck_assert_msg(b != NULL, "%s is missing", path);
+	ck_assert_msg(len == n, "%s has %zu bytes, not %zu", path, len, n);
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != pattern(i + v))
+			ck_abort_msg("%s differs from version %llu at byte %zu",
+				     path, (unsigned long long)v, i);
 	free(b);
 }
 
@@ -696,6 +732,71 @@ START_TEST(retries_run_out)
 }
 END_TEST
 
+/* A retry asks for the rest with If-Range too: the same file goes on
+ * (206), a changed one comes whole (200) and replaces what was written;
+ * a stream, whose bytes are gone, fails. */
+START_TEST(retry_checks_the_validator)
+{
+	char dest[512], args[1200], sha[65];
+	size_t n = 1000000;
+	struct run r;
+
+	start(NULL);
+	snprintf(dest, sizeof dest, "%s/same.bin", work);
+	snprintf(args, sizeof args,
+		 "{\"url\":\"%s/res/%zu?key=rs&drop=300000\",\"dest\":\"%s\"}",
+		 base, n, dest);
+	run_download(args, &r);
+	assert_completed(&r);
+	ck_assert_int_eq(jint(r.end, "params.result.status"), 206);
+	pattern_sha(n, sha);
+	ck_assert_str_eq(jstr(r.end, "params.result.sha256"), sha);
+	assert_pattern_file(dest, n);
+	ck_assert(httpd_saw("Range: bytes=300000- If-Range: \"rs-v0\""));
+	ck_assert_int_eq(httpd_number("sent", "rs"), (long)n);
+	run_free(&r);
+
+	snprintf(dest, sizeof dest, "%s/changed.bin", work);
+	snprintf(args, sizeof args,
+		 "{\"url\":\"%s/res/%zu?key=rc&drop=300000&change=1\","
+		 "\"dest\":\"%s\"}",
+		 base, n, dest);
+	run_download(args, &r);
+	assert_completed(&r);
+	ck_assert_int_eq(jint(r.end, "params.result.status"), 200);
+	ck_assert_int_eq(jint(r.end, "params.result.bytes"), (int64_t)n);
+	version_sha(n, 1, sha);
+	ck_assert_str_eq(jstr(r.end, "params.result.sha256"), sha);
+	assert_version_file(dest, n, 1);
+	ck_assert(httpd_saw("Range: bytes=300000- If-Range: \"rc-v0\""));
+	run_free(&r);
+
+	/* A server that ignores If-Range sends a range of the new version:
+	 * its ETag gives it away, and the whole file is asked for again. */
+	snprintf(dest, sizeof dest, "%s/ignored.bin", work);
+	snprintf(args, sizeof args,
+		 "{\"url\":\"%s/res/%zu?key=ri&drop=300000&change=1&noifrange=1\","
+		 "\"dest\":\"%s\"}",
+		 base, n, dest);
+	run_download(args, &r);
+	assert_completed(&r);
+	ck_assert_int_eq(jint(r.end, "params.result.status"), 200);
+	ck_assert_str_eq(jstr(r.end, "params.result.sha256"), sha);
+	assert_version_file(dest, n, 1);
+	ck_assert_int_eq(httpd_count("ri"), 3);
+	run_free(&r);
+
+	snprintf(args, sizeof args,
+		 "{\"url\":\"%s/res/%zu?key=rt&drop=300000&change=1\","
+		 "\"stream\":true}",
+		 base, n);
+	run_download(args, &r);
+	assert_failed(&r, "network-error");
+	ck_assert_int_eq(httpd_count("rt"), 2);
+	run_free(&r);
+}
+END_TEST
+
 /* ---- Tests: limits and errors ------------------------------------------- */
 
 START_TEST(max_bytes_with_length_and_chunked)
@@ -1175,6 +1276,250 @@ START_TEST(shutdown_interrupts_and_cleans_up)
 }
 END_TEST
 
+/* ---- Tests: restarts ---------------------------------------------------- */
+
+/* A slow changeable resource: 2.4 MB at 600 kB/s, so that a stop at half
+ * way leaves a second of transfer on each side. */
+#define RS_SIZE 2400000
+#define RS_RATE 600000
+/* What a first attempt may have been sent beyond what reached DEST.part:
+ * the server's queue, the socket buffers, the daemon's unwritten bytes. A
+ * download that started over would cost about RS_SIZE / 2 more. */
+#define RS_SLACK 400000
+
+/* Waits for a progress event of ID with done >= MIN. */
+static void
+wait_progress_at(int64_t id, int64_t min)
+{
+	for (;;) {
+		struct json_object *ev = tc_event(c, WAIT_MS);
+		ck_assert_msg(ev != NULL, "no progress to %lld", (long long)min);
+		bool got = strcmp(jstr(ev, "method"), "job.progress") == 0 &&
+			   jint(ev, "params.id") == id &&
+			   jint(ev, "params.done") >= min;
+		json_object_put(ev);
+		if (got)
+			return;
+	}
+}
+
+/* The size of PATH.part, which must exist. */
+static size_t
+part_size(const char *path)
+{
+	char part[600];
+	struct stat st;
+
+	snprintf(part, sizeof part, "%s.part", path);
+	ck_assert_msg(stat(part, &st) == 0, "%s is missing", part);
+	return (size_t)st.st_size;
+}
+
+/* Stops the daemon with SIG (SIGKILL: a crash), keeping its state. */
+static void
+daemon_halt(int sig)
+{
+	int status;
+
+	tc_close(c);
+	c = NULL;
+	status = td_halt(&d, sig);
+	if (sig == SIGTERM)
+		ck_assert_int_eq(status, 0);
+}
+
+/* Starts the daemon again on its state and reconnects. */
+static void
+daemon_restart(void)
+{
+	td_restart(&d, NULL);
+	c = tc_open(d.sock);
+	ck_assert_ptr_nonnull(c);
+}
+
+/* Polls job ID until it has finished; returns job.get's response. */
+static struct json_object *
+wait_finished(int64_t id)
+{
+	for (int i = 0; i < WAIT_MS / 50; i++) {
+		struct json_object *r =
+			tc_call(c, "job.get", "{\"id\":%lld}", (long long)id);
+		const char *state = jstr(r, "result.job.state");
+		ck_assert_ptr_nonnull(state);
+		if (strcmp(state, "completed") == 0 ||
+		    strcmp(state, "failed") == 0)
+			return r;
+		json_object_put(r);
+		usleep(50000);
+	}
+	ck_abort_msg("job %lld did not finish", (long long)id);
+	return NULL;
+}
+
+static void
+assert_job_completed(struct json_object *r)
+{
+	ck_assert_msg(strcmp(jstr(r, "result.job.state"), "completed") == 0,
+		      "expected completed: %s", json_object_to_json_string(r));
+}
+
+/* Starts a download of /res/RS_SIZE?key=KEY&rate=RS_RATE&validator=
+ * VALIDATOR to DEST with EXTRA args, stops the daemon with SIG half way
+ * and returns the job's id; *KEPT gets the size of DEST.part then. */
+static int64_t
+start_and_halt(const char *key, const char *validator, const char *dest,
+	       const char *extra, int sig, size_t *kept)
+{
+	char args[1400];
+	int64_t id;
+
+	start(NULL);
+	snprintf(args, sizeof args,
+		 "{\"url\":\"%s/res/%d?key=%s&rate=%d&validator=%s\","
+		 "\"dest\":\"%s\"%s}",
+		 base, RS_SIZE, key, RS_RATE, validator, dest, extra);
+	id = submit_args(c, args);
+	wait_progress_at(id, RS_SIZE / 2);
+	daemon_halt(sig);
+	*kept = part_size(dest);
+	ck_assert_msg(*kept > 0 && *kept < RS_SIZE, "the part has %zu bytes",
+		      *kept);
+	ck_assert(!exists(dest));
+	return id;
+}
+
+/* After a crash, the part on disk is where the download goes on: Range
+ * from its size, If-Range with the ETag; the server sends only the rest. */
+START_TEST(restart_after_kill_continues_the_part)
+{
+	char dest[512], part[600], sha[65], extra[100], needle[160];
+	struct json_object *r;
+	size_t kept;
+	int64_t id;
+
+	snprintf(dest, sizeof dest, "%s/crash.bin", work);
+	pattern_sha(RS_SIZE, sha);
+	snprintf(extra, sizeof extra, ",\"sha256\":\"%s\"", sha);
+	id = start_and_halt("crash", "etag", dest, extra, SIGKILL, &kept);
+	/* A crash leaves the bytes that reached the file, all of the body. */
+	snprintf(part, sizeof part, "%s.part", dest);
+	assert_pattern_file(part, kept);
+	daemon_restart();
+	r = wait_finished(id);
+	assert_job_completed(r);
+	ck_assert_int_eq(jint(r, "result.job.attempts"), 2);
+	ck_assert_str_eq(jstr(r, "result.job.result.sha256"), sha);
+	ck_assert_int_eq(jint(r, "result.job.result.bytes"), RS_SIZE);
+	ck_assert_int_eq(jint(r, "result.job.result.status"), 206);
+	json_object_put(r);
+	assert_pattern_file(dest, RS_SIZE);
+	ck_assert(!part_exists(dest));
+	snprintf(needle, sizeof needle, "Range: bytes=%zu- If-Range: \"crash-v0\"",
+		 kept);
+	ck_assert_msg(httpd_saw(needle), "no request with %s", needle);
+	ck_assert_int_eq(httpd_count("crash"), 2);
+	/* The rest only: what the first attempt was sent, plus RS_SIZE - kept. */
+	long sent = httpd_number("sent", "crash");
+	ck_assert_msg(sent >= RS_SIZE && sent <= RS_SIZE + RS_SLACK,
+		      "the server sent %ld bytes for a %d-byte file", sent,
+		      RS_SIZE);
+}
+END_TEST
+
+/* A stop (SIGTERM) keeps the part with every byte received, and the next
+ * start continues it; here the validator is Last-Modified. */
+START_TEST(restart_after_sigterm_continues_the_part)
+{
+	char dest[512], part[600], sha[65], extra[100], needle[160];
+	struct json_object *r;
+	size_t kept;
+	int64_t id;
+
+	snprintf(dest, sizeof dest, "%s/term.bin", work);
+	snprintf(part, sizeof part, "%s.part", dest);
+	pattern_sha(RS_SIZE, sha);
+	snprintf(extra, sizeof extra, ",\"sha256\":\"%s\"", sha);
+	id = start_and_halt("term", "date", dest, extra, SIGTERM, &kept);
+	assert_pattern_file(part, kept);
+	daemon_restart();
+	r = wait_finished(id);
+	assert_job_completed(r);
+	ck_assert_int_eq(jint(r, "result.job.attempts"), 2);
+	ck_assert_str_eq(jstr(r, "result.job.result.sha256"), sha);
+	ck_assert_int_eq(jint(r, "result.job.result.status"), 206);
+	json_object_put(r);
+	assert_pattern_file(dest, RS_SIZE);
+	snprintf(needle, sizeof needle,
+		 "Range: bytes=%zu- If-Range: Wed, 01 Jan 2020 00:00:00 GMT",
+		 kept);
+	ck_assert_msg(httpd_saw(needle), "no request with %s", needle);
+	long sent = httpd_number("sent", "term");
+	ck_assert_msg(sent >= RS_SIZE && sent <= RS_SIZE + RS_SLACK,
+		      "the server sent %ld bytes for a %d-byte file", sent,
+		      RS_SIZE);
+}
+END_TEST
+
+/* The file changed on the server while the daemon was down: If-Range
+ * gets the whole new version, which replaces the part from byte 0. */
+START_TEST(restart_after_a_change_takes_the_new_file)
+{
+	static const int sigs[] = {SIGTERM, SIGKILL};
+	char dest[512], sha1[65], needle[160], key[16];
+	struct json_object *r;
+	size_t kept;
+	int64_t id;
+
+	version_sha(RS_SIZE, 1, sha1);
+	for (int i = 0; i < 2; i++) {
+		snprintf(key, sizeof key, "chg%d", i);
+		snprintf(dest, sizeof dest, "%s/%s.bin", work, key);
+		id = start_and_halt(key, "etag", dest, "", sigs[i], &kept);
+		ck_assert_int_eq(httpd_number("bump", key), 1);
+		daemon_restart();
+		r = wait_finished(id);
+		assert_job_completed(r);
+		ck_assert_str_eq(jstr(r, "result.job.result.sha256"), sha1);
+		ck_assert_int_eq(jint(r, "result.job.result.bytes"), RS_SIZE);
+		ck_assert_int_eq(jint(r, "result.job.result.status"), 200);
+		json_object_put(r);
+		assert_version_file(dest, RS_SIZE, 1);
+		snprintf(needle, sizeof needle,
+			 "Range: bytes=%zu- If-Range: \"%s-v0\"", kept, key);
+		ck_assert_msg(httpd_saw(needle), "no request with %s", needle);
+		ck_assert(httpd_number("sent", key) >= RS_SIZE + (long)kept);
+		tf_close(&d, &c);
+	}
+}
+END_TEST
+
+/* Nothing says a part without a validator is still the server's file:
+ * the next start takes the whole body, without Range. */
+START_TEST(restart_without_a_validator_starts_over)
+{
+	char dest[512], sha[65], needle[160];
+	struct json_object *r;
+	size_t kept;
+	int64_t id;
+
+	snprintf(dest, sizeof dest, "%s/nov.bin", work);
+	pattern_sha(RS_SIZE, sha);
+	id = start_and_halt("nov", "none", dest, "", SIGKILL, &kept);
+	daemon_restart();
+	r = wait_finished(id);
+	assert_job_completed(r);
+	ck_assert_str_eq(jstr(r, "result.job.result.sha256"), sha);
+	ck_assert_int_eq(jint(r, "result.job.result.status"), 200);
+	json_object_put(r);
+	assert_pattern_file(dest, RS_SIZE);
+	snprintf(needle, sizeof needle, "key=nov&rate=%d&validator=none Range",
+		 RS_RATE);
+	ck_assert(!httpd_saw(needle));
+	ck_assert_int_eq(httpd_count("nov"), 2);
+	ck_assert(httpd_number("sent", "nov") >= RS_SIZE + (long)kept);
+}
+END_TEST
+
 /* ---- Tests: asyncctl ---------------------------------------------------- */
 
 static void
@@ -1286,6 +1631,7 @@ download_suite(void)
 	tcase_add_test(tc, retry_continues_after_a_dropped_connection);
 	tcase_add_test(tc, retry_recovers_from_503s);
 	tcase_add_test(tc, retries_run_out);
+	tcase_add_test(tc, retry_checks_the_validator);
 	tcase_add_test(tc, max_bytes_with_length_and_chunked);
 	tcase_add_test(tc, http_error_status);
 	tcase_add_test(tc, missing_directory_is_not_found);
@@ -1301,6 +1647,10 @@ download_suite(void)
 	tcase_add_test(tc, cancel_removes_the_part_unless_resume);
 	tcase_add_test(tc, timeout_fails_and_cleans_up);
 	tcase_add_test(tc, shutdown_interrupts_and_cleans_up);
+	tcase_add_test(tc, restart_after_kill_continues_the_part);
+	tcase_add_test(tc, restart_after_sigterm_continues_the_part);
+	tcase_add_test(tc, restart_after_a_change_takes_the_new_file);
+	tcase_add_test(tc, restart_without_a_validator_starts_over);
 	tcase_add_test(tc, asyncctl_saves_and_prints_the_path);
 	tcase_add_test(tc, asyncctl_several_urls_and_failure);
 	tcase_add_test(tc, asyncctl_streams_to_stdout);
