@@ -471,14 +471,18 @@ job_finish(struct job *job, struct json_object *result,
 	bool was_running = job->state == JOB_RUNNING;
 
 	if (job_stopping_for_restart(job)) {
-		json_object_put(result);
-		json_object_put(error);
-		if (job->stop_listed) {
-			TAILQ_REMOVE(&stops, job, stop_link);
-			job->stop_listed = false;
+		if (result == NULL) {
+			json_object_put(error);
+			if (job->stop_listed) {
+				TAILQ_REMOVE(&stops, job, stop_link);
+				job->stop_listed = false;
+			}
+			job_requeue_for_restart(job);
+			return;
 		}
-		job_requeue_for_restart(job);
-		return;
+		/* It got done before it stopped: done it is, never run again. */
+		json_object_put(job->stop_error);
+		job->stop_error = NULL;
 	}
 	if (job->stop_error != NULL) {
 		json_object_put(result);

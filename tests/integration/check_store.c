@@ -1072,6 +1072,17 @@ START_TEST(stop_timeout_kills_and_records)
 	char *log = read_file(d.log, NULL);
 	ck_assert_ptr_nonnull(strstr(log, "still there after SIGTERM; SIGKILL"));
 	free(log);
+
+	/* One that gets done as it is stopped is done, never run again. */
+	ck_assert_int_eq(unlink(mark), 0);
+	snprintf(script, sizeof script,
+		 "trap 'exit 0' TERM; touch %s; sleep 600 & wait", mark);
+	id = submit_script(script, "\"on_interrupt\":\"requeue\"");
+	for (int i = 0; i < 500 && access(mark, F_OK) < 0; i++)
+		usleep(10000);
+	restart(SIGTERM, quick);
+	assert_state(id, "completed", NULL);
+	ck_assert_int_eq(attempts_of(id), 1);
 }
 END_TEST
 
