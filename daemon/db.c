@@ -20,8 +20,14 @@
  * database that happens to sit at the path. */
 #define DB_APPLICATION_ID 0x61737964
 
+#define JOB_COLUMNS                                                         \
+	"id, owner, gid, kind, state, label, key, args, after, created_ms, " \
+	"started_ms, finished_ms, timeout_ms, result, error, seq, attempts, " \
+	"requeue, resume, started_seq"
+
 /* Migrations: entry N takes schema N to N+1; entry 0 creates it. A new
- * schema appends an entry and never edits an old one. */
+ * schema appends an entry and never edits an old one (so they name their
+ * columns, never JOB_COLUMNS, which follows the newest schema). */
 static const char *const migrations[] = {
 	"CREATE TABLE meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
 	"  WITHOUT ROWID;"
@@ -50,6 +56,45 @@ static const char *const migrations[] = {
 	"CREATE INDEX jobs_finished ON jobs(finished_ms, id) WHERE state >= 2;",
 	/* 2: the seq of a job's job.started, for replays (job.watch since). */
 	"ALTER TABLE jobs ADD COLUMN started_seq INTEGER NOT NULL DEFAULT 0;",
+	/* 3: every index costs each job an insert and a delete, so
+	 * no index on owner (no query can use it) and no index rows for
+	 * jobs without a key (the table is rebuilt: a column's UNIQUE
+	 * cannot be dropped); the finished counts are kept in meta, so that
+	 * a start need not count every row. */
+	"CREATE TABLE jobs2("
+	"  id INTEGER PRIMARY KEY,"
+	"  owner INTEGER NOT NULL,"
+	"  gid INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  state INTEGER NOT NULL,"
+	"  label TEXT,"
+	"  key TEXT,"
+	"  args TEXT NOT NULL,"
+	"  after TEXT,"
+	"  created_ms INTEGER NOT NULL,"
+	"  started_ms INTEGER NOT NULL,"
+	"  finished_ms INTEGER NOT NULL,"
+	"  timeout_ms INTEGER NOT NULL,"
+	"  result TEXT,"
+	"  error TEXT,"
+	"  seq INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL,"
+	"  requeue INTEGER NOT NULL,"
+	"  resume TEXT,"
+	"  started_seq INTEGER NOT NULL DEFAULT 0);"
+	"INSERT INTO jobs2 SELECT id, owner, gid, kind, state, label, key,"
+	"  args, after, created_ms, started_ms, finished_ms, timeout_ms,"
+	"  result, error, seq, attempts, requeue, resume, started_seq"
+	"  FROM jobs;"
+	"DROP TABLE jobs;"
+	"ALTER TABLE jobs2 RENAME TO jobs;"
+	"CREATE UNIQUE INDEX jobs_key ON jobs(key) WHERE key IS NOT NULL;"
+	"CREATE INDEX jobs_unfinished ON jobs(id) WHERE state < 2;"
+	"CREATE INDEX jobs_finished ON jobs(finished_ms, id) WHERE state >= 2;"
+	"INSERT OR REPLACE INTO meta(name, value)"
+	"  SELECT 'completed', count(*) FROM jobs WHERE state = 2;"
+	"INSERT OR REPLACE INTO meta(name, value)"
+	"  SELECT 'failed', count(*) FROM jobs WHERE state = 3;",
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
@@ -72,11 +117,6 @@ enum {
 	NQUERIES
 };
 
-#define JOB_COLUMNS                                                         \
-	"id, owner, gid, kind, state, label, key, args, after, created_ms, " \
-	"started_ms, finished_ms, timeout_ms, result, error, seq, attempts, " \
-	"requeue, resume, started_seq"
-
 static const char *const query_sql[NQUERIES] = {
 	[Q_BEGIN] = "BEGIN",
 	[Q_COMMIT] = "COMMIT",
@@ -97,7 +137,8 @@ static const char *const query_sql[NQUERIES] = {
 	[Q_META_GET] = "SELECT value FROM meta WHERE name = ?1",
 	[Q_META_SET] = "INSERT INTO meta(name, value) VALUES (?1, ?2) "
 		       "ON CONFLICT(name) DO UPDATE SET value = ?2",
-	[Q_COUNT] = "SELECT state, count(*) FROM jobs GROUP BY state",
+	[Q_COUNT] = "SELECT name, value FROM meta"
+		    " WHERE name IN ('completed', 'failed')",
 	[Q_LIST] = "SELECT id FROM jobs WHERE id < ?1"
 		   " AND (?2 < 0 OR owner = ?2) AND (?3 < 0 OR state = ?3)"
 		   " AND (?4 IS NULL OR kind = ?4) ORDER BY id DESC LIMIT ?5",
@@ -468,11 +509,22 @@ db_count(unsigned counts[JOB_NSTATES])
 
 	memset(counts, 0, sizeof(unsigned) * JOB_NSTATES);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		int state = sqlite3_column_int(st, 0);
-		if (state >= 0 && state < JOB_NSTATES)
-			counts[state] = (unsigned)sqlite3_column_int64(st, 1);
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		int state = strcmp(name, "completed") == 0 ? JOB_COMPLETED
+							   : JOB_FAILED;
+		counts[state] = (unsigned)sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
+}
+
+int
+db_set_count(enum job_state state, unsigned n)
+{
+	sqlite3_stmt *st = queries[Q_META_SET];
+
+	bind_text(st, 1, state == JOB_COMPLETED ? "completed" : "failed");
+	sqlite3_bind_int64(st, 2, n);
+	return step_done(Q_META_SET, "write finished count");
 }
 
 static char *

@@ -12,7 +12,7 @@
 #include "job.h"
 
 /* The schema this build writes; PRAGMA user_version holds it. */
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 enum db_sync { DB_SYNC_NORMAL, DB_SYNC_FULL };
 
@@ -43,8 +43,13 @@ int db_forget_oldest(unsigned n,
 /* The highest id ever given (a meta value kept beside the rows). */
 int db_set_last_id(uint64_t id);
 uint64_t db_last_id(void);
-/* Rows per state, for the counts of daemon.info. */
+/* Finished rows per state, as db_set_count last wrote them (kept beside
+ * the rows: counting a million rows at start takes a scan of them all);
+ * 0 for the unfinished states. */
 void db_count(unsigned counts[JOB_NSTATES]);
+/* Notes, in the open transaction, that N rows are in STATE
+ * (JOB_COMPLETED or JOB_FAILED). */
+int db_set_count(enum job_state state, unsigned n);
 
 /* The job with ID, read into a new struct job (freed by the job table's
  * destructor), or NULL. */

@@ -25,6 +25,7 @@ static struct job_list in_order = TAILQ_HEAD_INITIALIZER(in_order);
 static struct job_list finished = TAILQ_HEAD_INITIALIZER(finished);
 static unsigned nfinished_resident;
 static unsigned finished_counts[JOB_NSTATES]; /* in memory and on disk */
+static unsigned counts_written[JOB_NSTATES];  /* what the database says */
 static struct job_list dirty = TAILQ_HEAD_INITIALIZER(dirty);
 static uint64_t last_id, last_id_written;
 static void (*free_job)(struct job *job);
@@ -58,7 +59,7 @@ store_init(const char *dir, enum db_sync sync,
 	sync_mode = sync;
 	last_id = last_id_written = db_last_id();
 	db_count(finished_counts);
-	finished_counts[JOB_QUEUED] = finished_counts[JOB_RUNNING] = 0;
+	memcpy(counts_written, finished_counts, sizeof counts_written);
 	commit_ev = event_new(daemon_base, -1, 0, commit_cb, NULL);
 	retry_ev = evtimer_new(daemon_base, commit_cb, NULL);
 	log_info("state database %s: %u finished jobs, last id %llu",
@@ -251,11 +252,25 @@ commit_failed(void)
 	evtimer_add(retry_ev, &retry);
 }
 
+/* Writes the finished counts the open transaction leaves into COUNTS
+ * (every finished job is written by then, GONE deleted). */
+static int
+write_counts(const unsigned gone[JOB_NSTATES], unsigned counts[JOB_NSTATES])
+{
+	for (int s = JOB_COMPLETED; s <= JOB_FAILED; s++) {
+		counts[s] = finished_counts[s] - gone[s];
+		if (counts[s] != counts_written[s] &&
+		    db_set_count((enum job_state)s, counts[s]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Writes every changed job in one transaction. */
 static void
 commit_cb(evutil_socket_t fd, short what, void *arg)
 {
-	unsigned gone[JOB_NSTATES] = {0};
+	unsigned gone[JOB_NSTATES] = {0}, counts[JOB_NSTATES] = {0};
 	struct job *job;
 
 	if (TAILQ_EMPTY(&dirty) && last_id == last_id_written)
@@ -265,10 +280,11 @@ commit_cb(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH(job, &dirty, dirty_link)
 		if (db_put_job(job) < 0)
 			goto fail;
-	if (forget_excess(gone) < 0 ||
+	if (forget_excess(gone) < 0 || write_counts(gone, counts) < 0 ||
 	    (last_id != last_id_written && db_set_last_id(last_id) < 0) ||
 	    db_commit() < 0)
 		goto fail;
+	memcpy(counts_written, counts, sizeof counts_written);
 	if (!available)
 		log_notice("state database %s: writable again", db_path());
 	available = true;

@@ -617,6 +617,10 @@ START_TEST(first_schema_version_opens)
 	ck_assert_int_eq(jint(r, "result.job.result.slept_ms"), 5);
 	json_object_put(r);
 	assert_state(2, "failed", "cancelled");
+	/* The counts schema 3 keeps beside the rows were made from them. */
+	r = tc_call(c, "daemon.info", NULL);
+	ck_assert_int_eq(jint(r, "result.jobs.failed"), 1);
+	json_object_put(r);
 	char *state = wait_finished(4);
 	ck_assert_str_eq(state, "completed");
 	free(state);

@@ -1,0 +1,422 @@
+/* Benchmarks of the durable store (the state database), each beside its
+ * baseline:
+ *   bench-store fill SOCK N
+ *       N sleep ms:0 jobs submitted pipelined from one client (watch
+ *       false), then waits until none is queued or running
+ *   bench-store queue SOCK N
+ *       one day-long sleep job, then N sleep jobs "after" it: N jobs that
+ *       stay queued
+ *   bench-store get SOCK N LO HI
+ *       job.get round trips of ids drawn at random from LO … HI (each id
+ *       once while the range lasts: a finished job outside the memory
+ *       cache is read from the database every time)
+ *   bench-store pingpong N REQ RESP
+ *       the raw baseline: a REQ-byte line answered by a RESP-byte line
+ *       over a Unix socketpair, between two processes
+ *   bench-store restart SOCK CMD...
+ *       runs CMD (a daemon listening on SOCK) and times the exec to the
+ *       first answer to daemon.info on SOCK; then its RSS, and the time
+ *       it takes to stop on SIGTERM
+ *   bench-store rss PID
+ *       VmRSS and VmHWM of PID
+ *   bench-store evict FILE...
+ *       drops FILEs from the page cache (fdatasync, POSIX_FADV_DONTNEED),
+ *       for a cold start
+ * Each prints lines "name value unit" for bench-store.sh to collect. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench-util.h"
+
+static void
+die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n <= 0)
+			die("write");
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* A line reader over a socket. */
+struct reader {
+	int fd;
+	char buf[1 << 20];
+	size_t start, end;
+};
+
+/* Returns the next line (NUL-terminated, without '\n'), or NULL at EOF. */
+static char *
+read_line(struct reader *r)
+{
+	for (;;) {
+		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+		if (nl != NULL) {
+			char *line = r->buf + r->start;
+			*nl = '\0';
+			r->start = (size_t)(nl - r->buf) + 1;
+			return line;
+		}
+		if (r->start > 0) {
+			memmove(r->buf, r->buf + r->start, r->end - r->start);
+			r->end -= r->start;
+			r->start = 0;
+		}
+		ssize_t n = read(r->fd, r->buf + r->end, sizeof r->buf - r->end);
+		if (n <= 0)
+			return NULL;
+		r->end += (size_t)n;
+	}
+}
+
+/* The next line that is not a notification; exits at EOF or on an error
+ * response. */
+static char *
+read_response(struct reader *r)
+{
+	char *l;
+
+	while ((l = read_line(r)) != NULL) {
+		if (strstr(l, "\"method\"") != NULL)
+			continue;
+		if (strstr(l, "\"error\":{\"code\"") != NULL) {
+			fprintf(stderr, "error response: %.300s\n", l);
+			exit(1);
+		}
+		return l;
+	}
+	fprintf(stderr, "asyncd closed the connection\n");
+	exit(1);
+}
+
+/* The integer after "NAME": in LINE, or -1. */
+static long long
+field(const char *line, const char *name)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof pat, "\"%s\":", name);
+	p = strstr(line, pat);
+	return p != NULL ? atoll(p + strlen(pat)) : -1;
+}
+
+/* Sends N job.submit requests with PARAMS, at most WINDOW unanswered at
+ * a time; returns the job id of the last one. */
+static long long
+submit_many(struct reader *r, long n, const char *params)
+{
+	enum { WINDOW = 1024, BATCH = 64, LINE = 256 };
+	char *buf = malloc(BATCH * LINE);
+	long sent = 0, answered = 0;
+	long long last = -1;
+
+	while (answered < n) {
+		size_t len = 0;
+		while (sent < n && sent - answered < WINDOW &&
+		       len < (BATCH - 1) * LINE)
+			len += (size_t)snprintf(buf + len, LINE,
+						"{\"jsonrpc\":\"2.0\",\"id\":%ld,"
+						"\"method\":\"job.submit\","
+						"\"params\":%s}\n",
+						++sent, params);
+		if (len > 0)
+			write_all(r->fd, buf, len);
+		do {
+			last = field(read_response(r), "job\":{\"id");
+			answered++;
+		} while (r->start < r->end && answered < n);
+	}
+	free(buf);
+	return last;
+}
+
+/* daemon.info's answer. */
+static char *
+info(struct reader *r)
+{
+	static const char req[] =
+		"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"daemon.info\"}\n";
+
+	write_all(r->fd, req, sizeof req - 1);
+	return read_response(r);
+}
+
+static int
+bench_fill(const char *sock, long n)
+{
+	static struct reader r;
+	double t0, t1;
+	char *l;
+
+	r.fd = bench_connect(sock);
+	t0 = bench_now_s();
+	submit_many(&r, n,
+		    "{\"kind\":\"sleep\",\"args\":{\"ms\":0},\"watch\":false}");
+	t1 = bench_now_s();
+	for (;;) {
+		l = info(&r);
+		if (field(l, "queued") == 0 && field(l, "running") == 0)
+			break;
+		usleep(10000);
+	}
+	printf("fill_jobs %ld jobs\nfill_submit_per_s %.0f jobs/s\n"
+	       "fill_finished_per_s %.0f jobs/s\n",
+	       n, (double)n / (t1 - t0), (double)n / (bench_now_s() - t0));
+	printf("daemon_pid %lld\n", field(l, "pid"));
+	close(r.fd);
+	return 0;
+}
+
+static int
+bench_queue(const char *sock, long n)
+{
+	static struct reader r;
+	char params[160];
+	long long first;
+	double t0;
+
+	r.fd = bench_connect(sock);
+	first = submit_many(&r, 1,
+			    "{\"kind\":\"sleep\",\"args\":{\"ms\":86400000},"
+			    "\"watch\":false}");
+	snprintf(params, sizeof params,
+		 "{\"kind\":\"sleep\",\"args\":{\"ms\":0},\"after\":[%lld],"
+		 "\"watch\":false}",
+		 first);
+	t0 = bench_now_s();
+	submit_many(&r, n, params);
+	printf("queued_jobs %ld jobs\nqueue_submit_per_s %.0f jobs/s\n", n,
+	       (double)n / (bench_now_s() - t0));
+	printf("queued_now %lld jobs\n", field(info(&r), "queued"));
+	close(r.fd);
+	return 0;
+}
+
+static void
+report_latency(const char *name, double *samples, long n)
+{
+	qsort(samples, (size_t)n, sizeof *samples, cmp_double);
+	printf("%s_p50 %.1f us\n%s_p99 %.1f us\n", name, samples[n / 2], name,
+	       samples[n * 99 / 100]);
+}
+
+static int
+bench_get(const char *sock, long n, long long lo, long long hi)
+{
+	static struct reader r;
+	long long span = hi - lo + 1, *ids;
+	double *t = malloc(sizeof *t * (size_t)n);
+	size_t req_bytes = 0, resp_bytes = 0;
+	char req[200];
+
+	if (span <= 0)
+		return 2;
+	/* A shuffled range: no id twice until every one was asked. */
+	ids = malloc(sizeof *ids * (size_t)span);
+	for (long long i = 0; i < span; i++)
+		ids[i] = lo + i;
+	srandom(1);
+	for (long long i = span - 1; i > 0; i--) {
+		long long j = random() % (i + 1), x = ids[i];
+		ids[i] = ids[j];
+		ids[j] = x;
+	}
+	r.fd = bench_connect(sock);
+	for (long i = 0; i < n; i++) {
+		int len = snprintf(req, sizeof req,
+				   "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":"
+				   "\"job.get\",\"params\":{\"id\":%lld}}\n",
+				   i + 1, ids[i % span]);
+		double t0 = bench_now_s();
+		write_all(r.fd, req, (size_t)len);
+		char *l = read_response(&r);
+		t[i] = (bench_now_s() - t0) * 1e6;
+		req_bytes += (size_t)len;
+		resp_bytes += strlen(l) + 1;
+	}
+	report_latency("job_get", t, n);
+	printf("request_bytes %zu bytes\nresponse_bytes %zu bytes\n",
+	       req_bytes / (size_t)n, resp_bytes / (size_t)n);
+	free(ids);
+	free(t);
+	close(r.fd);
+	return 0;
+}
+
+static int
+bench_pingpong(long n, size_t req_len, size_t resp_len)
+{
+	static struct reader r;
+	double *t = malloc(sizeof *t * (size_t)n);
+	char *req = malloc(req_len), *resp = malloc(resp_len);
+	int sv[2];
+
+	memset(req, 'x', req_len);
+	req[req_len - 1] = '\n';
+	memset(resp, 'y', resp_len);
+	resp[resp_len - 1] = '\n';
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		die("socketpair");
+	if (fork() == 0) { /* the answering side */
+		static struct reader er;
+		close(sv[0]);
+		er.fd = sv[1];
+		while (read_line(&er) != NULL)
+			write_all(sv[1], resp, resp_len);
+		_exit(0);
+	}
+	close(sv[1]);
+	r.fd = sv[0];
+	for (long i = 0; i < n; i++) {
+		double t0 = bench_now_s();
+		write_all(sv[0], req, req_len);
+		read_line(&r);
+		t[i] = (bench_now_s() - t0) * 1e6;
+	}
+	close(sv[0]);
+	wait(NULL);
+	report_latency("raw_pingpong", t, n);
+	free(t);
+	free(req);
+	free(resp);
+	return 0;
+}
+
+/* VmRSS and VmHWM of PID, in KiB. */
+static void
+print_rss(const char *prefix, long pid)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		die(path);
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			printf("%s_rss %ld KiB\n", prefix, atol(line + 6));
+		else if (strncmp(line, "VmHWM:", 6) == 0)
+			printf("%s_hwm %ld KiB\n", prefix, atol(line + 6));
+	fclose(f);
+}
+
+/* A connection to SOCK, or -1 while nothing listens there. */
+static int
+try_connect(const char *sock)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sock);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+		return fd;
+	close(fd);
+	return -1;
+}
+
+static int
+bench_restart(const char *sock, char **argv)
+{
+	static struct reader r;
+	struct timespec pause = {0, 500000};
+	double t0, t1, t2;
+	int status;
+	pid_t pid;
+
+	t0 = bench_now_s();
+	if ((pid = fork()) < 0)
+		die("fork");
+	if (pid == 0) {
+		execv(argv[0], argv);
+		die(argv[0]);
+	}
+	/* Polls every 0.5 ms: connect, then the first answer. */
+	for (;;) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "%s exited at start\n", argv[0]);
+			return 1;
+		}
+		if ((r.fd = try_connect(sock)) >= 0)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	info(&r);
+	t1 = bench_now_s();
+	printf("restart_ms %.1f ms\n", (t1 - t0) * 1e3);
+	print_rss("started", pid);
+	close(r.fd);
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	t2 = bench_now_s();
+	printf("stop_ms %.1f ms\n", (t2 - t1) * 1e3);
+	return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
+static int
+bench_evict(int n, char **files)
+{
+	for (int i = 0; i < n; i++) {
+		int fd = open(files[i], O_RDWR);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			die(files[i]);
+		}
+		fdatasync(fd);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "fill") == 0)
+		return bench_fill(argv[2], atol(argv[3]));
+	if (argc == 4 && strcmp(argv[1], "queue") == 0)
+		return bench_queue(argv[2], atol(argv[3]));
+	if (argc == 6 && strcmp(argv[1], "get") == 0)
+		return bench_get(argv[2], atol(argv[3]), atoll(argv[4]),
+				 atoll(argv[5]));
+	if (argc == 5 && strcmp(argv[1], "pingpong") == 0)
+		return bench_pingpong(atol(argv[2]), (size_t)atol(argv[3]),
+				      (size_t)atol(argv[4]));
+	if (argc == 3 && strcmp(argv[1], "rss") == 0) {
+		print_rss("daemon", atol(argv[2]));
+		return 0;
+	}
+	if (argc >= 4 && strcmp(argv[1], "restart") == 0)
+		return bench_restart(argv[2], argv + 3);
+	if (argc >= 3 && strcmp(argv[1], "evict") == 0)
+		return bench_evict(argc - 2, argv + 2);
+	fprintf(stderr, "usage: see the comment at the top of bench-store.c\n");
+	return 2;
+}
