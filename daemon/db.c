@@ -57,10 +57,11 @@ static const char *const migrations[] = {
 	/* 2: the seq of a job's job.started, for replays (job.watch since). */
 	"ALTER TABLE jobs ADD COLUMN started_seq INTEGER NOT NULL DEFAULT 0;",
 	/* 3: every index costs each job an insert and a delete, so
-	 * no index on owner (no query can use it) and no index rows for
-	 * jobs without a key (the table is rebuilt: a column's UNIQUE
-	 * cannot be dropped); the finished counts are kept in meta, so that
-	 * a start need not count every row. */
+	 * no index on owner (no query can use it), none of unfinished jobs
+	 * (only the start looks for them, in one pass over the table), and
+	 * no index rows for jobs without a key (the table is rebuilt: a
+	 * column's UNIQUE cannot be dropped); the finished counts are kept
+	 * in meta, so that a start need not count every row. */
 	"CREATE TABLE jobs2("
 	"  id INTEGER PRIMARY KEY,"
 	"  owner INTEGER NOT NULL,"
@@ -89,7 +90,6 @@ static const char *const migrations[] = {
 	"DROP TABLE jobs;"
 	"ALTER TABLE jobs2 RENAME TO jobs;"
 	"CREATE UNIQUE INDEX jobs_key ON jobs(key) WHERE key IS NOT NULL;"
-	"CREATE INDEX jobs_unfinished ON jobs(id) WHERE state < 2;"
 	"CREATE INDEX jobs_finished ON jobs(finished_ms, id) WHERE state >= 2;"
 	"INSERT OR REPLACE INTO meta(name, value)"
 	"  SELECT 'completed', count(*) FROM jobs WHERE state = 2;"
