@@ -217,23 +217,22 @@ quick_check_ok(void)
 	return ok;
 }
 
-/* Brings the schema from VERSION to DB_SCHEMA_VERSION in one transaction. */
+#define STRINGIFY(x) #x
+#define STRING(x) STRINGIFY(x)
+
+/* Brings the schema from VERSION to DB_SCHEMA_VERSION in one transaction.
+ * (PRAGMAs take no bound values: the numbers are constants here.) */
 static int
 migrate(long long version)
 {
-	char sql[64];
-
 	if (exec("BEGIN IMMEDIATE") < 0)
 		return -1;
 	for (long long v = version; v < DB_SCHEMA_VERSION; v++)
 		if (exec(migrations[v]) < 0)
 			goto fail;
-	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", DB_SCHEMA_VERSION);
-	if (exec(sql) < 0)
-		goto fail;
-	snprintf(sql, sizeof sql, "PRAGMA application_id = %d",
-		 DB_APPLICATION_ID);
-	if (exec(sql) < 0 || exec("COMMIT") < 0)
+	if (exec("PRAGMA user_version = " STRING(DB_SCHEMA_VERSION)) < 0 ||
+	    exec("PRAGMA application_id = " STRING(DB_APPLICATION_ID)) < 0 ||
+	    exec("COMMIT") < 0)
 		goto fail;
 	if (version > 0)
 		log_notice("%s: schema upgraded from version %lld to %d", path,

@@ -87,8 +87,14 @@ sleep_start(struct job *job, struct json_object *args)
 	s->deadline_mono_ms = now_mono_ms() + left;
 	s->timer = evtimer_new(daemon_base, sleep_done, job);
 	job->priv = s;
-	struct timeval tv = {left / 1000, (left % 1000) * 1000};
-	evtimer_add(s->timer, &tv);
+	if (left == 0) {
+		/* Done in this turn of the loop, not the next: the job is then
+		 * written to the state database once, not twice. */
+		event_active(s->timer, EV_TIMEOUT, 1);
+	} else {
+		struct timeval tv = {left / 1000, (left % 1000) * 1000};
+		evtimer_add(s->timer, &tv);
+	}
 	snprintf(note, sizeof note, "{\"deadline_ms\":%lld}",
 		 now_wall_ms() + left);
 	job_set_resume(job, note);

@@ -41,6 +41,7 @@ static uint64_t *forgotten;
 static unsigned nforgotten, forgotten_cap;
 
 static void commit_cb(evutil_socket_t fd, short what, void *arg);
+static void commit_last_cb(evutil_socket_t fd, short what, void *arg);
 
 int
 store_init(const char *dir, enum db_sync sync,
@@ -60,7 +61,7 @@ store_init(const char *dir, enum db_sync sync,
 	last_id = last_id_written = db_last_id();
 	db_count(finished_counts);
 	memcpy(counts_written, finished_counts, sizeof counts_written);
-	commit_ev = event_new(daemon_base, -1, 0, commit_cb, NULL);
+	commit_ev = event_new(daemon_base, -1, 0, commit_last_cb, NULL);
 	retry_ev = evtimer_new(daemon_base, commit_cb, NULL);
 	log_info("state database %s: %u finished jobs, last id %llu",
 		 db_path(), finished_counts[JOB_COMPLETED] +
@@ -306,6 +307,26 @@ commit_cb(evutil_socket_t fd, short what, void *arg)
 fail:
 	nforgotten = 0;
 	commit_failed();
+}
+
+/* The commit, as late in the loop's pass as it can be: while other
+ * callbacks are still active it goes behind them (a few times at most),
+ * so that a job changed again in this same pass, as one that starts and
+ * ends at once, is written once. It still runs before the loop polls, so
+ * before any socket is written. */
+static void
+commit_last_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static unsigned deferred;
+
+	if (deferred < 4 &&
+	    event_base_get_num_events(daemon_base, EVENT_BASE_COUNT_ACTIVE) > 0) {
+		deferred++;
+		event_active(commit_ev, 0, 0);
+		return;
+	}
+	deferred = 0;
+	commit_cb(fd, what, arg);
 }
 
 void

@@ -149,5 +149,16 @@ char *read_file(const char *path, size_t *len);
 
 /* Runs a Check suite with the usual runner and returns main's status. */
 int run_suite(Suite *s);
+/* main() of a program built twice (TEST_ROOT_PROGRAM): the _root one
+ * runs ROOT after test_require_root(WHY), the plain one PLAIN. Inline:
+ * the macro is the program's, not the library's. */
+static inline int
+run_suite_split(Suite *(*plain)(void), Suite *(*root)(void), const char *why)
+{
+	if (!TEST_ROOT_PROGRAM)
+		return run_suite(plain());
+	test_require_root(why);
+	return run_suite(root());
+}
 
 #endif

@@ -1677,9 +1677,6 @@ download_root_suite(void)
 int
 main(void)
 {
-	if (TEST_ROOT_PROGRAM) {
-		test_require_root("to connect as uid 65534");
-		return run_suite(download_root_suite());
-	}
-	return run_suite(download_suite());
+	return run_suite_split(download_suite, download_root_suite,
+			       "to connect as uid 65534");
 }

@@ -500,9 +500,6 @@ fetch_user_root_suite(void)
 int
 main(void)
 {
-	if (TEST_ROOT_PROGRAM) {
-		test_require_root("to connect as uid 65534");
-		return run_suite(fetch_user_root_suite());
-	}
-	return run_suite(fetch_user_suite());
+	return run_suite_split(fetch_user_suite, fetch_user_root_suite,
+			       "to connect as uid 65534");
 }

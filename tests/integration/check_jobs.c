@@ -735,9 +735,6 @@ jobs_root_suite(void)
 int
 main(void)
 {
-	if (TEST_ROOT_PROGRAM) {
-		test_require_root("to connect as uid 65534");
-		return run_suite(jobs_root_suite());
-	}
-	return run_suite(jobs_suite());
+	return run_suite_split(jobs_suite, jobs_root_suite,
+			       "to connect as uid 65534");
 }

@@ -1244,9 +1244,6 @@ process_root_suite(void)
 int
 main(void)
 {
-	if (TEST_ROOT_PROGRAM) {
-		test_require_root("to run programs as other users");
-		return run_suite(process_root_suite());
-	}
-	return run_suite(process_suite());
+	return run_suite_split(process_suite, process_root_suite,
+			       "to run programs as other users");
 }

@@ -956,9 +956,6 @@ read_file_root_suite(void)
 int
 main(void)
 {
-	if (TEST_ROOT_PROGRAM) {
-		test_require_root("to connect as uid 65534");
-		return run_suite(read_file_root_suite());
-	}
-	return run_suite(read_file_suite());
+	return run_suite_split(read_file_suite, read_file_root_suite,
+			       "to connect as uid 65534");
 }

@@ -1212,10 +1212,6 @@ store_root_suite(void)
 int
 main(void)
 {
-	if (TEST_ROOT_PROGRAM) {
-		test_require_root("to connect as uid 65534 and to mount a "
-				  "small tmpfs");
-		return run_suite(store_root_suite());
-	}
-	return run_suite(store_suite());
+	return run_suite_split(store_suite, store_root_suite,
+			       "to connect as uid 65534 and to mount a tmpfs");
 }

@@ -256,9 +256,6 @@ identity_root_suite(void)
 int
 main(void)
 {
-	if (TEST_ROOT_PROGRAM) {
-		test_require_root("to switch to uid 65534 and back");
-		return run_suite(identity_root_suite());
-	}
-	return run_suite(identity_suite());
+	return run_suite_split(identity_suite, identity_root_suite,
+			       "to switch to uid 65534 and back");
 }
