@@ -27,51 +27,6 @@ cmp_double(const void *a, const void *b)
 }
 
 static void
-write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n <= 0) {
-			perror("write");
-			exit(1);
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-/* A line reader over a socket. */
-struct reader {
-	int fd;
-	char buf[1 << 20];
-	size_t start, end;
-};
-
-/* Returns the next line (NUL-terminated, without '\n'), or NULL at EOF. */
-static char *
-read_line(struct reader *r)
-{
-	for (;;) {
-		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
-		if (nl != NULL) {
-			char *line = r->buf + r->start;
-			*nl = '\0';
-			r->start = (size_t)(nl - r->buf) + 1;
-			return line;
-		}
-		if (r->start > 0) {
-			memmove(r->buf, r->buf + r->start, r->end - r->start);
-			r->end -= r->start;
-			r->start = 0;
-		}
-		ssize_t n = read(r->fd, r->buf + r->end, sizeof r->buf - r->end);
-		if (n <= 0)
-			return NULL;
-		r->end += (size_t)n;
-	}
-}
-
-static void
 report_latency(const char *name, double *samples, int n)
 {
 	qsort(samples, (size_t)n, sizeof *samples, cmp_double);
@@ -85,20 +40,20 @@ bench_pingpong(int n)
 	int sv[2];
 	char line[201];
 	double *t = malloc(sizeof *t * (size_t)n);
-	static struct reader r;
+	static struct bench_reader r;
 
 	memset(line, 'x', 200);
 	line[199] = '\n';
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 	if (fork() == 0) { /* the echo side */
-		static struct reader er;
+		static struct bench_reader er;
 		close(sv[0]);
 		er.fd = sv[1];
 		char *l;
-		while ((l = read_line(&er)) != NULL) {
+		while ((l = bench_read_line(&er)) != NULL) {
 			size_t len = strlen(l);
 			l[len] = '\n';
-			write_all(sv[1], l, len + 1);
+			bench_write_all(sv[1], l, len + 1);
 		}
 		_exit(0);
 	}
@@ -106,8 +61,8 @@ bench_pingpong(int n)
 	r.fd = sv[0];
 	for (int i = 0; i < n; i++) {
 		double t0 = (bench_now_s() * 1e6);
-		write_all(sv[0], line, 200);
-		read_line(&r);
+		bench_write_all(sv[0], line, 200);
+		bench_read_line(&r);
 		t[i] = (bench_now_s() * 1e6) - t0;
 	}
 	close(sv[0]);
@@ -120,15 +75,15 @@ bench_pingpong(int n)
 static int
 bench_get(const char *sock, int n)
 {
-	static struct reader r;
+	static struct bench_reader r;
 	double *t = malloc(sizeof *t * (size_t)n);
 	char req[200];
 	const char *submit = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"job.submit\",\"params\":"
 			     "{\"kind\":\"sleep\",\"args\":{\"ms\":0},\"watch\":false}}\n";
 
 	r.fd = bench_connect(sock);
-	write_all(r.fd, submit, strlen(submit));
-	char *l = read_line(&r);
+	bench_write_all(r.fd, submit, strlen(submit));
+	char *l = bench_read_line(&r);
 	char *id = l ? strstr(l, "\"job\":{\"id\":") : NULL;
 	long long job = id ? atoll(id + 12) : 1;
 	for (int i = 0; i < n; i++) {
@@ -136,8 +91,8 @@ bench_get(const char *sock, int n)
 				   "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"job.get\","
 				   "\"params\":{\"id\":%lld}}\n", i + 1, job);
 		double t0 = (bench_now_s() * 1e6);
-		write_all(r.fd, req, (size_t)len);
-		if (read_line(&r) == NULL)
+		bench_write_all(r.fd, req, (size_t)len);
+		if (bench_read_line(&r) == NULL)
 			return 1;
 		t[i] = (bench_now_s() * 1e6) - t0;
 	}
@@ -151,7 +106,7 @@ bench_get(const char *sock, int n)
 static void
 sleep0_client(const char *sock, int total)
 {
-	static struct reader r;
+	static struct bench_reader r;
 	enum { WINDOW = 512, BATCH = 64 };
 	char *buf = malloc(BATCH * 160);
 	int sent = 0, ended = 0;
@@ -169,10 +124,10 @@ sleep0_client(const char *sock, int total)
 			sent++;
 		}
 		if (len > 0)
-			write_all(r.fd, buf, len);
+			bench_write_all(r.fd, buf, len);
 		/* Read what is there, then top the window up again. */
 		do {
-			if ((l = read_line(&r)) == NULL)
+			if ((l = bench_read_line(&r)) == NULL)
 				exit(1);
 			if (strstr(l, "\"job.completed\"") || strstr(l, "\"job.failed\""))
 				ended++;
@@ -233,14 +188,14 @@ daemon_rss_kib(long pid)
 static int
 bench_pending(const char *sock, int n)
 {
-	static struct reader r;
+	static struct bench_reader r;
 	const char *info = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"daemon.info\"}\n";
 	char *buf = malloc(64 * 200);
 	int sent = 0, answered = 0;
 
 	r.fd = bench_connect(sock);
-	write_all(r.fd, info, strlen(info));
-	char *l = read_line(&r), *p = l ? strstr(l, "\"pid\":") : NULL;
+	bench_write_all(r.fd, info, strlen(info));
+	char *l = bench_read_line(&r), *p = l ? strstr(l, "\"pid\":") : NULL;
 	long pid = p ? atol(p + 6) : 0;
 	long before = daemon_rss_kib(pid);
 	while (answered < n) {
@@ -253,9 +208,9 @@ bench_pending(const char *sock, int n)
 			sent++;
 		}
 		if (len > 0)
-			write_all(r.fd, buf, len);
+			bench_write_all(r.fd, buf, len);
 		do {
-			if ((l = read_line(&r)) == NULL)
+			if ((l = bench_read_line(&r)) == NULL)
 				return 1;
 			if (strncmp(l, "{\"jsonrpc\":\"2.0\",\"id\":", 22) == 0 && strstr(l, "\"error\":{\"code\"")) {
 				fprintf(stderr, "refused: %s\n", l);

@@ -11,6 +11,7 @@
 # 5), with `cat FILE >/dev/null` as the baseline.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/bench-lib.sh"
 build=$(cd "${1:-$top/build/normal}" && pwd)
 runs=${RUNS:-5}
 size=$((${SIZE_MB:-1024} * 1024 * 1024))
@@ -40,18 +41,8 @@ start live --keep-output 0
 start kept --keep-output $((2 * 1024 * 1024 * 1024)) \
 	--keep-output-total $((2 * 1024 * 1024 * 1024))
 
-# seconds CMD...: wall-clock seconds CMD takes, its stdout to /dev/null.
-seconds() {
-	local t0 t1
-	t0=$(date +%s%N)
-	"$@" >/dev/null
-	t1=$(date +%s%N)
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'
-}
-
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 mbps() { awk -v s="$size" -v t="$1" 'BEGIN { printf "%.0f", s / t / 1e6 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 : >"$dir/t.cat"
 : >"$dir/t.live"
@@ -78,6 +69,6 @@ printf '  %-58s %7s s %6s MB/s\n' \
 	"cat FILE >/dev/null" "$cat" "$(mbps "$cat")" \
 	"asyncctl process -- cat FILE >/dev/null, --keep-output 0" "$live" "$(mbps "$live")" \
 	"asyncctl process -- cat FILE >/dev/null, output kept" "$kept" "$(mbps "$kept")" \
-	"asyncctl log ID >/dev/null (the kept 1 GiB read back)" "$log" "$(mbps "$log")"
+	"asyncctl log ID >/dev/null (the kept output read back)" "$log" "$(mbps "$log")"
 echo "  kept / not kept, following live:      $(ratio "$live" "$kept")x the throughput"
 echo "  log read-back / live with --keep-output 0: $(ratio "$live" "$log")x the throughput"

@@ -12,6 +12,7 @@
 # under /tmp) and are removed at the end.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/bench-lib.sh"
 build=$(cd "${1:-$top/build/normal}" && pwd)
 runs=${RUNS:-3}
 size=$((1024 * 1024 * 1024))
@@ -35,15 +36,6 @@ cat "$dir/text" "$dir/binary" >/dev/null # into the page cache
 daemon=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 
-# seconds CMD...: wall-clock seconds CMD takes, its stdout to /dev/null.
-seconds() {
-	local t0 t1
-	t0=$(date +%s%N)
-	"$@" >/dev/null
-	t1=$(date +%s%N)
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }'
-}
-
 # median CMD...: the median of $runs numbers, one printed by each run.
 median() {
 	for _ in $(seq "$runs"); do "$@"; done | sort -n |
@@ -51,7 +43,6 @@ median() {
 }
 
 gbps() { awk -v s="$size" -v t="$1" 'BEGIN { printf "%.2f\n", s / t / 1e9 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'; }
 rawread() { "$bin" rawread "$sock" "$1" | awk '{ print $2 }'; }
 
 printf '%-8s %22s %22s %22s %8s\n' file "cat" "asyncctl read-file" \

@@ -52,57 +52,14 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void
-write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n <= 0)
-			die("write");
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-/* A line reader over a socket. */
-struct reader {
-	int fd;
-	char buf[1 << 20];
-	size_t start, end;
-};
-
-/* Returns the next line (NUL-terminated, without '\n'), or NULL at EOF. */
-static char *
-read_line(struct reader *r)
-{
-	for (;;) {
-		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
-		if (nl != NULL) {
-			char *line = r->buf + r->start;
-			*nl = '\0';
-			r->start = (size_t)(nl - r->buf) + 1;
-			return line;
-		}
-		if (r->start > 0) {
-			memmove(r->buf, r->buf + r->start, r->end - r->start);
-			r->end -= r->start;
-			r->start = 0;
-		}
-		ssize_t n = read(r->fd, r->buf + r->end, sizeof r->buf - r->end);
-		if (n <= 0)
-			return NULL;
-		r->end += (size_t)n;
-	}
-}
-
 /* The next line that is not a notification; exits at EOF or on an error
  * response. */
 static char *
-read_response(struct reader *r)
+read_response(struct bench_reader *r)
 {
 	char *l;
 
-	while ((l = read_line(r)) != NULL) {
+	while ((l = bench_read_line(r)) != NULL) {
 		if (strstr(l, "\"method\"") != NULL)
 			continue;
 		if (strstr(l, "\"error\":{\"code\"") != NULL) {
@@ -130,7 +87,7 @@ field(const char *line, const char *name)
 /* Sends N job.submit requests with PARAMS, at most WINDOW unanswered at
  * a time; returns the job id of the last one. */
 static long long
-submit_many(struct reader *r, long n, const char *params)
+submit_many(struct bench_reader *r, long n, const char *params)
 {
 	enum { WINDOW = 1024, BATCH = 64, LINE = 256 };
 	char *buf = malloc(BATCH * LINE);
@@ -147,7 +104,7 @@ submit_many(struct reader *r, long n, const char *params)
 						"\"params\":%s}\n",
 						++sent, params);
 		if (len > 0)
-			write_all(r->fd, buf, len);
+			bench_write_all(r->fd, buf, len);
 		do {
 			last = field(read_response(r), "job\":{\"id");
 			answered++;
@@ -159,19 +116,19 @@ submit_many(struct reader *r, long n, const char *params)
 
 /* daemon.info's answer. */
 static char *
-info(struct reader *r)
+info(struct bench_reader *r)
 {
 	static const char req[] =
 		"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"daemon.info\"}\n";
 
-	write_all(r->fd, req, sizeof req - 1);
+	bench_write_all(r->fd, req, sizeof req - 1);
 	return read_response(r);
 }
 
 static int
 bench_fill(const char *sock, long n)
 {
-	static struct reader r;
+	static struct bench_reader r;
 	double t0, t1;
 	char *l;
 
@@ -197,7 +154,7 @@ bench_fill(const char *sock, long n)
 static int
 bench_queue(const char *sock, long n)
 {
-	static struct reader r;
+	static struct bench_reader r;
 	char params[160];
 	long long first;
 	double t0;
@@ -230,7 +187,7 @@ report_latency(const char *name, double *samples, long n)
 static int
 bench_get(const char *sock, long n, long long lo, long long hi)
 {
-	static struct reader r;
+	static struct bench_reader r;
 	long long span = hi - lo + 1, *ids;
 	double *t = malloc(sizeof *t * (size_t)n);
 	size_t req_bytes = 0, resp_bytes = 0;
@@ -255,7 +212,7 @@ bench_get(const char *sock, long n, long long lo, long long hi)
 				   "\"job.get\",\"params\":{\"id\":%lld}}\n",
 				   i + 1, ids[i % span]);
 		double t0 = bench_now_s();
-		write_all(r.fd, req, (size_t)len);
+		bench_write_all(r.fd, req, (size_t)len);
 		char *l = read_response(&r);
 		t[i] = (bench_now_s() - t0) * 1e6;
 		req_bytes += (size_t)len;
@@ -273,7 +230,7 @@ bench_get(const char *sock, long n, long long lo, long long hi)
 static int
 bench_pingpong(long n, size_t req_len, size_t resp_len)
 {
-	static struct reader r;
+	static struct bench_reader r;
 	double *t = malloc(sizeof *t * (size_t)n);
 	char *req = malloc(req_len), *resp = malloc(resp_len);
 	int sv[2];
@@ -285,19 +242,19 @@ bench_pingpong(long n, size_t req_len, size_t resp_len)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		die("socketpair");
 	if (fork() == 0) { /* the answering side */
-		static struct reader er;
+		static struct bench_reader er;
 		close(sv[0]);
 		er.fd = sv[1];
-		while (read_line(&er) != NULL)
-			write_all(sv[1], resp, resp_len);
+		while (bench_read_line(&er) != NULL)
+			bench_write_all(sv[1], resp, resp_len);
 		_exit(0);
 	}
 	close(sv[1]);
 	r.fd = sv[0];
 	for (long i = 0; i < n; i++) {
 		double t0 = bench_now_s();
-		write_all(sv[0], req, req_len);
-		read_line(&r);
+		bench_write_all(sv[0], req, req_len);
+		bench_read_line(&r);
 		t[i] = (bench_now_s() - t0) * 1e6;
 	}
 	close(sv[0]);
@@ -344,7 +301,7 @@ try_connect(const char *sock)
 static int
 bench_restart(const char *sock, char **argv)
 {
-	static struct reader r;
+	static struct bench_reader r;
 	struct timespec pause = {0, 500000};
 	double t0, t1, t2;
 	int status;

@@ -20,6 +20,7 @@
 # state directories go to BENCH_DIR (default /tmp): about 200 MB.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/bench-lib.sh"
 build=$(cd "${1:-$top/build/normal}" && pwd)
 runs=${RUNS:-3}
 make -s -C "$build" daemon/asyncd bench/bench-core bench/bench-store
@@ -55,7 +56,6 @@ median() {
 	awk -v n="$1" '$1 == n { print $2 }' "$dir/figures" |
 		sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 touch "$dir/figures"
 
 # ---- 1. throughput ----------------------------------------------------------

@@ -1,9 +1,11 @@
 /* Helpers shared by the benchmark programs. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench-util.h"
 
@@ -28,4 +30,41 @@ bench_connect(const char *path)
 		exit(1);
 	}
 	return fd;
+}
+
+void
+bench_write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n <= 0) {
+			perror("write");
+			exit(1);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+char *
+bench_read_line(struct bench_reader *r)
+{
+	for (;;) {
+		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+		if (nl != NULL) {
+			char *line = r->buf + r->start;
+			*nl = '\0';
+			r->start = (size_t)(nl - r->buf) + 1;
+			return line;
+		}
+		if (r->start > 0) {
+			memmove(r->buf, r->buf + r->start, r->end - r->start);
+			r->end -= r->start;
+			r->start = 0;
+		}
+		ssize_t n = read(r->fd, r->buf + r->end, sizeof r->buf - r->end);
+		if (n <= 0)
+			return NULL;
+		r->end += (size_t)n;
+	}
 }

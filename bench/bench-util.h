@@ -2,9 +2,23 @@
 #ifndef ASYNCD_BENCH_UTIL_H
 #define ASYNCD_BENCH_UTIL_H
 
+#include <stddef.h>
+
 /* Seconds on the monotonic clock. */
 double bench_now_s(void);
 /* A connection to the Unix socket PATH; exits when there is none. */
 int bench_connect(const char *path);
+/* Writes all LEN bytes of P to FD; exits on a failure. */
+void bench_write_all(int fd, const char *p, size_t len);
+
+/* A line reader over a socket. */
+struct bench_reader {
+	int fd;
+	char buf[1 << 20];
+	size_t start, end;
+};
+
+/* The next line (NUL-terminated, without '\n'), or NULL at EOF. */
+char *bench_read_line(struct bench_reader *r);
 
 #endif
