@@ -2,7 +2,9 @@
 # The two set-up commands of the README, for a fresh Debian 12 machine:
 #   ./setup.sh run    install what is missing, build, install, start asyncd
 #   ./setup.sh test   install what is missing, build, run the whole suite
-#                     twice: a normal build and an ASan+UBSan build
+#                     three times: a normal build, an ASan+UBSan build and
+#                     one without libsystemd; build with clang and the
+#                     benchmarks, fuzz the request path for 60 s
 set -euo pipefail
 cd "$(dirname "$0")"
 top=$PWD
@@ -12,10 +14,13 @@ packages=(build-essential autoconf automake libtool pkg-config
 	libevent-dev libjson-c-dev libcurl4-openssl-dev libssl-dev check
 	libsystemd-dev libinih-dev libsqlite3-dev systemd mandoc curl
 	ca-certificates libnss-wrapper)
+# What only the test command needs besides: clang and its libFuzzer.
+test_packages=(clang libclang-rt-14-dev)
 
+# install_missing PACKAGE...: apt-get installs those not installed.
 install_missing() {
 	local missing=()
-	for p in "${packages[@]}"; do
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
 			missing+=("$p")
 	done
@@ -81,17 +86,53 @@ run_suite() {
 	return $rc
 }
 
+# fuzz DIR SECONDS: the libFuzzer harness of the request path, from a
+# copy of the corpus (new inputs stay out of the tree).
+fuzz() {
+	local dir=$1 seconds=$2 corpus
+	corpus=$(mktemp -d /tmp/asyncd-fuzz.XXXXXX)
+	cp tests/fuzz/corpus/* "$corpus"/
+	echo "== fuzzing the request path for $seconds s"
+	if "$dir/tests/fuzz/fuzz_request" -max_total_time="$seconds" \
+		-print_final_stats=1 "$corpus" >"$dir/fuzz.log" 2>&1; then
+		grep -E 'stat::number_of_executed_units|stat::new_units_added' \
+			"$dir/fuzz.log" | sed 's/^/   /'
+		echo "== fuzzing: no finding"
+		rm -rf "$corpus"
+	else
+		tail -40 "$dir/fuzz.log"
+		echo "== fuzzing FAILED: see $dir/fuzz.log and the crash file in $top"
+		rm -rf "$corpus"
+		return 1
+	fi
+}
+
 cmd_test() {
 	local rc=0
-	install_missing
+	install_missing "${packages[@]}" "${test_packages[@]}"
 	configure_build build/normal --enable-werror
 	run_suite build/normal normal || rc=1
+	echo "== building the benchmark programs"
+	make -s -C build/normal bench/bench-core bench/bench-read-file \
+		bench/bench-spawn bench/bench-store >build/normal/bench.log 2>&1 ||
+		{ tail -20 build/normal/bench.log; echo "== bench build FAILED"; rc=1; }
 	# The sanitizer build: leaks, overflows and undefined behaviour abort.
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 	configure_build build/sanitizers --enable-werror --enable-sanitizers
 	run_suite build/sanitizers "ASan+UBSan" || rc=1
+	configure_build build/fuzz CC=clang --enable-werror --enable-fuzz \
+		--enable-sanitizers
+	fuzz build/fuzz 60 || rc=1
 	unset ASAN_OPTIONS UBSAN_OPTIONS
+	# The activation and notify protocols spoken without libsystemd.
+	configure_build build/nosystemd --enable-werror --without-systemd
+	run_suite build/nosystemd "without libsystemd" || rc=1
+	# clang's warnings too (the fuzz build is clang's, but with the
+	# sanitizers; this one is the plain build a packager would make).
+	echo "== clang build"
+	configure_build build/clang CC=clang --enable-werror
+	echo "== clang build passed"
 	# The release tarball builds and installs from a read-only tree.
 	echo "== make distcheck"
 	(cd build/normal && make -s distcheck TESTS= >/dev/null 2>&1) &&
@@ -100,7 +141,7 @@ cmd_test() {
 }
 
 cmd_run() {
-	install_missing
+	install_missing "${packages[@]}"
 	configure_build build/release --prefix=/usr/local --sysconfdir=/etc \
 		--localstatedir=/var \
 		--with-systemdsystemunitdir=/etc/systemd/system \
