@@ -140,38 +140,76 @@ cmd_test() {
 	return $rc
 }
 
+# outdated PID BINARY: true when process PID runs other bytes than
+# BINARY, as after a rebuild (/proc/PID/exe reads even a replaced file).
+outdated() {
+	[ -n "$1" ] && [ "$1" != 0 ] && ! cmp -s "/proc/$1/exe" "$2"
+}
+
+# default_socket: the socket asyncd and asyncctl use by default for this
+# user (proto_default_socket() in proto/proto.c).
+default_socket() {
+	if [ "$(id -u)" -eq 0 ]; then
+		echo /run/asyncd/asyncd.sock
+	elif [ "${XDG_RUNTIME_DIR:-}" = /* ]; then
+		echo "$XDG_RUNTIME_DIR/asyncd/asyncd.sock"
+	else
+		echo "/tmp/asyncd-$(id -u)/asyncd.sock"
+	fi
+}
+
 cmd_run() {
+	local prefix sock log pid ctl
 	install_missing "${packages[@]}"
-	configure_build build/release --prefix=/usr/local --sysconfdir=/etc \
-		--localstatedir=/var \
-		--with-systemdsystemunitdir=/etc/systemd/system \
-		--with-systemduserunitdir=/etc/systemd/user
+	if [ "$(id -u)" -eq 0 ]; then
+		prefix=/usr/local
+		configure_build build/release --prefix=$prefix --sysconfdir=/etc \
+			--localstatedir=/var \
+			--with-systemdsystemunitdir=/etc/systemd/system \
+			--with-systemduserunitdir=/etc/systemd/user
+	else
+		# A user installs where the user can write.
+		prefix=$HOME/.local
+		configure_build build/release --prefix="$prefix"
+	fi
 	make -s -C build/release install >/dev/null
+	ctl=$prefix/bin/asyncctl
 	if [ "$(id -u)" -eq 0 ] && [ -d /run/systemd/system ]; then
 		systemctl daemon-reload
 		systemctl enable --now asyncd.socket
+		# A daemon still running the binary this install replaced.
+		pid=$(systemctl show -p MainPID --value asyncd.service)
+		if outdated "$pid" "$prefix/sbin/asyncd"; then
+			systemctl restart asyncd.service
+		fi
 		echo "asyncd: socket-activated on /run/asyncd/asyncd.sock (systemctl status asyncd)"
 		return
 	fi
-	# No systemd here: start it by hand, in the background.
-	local sock log
+	# No systemd here: start it by hand, in the background, on the
+	# socket the client finds by default.
+	sock=$(default_socket)
 	if [ "$(id -u)" -eq 0 ]; then
-		sock=/run/asyncd/asyncd.sock log=/var/log/asyncd.log
+		log=/var/log/asyncd.log
 	else
-		sock="${XDG_RUNTIME_DIR:-/tmp/asyncd-$(id -u)}/asyncd/asyncd.sock"
 		log="${XDG_STATE_HOME:-$HOME/.local/state}/asyncd.log"
 		mkdir -p "$(dirname "$log")"
 	fi
-	if /usr/local/bin/asyncctl --socket "$sock" info >/dev/null 2>&1; then
+	pid=$("$ctl" --socket "$sock" --json info 2>/dev/null |
+		sed -n 's/.*"pid":\([0-9]*\).*/\1/p' || true)
+	if [ -n "$pid" ] && outdated "$pid" "$prefix/sbin/asyncd"; then
+		echo "asyncd: restarting pid $pid on the new binary"
+		kill "$pid"
+		while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	elif [ -n "$pid" ]; then
 		echo "asyncd: already running on $sock"
 		return
 	fi
-	setsid /usr/local/sbin/asyncd --socket "$sock" </dev/null >>"$log" 2>&1 &
+	setsid "$prefix/sbin/asyncd" --socket "$sock" </dev/null >>"$log" 2>&1 &
 	for _ in $(seq 50); do
-		/usr/local/bin/asyncctl --socket "$sock" info >/dev/null 2>&1 && break
+		"$ctl" --socket "$sock" info >/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	/usr/local/bin/asyncctl --socket "$sock" info
+	"$ctl" --socket "$sock" info
 	echo "asyncd: running on $sock, log in $log"
 }
 
