@@ -12,7 +12,6 @@
 #include "config.h"
 #include "daemon.h"
 #include "jobs.h"
-#include "kinds.h"
 #include "log.h"
 #include "options.h"
 #include "sched.h"
@@ -23,12 +22,14 @@ static const char *const config_runtime_keys[] = {
 	"max-queued",    "max-queued-per-user", "keep-finished",
 	"max-connections", "max-request",       "output-hwm",
 	"max-running",   "max-downloads",       "max-processes",
+	"max-running-per-user",
 	"log-level",     "idle-exit",           "keep-output",
 	"keep-output-total", "stop-timeout",
 };
 
-/* What the command line set: option names, and "kind:KIND" for the
- * per-kind limits (--max-running KIND=N, --max-downloads, ...). */
+/* What the command line set: option names, "kind:KIND" for the per-kind
+ * limits (--max-running KIND=N, --max-downloads, ...) and "user:KIND" for
+ * the per-user caps (--max-running-per-user KIND=N). */
 static char **config_argv_keys;
 static size_t config_nargv_keys;
 
@@ -53,23 +54,27 @@ config_is_runtime_key(const char *name)
 }
 
 /* The key under which NAME=VALUE is noted: "kind:KIND" for the per-kind
- * limits, else NAME. */
+ * limits, "user:KIND" for the per-user caps, else NAME. */
 static void
 config_note_key(const char *name, const char *value, char *buf, size_t size)
 {
-	const char *kind = NULL;
+	const char *kind = NULL, *prefix = "kind";
 	size_t len = 0;
 
 	if (strcmp(name, "max-downloads") == 0)
 		kind = "download", len = 8;
 	else if (strcmp(name, "max-processes") == 0)
 		kind = "process", len = 7;
-	else if (strcmp(name, "max-running") == 0 && value != NULL) {
+	else if ((strcmp(name, "max-running") == 0 ||
+		  strcmp(name, "max-running-per-user") == 0) &&
+		 value != NULL) {
 		kind = value;
 		len = strcspn(value, "=");
+		if (strcmp(name, "max-running-per-user") == 0)
+			prefix = "user";
 	}
 	if (kind != NULL)
-		snprintf(buf, size, "kind:%.*s", (int)len, kind);
+		snprintf(buf, size, "%s:%.*s", prefix, (int)len, kind);
 	else
 		snprintf(buf, size, "%s", name);
 }
@@ -336,21 +341,20 @@ config_reload(const char *path)
 	 * copying the structures back. */
 	errors = config_parse_file(path, fp, true);
 	fclose(fp);
-	for (size_t i = 0; i < option_state.nkind_limits; i++)
-		if (kinds_find(option_state.kind_limits[i].kind) == NULL) {
-			log_warnx("%s: no job kind %s", path,
-				  option_state.kind_limits[i].kind);
-			errors++;
-		}
 	if (errors > 0) {
 		daemon_opts = saved_opts;
 		option_state = saved_state;
 		log_warnx("%s: not re-read; the previous settings stay", path);
 		return -1;
 	}
-	for (size_t i = 0; i < option_state.nkind_limits; i++)
-		sched_set_max_running(option_state.kind_limits[i].kind,
-				     option_state.kind_limits[i].n);
+	/* The options checked the kinds. */
+	for (size_t i = 0; i < option_state.nkind_limits; i++) {
+		const struct kind_limit *kl = &option_state.kind_limits[i];
+		if (kl->n != 0)
+			sched_set_max_running(kl->kind, kl->n);
+		if (kl->per_user != 0)
+			sched_set_max_running_per_user(kl->kind, kl->per_user);
+	}
 	log_set_level(option_state.log_level);
 	log_notice("%s: re-read", path);
 	return 0;

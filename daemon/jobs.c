@@ -433,7 +433,7 @@ static void
 job_requeue_for_restart(struct job *job)
 {
 	if (job->state == JOB_RUNNING)
-		sched_ended(job->kind);
+		sched_ended(job);
 	json_object_put(job->stop_error);
 	job->stop_error = NULL;
 	job->output_waiting = false;
@@ -492,7 +492,7 @@ job_finish(struct job *job, struct json_object *result,
 		job->stop_error = NULL;
 	}
 	if (was_running)
-		sched_ended(job->kind);
+		sched_ended(job);
 	if (job->stop_listed) {
 		TAILQ_REMOVE(&stops, job, stop_link);
 		job->stop_listed = false;

@@ -128,8 +128,13 @@ apply_kind_limits(void)
 {
 	for (size_t i = 0; i < option_state.nkind_limits; i++) {
 		const struct kind_limit *kl = &option_state.kind_limits[i];
-		if (sched_set_max_running(kl->kind, kl->n) < 0)
+		/* The option checked the kind. */
+		if (kl->n != 0 && sched_set_max_running(kl->kind, kl->n) < 0)
 			fatalx("--max-running: no job kind %s", kl->kind);
+		if (kl->per_user != 0 &&
+		    sched_set_max_running_per_user(kl->kind, kl->per_user) < 0)
+			fatalx("--max-running-per-user: no job kind %s",
+			       kl->kind);
 	}
 }
 

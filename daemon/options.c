@@ -10,6 +10,7 @@
 
 #include "../proto/proto.h"
 #include "daemon.h"
+#include "kinds.h"
 #include "log.h"
 #include "options.h"
 #include "xmalloc.h"
@@ -57,6 +58,9 @@ static const struct option_def option_defs[] = {
 	 "client connections at once (default: 1024)", "N"},
 	{"max-running", ARG_SPECIAL, NULL,
 	 "jobs of KIND running at once; the rest queue", "KIND=N"},
+	{"max-running-per-user", ARG_SPECIAL, NULL,
+	 "jobs of KIND one user runs at once (default: KIND's max-running "
+	 "less a tenth, rounded up, if 10 or more; else all)", "KIND=N"},
 	{"max-downloads", ARG_SPECIAL, NULL,
 	 "the same as --max-running download=N (default: 16)", "N"},
 	{"max-processes", ARG_SPECIAL, NULL,
@@ -136,39 +140,51 @@ parse_unsigned(const char *value, unsigned long long max,
 	return 0;
 }
 
+/* Checks option OPT's KIND (KIND_LEN bytes) and COUNT, and once APPLY
+ * sets the kind's limit, or its per-user cap if PER_USER, to COUNT. */
 static int
-add_kind_limit(const char *kind, size_t kind_len, const char *count,
-	       bool apply, char *err, size_t size)
+add_kind_limit(const char *opt, const char *kind, size_t kind_len,
+	       const char *count, bool per_user, bool apply, char *err,
+	       size_t size)
 {
 	unsigned long long n;
 	struct kind_limit *kl;
+	char name[sizeof kl->kind];
 
 	if (parse_unsigned(count, UINT_MAX, &n) < 0 || n == 0) {
-		snprintf(err, size, "not a positive count: %s", count);
+		snprintf(err, size, "%s: not a positive count: %s", opt,
+			 count);
 		return -1;
 	}
-	if (kind_len == 0 || kind_len >= sizeof kl->kind) {
-		snprintf(err, size, "bad job kind");
+	if (kind_len == 0 || kind_len >= sizeof name) {
+		snprintf(err, size, "%s: bad job kind", opt);
+		return -1;
+	}
+	memcpy(name, kind, kind_len);
+	name[kind_len] = '\0';
+	if (kinds_find(name) == NULL) {
+		snprintf(err, size, "%s: no job kind %s", opt, name);
 		return -1;
 	}
 	if (!apply)
 		return 0;
-	for (size_t i = 0; i < option_state.nkind_limits; i++) {
-		kl = &option_state.kind_limits[i];
-		if (strlen(kl->kind) == kind_len &&
-		    strncmp(kl->kind, kind, kind_len) == 0) {
-			kl->n = (unsigned)n;
-			return 0;
+	for (kl = option_state.kind_limits;
+	     kl < option_state.kind_limits + option_state.nkind_limits; kl++)
+		if (strcmp(kl->kind, name) == 0)
+			break;
+	if (kl == option_state.kind_limits + option_state.nkind_limits) {
+		if (option_state.nkind_limits == OPTIONS_MAX_KIND_LIMITS) {
+			snprintf(err, size, "too many --max-running options");
+			return -1;
 		}
+		option_state.nkind_limits++;
+		memset(kl, 0, sizeof *kl);
+		memcpy(kl->kind, name, sizeof name);
 	}
-	if (option_state.nkind_limits == OPTIONS_MAX_KIND_LIMITS) {
-		snprintf(err, size, "too many --max-running options");
-		return -1;
-	}
-	kl = &option_state.kind_limits[option_state.nkind_limits++];
-	memcpy(kl->kind, kind, kind_len);
-	kl->kind[kind_len] = '\0';
-	kl->n = (unsigned)n;
+	if (per_user)
+		kl->per_user = (unsigned)n;
+	else
+		kl->n = (unsigned)n;
 	return 0;
 }
 
@@ -177,19 +193,24 @@ static int
 set_special(const char *name, const char *value, bool apply, char *err,
 	    size_t size)
 {
-	if (strcmp(name, "max-running") == 0) {
+	if (strcmp(name, "max-running") == 0 ||
+	    strcmp(name, "max-running-per-user") == 0) {
 		const char *eq = strchr(value, '=');
 		if (eq == NULL) {
-			snprintf(err, size, "expected KIND=N: %s", value);
+			snprintf(err, size, "%s: expected KIND=N: %s", name,
+				 value);
 			return -1;
 		}
-		return add_kind_limit(value, (size_t)(eq - value), eq + 1,
+		return add_kind_limit(name, value, (size_t)(eq - value), eq + 1,
+				      strcmp(name, "max-running-per-user") == 0,
 				      apply, err, size);
 	}
 	if (strcmp(name, "max-downloads") == 0)
-		return add_kind_limit("download", 8, value, apply, err, size);
+		return add_kind_limit(name, "download", 8, value, false, apply,
+				      err, size);
 	if (strcmp(name, "max-processes") == 0)
-		return add_kind_limit("process", 7, value, apply, err, size);
+		return add_kind_limit(name, "process", 7, value, false, apply,
+				      err, size);
 	if (strcmp(name, "allow-scheme") == 0) {
 		char *s;
 		if (strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789+-.") !=
@@ -352,7 +373,7 @@ usage(FILE *out)
 		snprintf(left, sizeof left, "--%s%s%s", option_defs[i].name,
 			 option_defs[i].metavar ? " " : "",
 			 option_defs[i].metavar ? option_defs[i].metavar : "");
-		fprintf(out, "  %-28s %s\n", left, option_defs[i].help);
+		fprintf(out, "  %-29s %s\n", left, option_defs[i].help);
 	}
 	fprintf(out, "\nSignals: TERM or INT stop the daemon; running jobs fail "
 		     "with \"interrupted\".\n");

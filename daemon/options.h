@@ -8,11 +8,13 @@
 
 #define OPTIONS_MAX_KIND_LIMITS 16
 
-/* A --max-running KIND=N (or --max-downloads ...) to apply once the kinds
- * are set up. */
+/* The limits of one kind to apply once the kinds are set up: a
+ * --max-running KIND=N (or --max-downloads ...) and a
+ * --max-running-per-user KIND=N; 0 where none was given. */
 struct kind_limit {
 	char kind[32];
 	unsigned n;
+	unsigned per_user;
 };
 
 struct option_state {

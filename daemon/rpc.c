@@ -353,6 +353,8 @@ rpc_daemon_info(struct rpc_call *call, struct json_object **result,
 	json_object_object_add(limits, "max_connections",
 			       json_object_new_int64(daemon_opts.max_connections));
 	json_object_object_add(limits, "max_running", sched_max_running());
+	json_object_object_add(limits, "max_running_per_user",
+			       sched_max_running_per_user());
 	json_object_object_add(*result, "limits", limits);
 	json_object_object_add(*result, "store", store_info());
 	return 0;

@@ -1,6 +1,7 @@
-/* The queue of runnable jobs: per kind, a limit of jobs running at once
- * and a fair turn between users. jobs.c decides when a job is runnable;
- * this decides which runnable job starts next. */
+/* The queue of runnable jobs: per kind, a limit of jobs running at once,
+ * a cap on those of one user, and a fair turn between users. jobs.c
+ * decides when a job is runnable; this decides which runnable job starts
+ * next. */
 #ifndef ASYNCD_SCHED_H
 #define ASYNCD_SCHED_H
 
@@ -17,17 +18,27 @@ void sched_free(void);
 void sched_kind_names(struct json_object *array);
 /* Sets how many jobs of kind NAME may run at once; -1 if no such kind. */
 int sched_set_max_running(const char *name, unsigned n);
+/* Sets how many jobs of kind NAME one user may run at once, from then
+ * on whatever max_running becomes; -1 if no such kind. */
+int sched_set_max_running_per_user(const char *name, unsigned n);
+/* The per-user cap of a kind with N slots that nobody set: N minus a
+ * tenth, rounded up, from 10 slots on; all N below. */
+unsigned sched_default_per_user(unsigned n);
 /* {"kind": limit, ...} for daemon.info. */
 struct json_object *sched_max_running(void);
+/* {"kind": cap, ...} of the per-user caps, for daemon.info. */
+struct json_object *sched_max_running_per_user(void);
 
 /* Queues a runnable JOB behind its user's others of its kind. */
 void sched_push(struct job *job);
 /* Takes JOB off the queue, if it is on it. */
 void sched_remove(struct job *job);
 /* Starts jobs with START while their kinds have room: each in turn, the
- * oldest job of the user served longest ago. */
+ * oldest job of the user served longest ago among the users below their
+ * cap. */
 void sched_run(void (*start)(struct job *job));
-/* A running job of KIND ended: its place is free. */
-void sched_ended(const struct job_kind *kind);
+/* The running JOB ended (or goes back to the queue): its place, and one
+ * of its user's, is free. */
+void sched_ended(const struct job *job);
 
 #endif

@@ -1,6 +1,6 @@
 /* Jobs against a real asyncd, with sleep jobs: concurrency, detaching,
  * cancel, timeout, dependencies, idempotency keys, watching, ownership,
- * fairness, limits, retention and shutdown. Ordering is checked by the
+ * fairness, per-user caps, limits, retention and shutdown. Ordering is checked by the
  * order of events, never by a stopwatch. The cases with a second user
  * need root to connect as it: check_jobs_root, built from this file. */
 #include <signal.h>
@@ -537,6 +537,219 @@ START_TEST(scheduling_is_fair_between_users)
 }
 END_TEST
 
+/* Submits N sleeps of MS ms on CONN in one batch, unwatched; returns the
+ * first id (they are consecutive). */
+static int64_t
+submit_sleeps(struct tconn *conn, int n, int ms)
+{
+	char *batch = malloc((size_t)n * 200 + 10);
+	size_t len = 0;
+	struct json_object *r;
+	int64_t first;
+
+	batch[len++] = '[';
+	for (int i = 0; i < n; i++)
+		len += (size_t)sprintf(batch + len, "%s{\"jsonrpc\":\"2.0\",\"id\":%d,"
+				       "\"method\":\"job.submit\",\"params\":{\"kind\":"
+				       "\"sleep\",\"args\":{\"ms\":%d},\"watch\":false}}",
+				       i ? "," : "", i, ms);
+	batch[len++] = ']';
+	tc_send_raw(conn, batch, len);
+	tc_send_raw(conn, "\n", 1);
+	free(batch);
+	r = tc_recv(conn, 10000);
+	ck_assert_int_eq(json_object_array_length(r), n);
+	first = jint(r, "0.result.job.id");
+	ck_assert_int_eq(jint(r, "1.result.job.id"), first + 1);
+	json_object_put(r);
+	return first;
+}
+
+/* Waits on WATCHER (watching all) for N job.started events; returns the
+ * id of the last. */
+static int64_t
+wait_started(struct tconn *watcher, int n)
+{
+	int64_t id = 0;
+
+	while (n > 0) {
+		struct json_object *ev = tc_event(watcher, 5000);
+		ck_assert_ptr_nonnull(ev);
+		if (strcmp(method(ev), "job.started") == 0) {
+			id = jint(ev, "params.id");
+			n--;
+		}
+		json_object_put(ev);
+	}
+	return id;
+}
+
+/* The number of CONN's user's jobs in STATE. */
+static size_t
+count_in_state(struct tconn *conn, const char *state)
+{
+	struct json_object *r = tc_call(conn, "job.list",
+					"{\"state\":\"%s\",\"limit\":10000}", state);
+	size_t n = json_object_array_length(jget(r, "result.jobs"));
+
+	json_object_put(r);
+	return n;
+}
+
+START_TEST(max_running_below_ten_lets_one_user_take_every_slot)
+{
+	static const char *const extra[] = {"--max-running", "sleep=4", NULL};
+	teardown();
+	start_with(extra);
+	struct tconn *watcher = tc_open(d.sock);
+	struct json_object *r;
+
+	json_object_put(tc_call(watcher, "job.watch", "{\"all\":true}"));
+	r = tc_call(c, "daemon.info", NULL);
+	ck_assert_int_eq(jint(r, "result.limits.max_running.sleep"), 4);
+	ck_assert_int_eq(jint(r, "result.limits.max_running_per_user.sleep"), 4);
+	json_object_put(r);
+	submit_sleeps(c, 10, 3600000);
+	wait_started(watcher, 4);
+	ck_assert_int_eq(count_in_state(c, "running"), 4);
+	ck_assert_int_eq(count_in_state(c, "queued"), 6);
+	tc_close(watcher);
+}
+END_TEST
+
+/* max_running_per_user in daemon.info: the kind's slots minus a tenth,
+ * rounded up, from 10 slots on; all of them below. */
+START_TEST(daemon_info_shows_the_default_per_user_caps)
+{
+	struct json_object *r = tc_call(c, "daemon.info", NULL);
+	struct json_object *kinds = jget(r, "result.kinds");
+
+	ck_assert_int_eq(jint(r, "result.limits.max_running_per_user.sleep"), 90000);
+	ck_assert_int_eq(jint(r, "result.limits.max_running_per_user.download"), 14);
+	ck_assert_int_eq(jint(r, "result.limits.max_running_per_user.fetch-user"), 57);
+	ck_assert_int_eq(json_object_object_length(
+				 jget(r, "result.limits.max_running_per_user")),
+			 json_object_array_length(kinds));
+	for (size_t i = 0; i < json_object_array_length(kinds); i++) {
+		const char *kind = json_object_get_string(json_object_array_get_idx(kinds, i));
+		char path[128];
+		snprintf(path, sizeof path, "result.limits.max_running.%s", kind);
+		int64_t slots = jint(r, path);
+		int64_t cap = slots < 10 ? slots : slots - (slots + 9) / 10;
+		snprintf(path, sizeof path, "result.limits.max_running_per_user.%s", kind);
+		ck_assert_msg(jint(r, path) == cap, "%s: %lld slots, cap %lld", kind,
+			      (long long)slots, (long long)jint(r, path));
+	}
+	json_object_put(r);
+}
+END_TEST
+
+/* A bad --max-running-per-user stops the daemon at start: exit 2 and a
+ * message naming the option. */
+START_TEST(bad_max_running_per_user_is_refused_at_start)
+{
+	static const char *const bad[][2] = {
+		{"sleep=0", "not a positive count: 0"},
+		{"sleep=many", "not a positive count: many"},
+		{"sleep=-1", "not a positive count: -1"},
+		{"sleep=", "not a positive count"},
+		{"no-such-kind=3", "no job kind no-such-kind"},
+		{"sleep", "expected KIND=N"},
+		{"=3", "bad job kind"},
+	};
+	char sock[160];
+
+	snprintf(sock, sizeof sock, "%s/other.sock", d.dir);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char *argv[] = {(char *)td_path("ASYNCD", "daemon/asyncd"),
+				"--socket", sock, "--state-dir", "none",
+				"--max-running-per-user", (char *)bad[i][0], NULL};
+		struct run_result rr;
+		run_program(argv, NULL, NULL, -1, &rr);
+		ck_assert_msg(rr.status == 2, "%s: exit %d", bad[i][0], rr.status);
+		ck_assert_msg(strstr(rr.err, "max-running-per-user") != NULL &&
+				      strstr(rr.err, bad[i][1]) != NULL,
+			      "%s: %s", bad[i][0], rr.err);
+		run_result_free(&rr);
+	}
+	ck_assert_int_ne(access(sock, F_OK), 0);
+}
+END_TEST
+
+/* Another user's job starts at once while one user's long jobs fill
+ * every slot they may take: the default cap of 10 slots is 9. */
+START_TEST(per_user_cap_leaves_room_for_another_user)
+{
+	static const char *const extra[] = {"--max-running", "sleep=10", NULL};
+	teardown();
+	start_with(extra);
+	struct tconn *watcher = tc_open(d.sock);
+	struct tconn *nobody = tc_open_as(d.sock, TEST_NOBODY, TEST_NOBODY);
+	struct json_object *r, *ev;
+
+	json_object_put(tc_call(watcher, "job.watch", "{\"all\":true}"));
+	r = tc_call(c, "daemon.info", NULL);
+	ck_assert_int_eq(jint(r, "result.limits.max_running.sleep"), 10);
+	ck_assert_int_eq(jint(r, "result.limits.max_running_per_user.sleep"), 9);
+	json_object_put(r);
+	/* An hour each: none of them ends during the test. */
+	int64_t first = submit_sleeps(c, 50, 3600000);
+	wait_started(watcher, 9);
+	ck_assert_int_eq(count_in_state(c, "running"), 9);
+	ck_assert_int_eq(count_in_state(c, "queued"), 41);
+
+	/* The tenth slot is the other user's: their 10 ms sleep runs to its
+	 * end while root's jobs hold the other nine. */
+	int64_t theirs = submit_sleep(nobody, 10, NULL);
+	ev = tc_wait_end(nobody, theirs, 10000);
+	ck_assert(is(ev, "job.completed", theirs));
+	json_object_put(ev);
+	ck_assert_int_eq(wait_started(watcher, 1), theirs);
+	ck_assert_int_eq(count_in_state(c, "running"), 9);
+	ck_assert_int_eq(count_in_state(c, "queued"), 41);
+
+	/* One of root's ends: root is back in turn with its next job. */
+	json_object_put(tc_call(c, "job.cancel", "{\"id\":%lld}", (long long)first));
+	ck_assert_int_eq(wait_started(watcher, 1), first + 9);
+	ck_assert_int_eq(count_in_state(c, "running"), 9);
+	ck_assert_int_eq(count_in_state(c, "queued"), 40);
+	tc_close(nobody);
+	tc_close(watcher);
+}
+END_TEST
+
+/* An explicit --max-running-per-user caps each user. */
+START_TEST(explicit_per_user_cap_applies_to_each_user)
+{
+	static const char *const extra[] = {"--max-running", "sleep=10",
+					    "--max-running-per-user", "sleep=3", NULL};
+	teardown();
+	start_with(extra);
+	struct tconn *watcher = tc_open(d.sock);
+	struct tconn *nobody = tc_open_as(d.sock, TEST_NOBODY, TEST_NOBODY);
+	struct json_object *r;
+
+	json_object_put(tc_call(watcher, "job.watch", "{\"all\":true}"));
+	r = tc_call(c, "daemon.info", NULL);
+	ck_assert_int_eq(jint(r, "result.limits.max_running.sleep"), 10);
+	ck_assert_int_eq(jint(r, "result.limits.max_running_per_user.sleep"), 3);
+	json_object_put(r);
+	submit_sleeps(c, 50, 3600000);
+	wait_started(watcher, 3);
+	ck_assert_int_eq(count_in_state(c, "running"), 3);
+	submit_sleeps(nobody, 5, 3600000);
+	wait_started(watcher, 3);
+	ck_assert_int_eq(count_in_state(nobody, "running"), 3);
+	ck_assert_int_eq(count_in_state(nobody, "queued"), 2);
+	r = tc_call(c, "daemon.info", NULL);
+	ck_assert_int_eq(jint(r, "result.jobs.running"), 6);
+	ck_assert_int_eq(jint(r, "result.jobs.queued"), 49);
+	json_object_put(r);
+	tc_close(nobody);
+	tc_close(watcher);
+}
+END_TEST
+
 START_TEST(list_filters_and_pages_newest_first)
 {
 	int64_t ids[6];
@@ -711,6 +924,9 @@ jobs_suite(void)
 	tcase_add_test(tc, list_filters_and_pages_newest_first);
 	tcase_add_test(tc, finished_jobs_are_kept_up_to_the_limit);
 	tcase_add_test(tc, shutdown_interrupts_jobs_and_refuses_new_ones);
+	tcase_add_test(tc, max_running_below_ten_lets_one_user_take_every_slot);
+	tcase_add_test(tc, daemon_info_shows_the_default_per_user_caps);
+	tcase_add_test(tc, bad_max_running_per_user_is_refused_at_start);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -728,6 +944,8 @@ jobs_root_suite(void)
 	tcase_add_test(tc, users_see_only_their_own_jobs);
 	tcase_add_test(tc, scheduling_is_fair_between_users);
 	tcase_add_test(tc, overloaded_when_queue_limits_are_reached);
+	tcase_add_test(tc, per_user_cap_leaves_room_for_another_user);
+	tcase_add_test(tc, explicit_per_user_cap_applies_to_each_user);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -856,6 +856,80 @@ START_TEST(test_sighup_reload)
 }
 END_TEST
 
+/* Waits until daemon.info's PATH is WANT, after a SIGHUP. */
+static void
+svc_wait_limit(const char *sock, pid_t pid, const char *log, const char *path,
+	       int64_t want)
+{
+	long long deadline = svc_now_ms() + 10000;
+	struct json_object *r;
+
+	for (;;) {
+		r = svc_info(sock, pid, log);
+		int64_t have = jint(r, path);
+		json_object_put(r);
+		if (have == want)
+			return;
+		ck_assert_msg(svc_now_ms() < deadline, "%s: %lld, not %lld", path,
+			      (long long)have, (long long)want);
+		usleep(20000);
+	}
+}
+
+/* The default per-user cap follows max-running across a SIGHUP; one set
+ * in the file stays whatever max-running becomes; one set on the command
+ * line stays whatever the file says. */
+START_TEST(test_sighup_per_user_cap)
+{
+	static const char conf1[] = "max-running = sleep=20\n"
+				    "max-running = download=5\n";
+	static const char conf2[] = "max-running = sleep=30\n"
+				    "max-running = download=12\n";
+	static const char conf3[] = "max-running = sleep=40\n"
+				    "max-running-per-user = sleep=5\n"
+				    "max-running-per-user = download=2\n";
+	static const char conf4[] = "max-running = sleep=50\n"
+				    "max-running-per-user = sleep=6\n"
+				    "max-running-per-user = download=3\n";
+	const char *extra[] = {"--max-running-per-user", "download=7", NULL};
+	const char *sleep_cap = "result.limits.max_running_per_user.sleep";
+	const char *dl_cap = "result.limits.max_running_per_user.download";
+	char sock[128], log[128], path[128];
+	pid_t pid;
+
+	svc_path(sock, sizeof sock, "asyncd.sock");
+	svc_path(log, sizeof log, "asyncd.log");
+	svc_path(path, sizeof path, "asyncd.conf");
+	write_file(path, conf1, strlen(conf1), 0644);
+	pid = svc_start_daemon(sock, path, extra, log, NULL, false);
+	svc_wait_limit(sock, pid, log, sleep_cap, 18);
+	svc_wait_limit(sock, pid, log, dl_cap, 7);
+
+	write_file(path, conf2, strlen(conf2), 0644);
+	ck_assert_int_eq(kill(pid, SIGHUP), 0);
+	svc_wait_limit(sock, pid, log, "result.limits.max_running.sleep", 30);
+	svc_wait_limit(sock, pid, log, sleep_cap, 27);
+	svc_wait_limit(sock, pid, log, "result.limits.max_running.download", 12);
+	svc_wait_limit(sock, pid, log, dl_cap, 7);
+
+	write_file(path, conf3, strlen(conf3), 0644);
+	ck_assert_int_eq(kill(pid, SIGHUP), 0);
+	svc_wait_limit(sock, pid, log, "result.limits.max_running.sleep", 40);
+	svc_wait_limit(sock, pid, log, sleep_cap, 5);
+	svc_wait_log(log, "max-running-per-user: the command line's value stays",
+		     5000);
+
+	write_file(path, conf4, strlen(conf4), 0644);
+	ck_assert_int_eq(kill(pid, SIGHUP), 0);
+	svc_wait_limit(sock, pid, log, "result.limits.max_running.sleep", 50);
+	svc_wait_limit(sock, pid, log, sleep_cap, 6);
+	svc_wait_limit(sock, pid, log, dl_cap, 7);
+
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(svc_wait_exit(pid, 15000), 0);
+}
+END_TEST
+
 /* A reload refuses the whole file for one unknown key or one bad value,
  * of a run-time key or not, as start-up does; the next good file
  * applies. */
@@ -941,6 +1015,7 @@ service_suite(void)
 	tcase_add_test(tc, test_config_errors);
 	tcase_add_test(tc, test_config_missing);
 	tcase_add_test(tc, test_sighup_reload);
+	tcase_add_test(tc, test_sighup_per_user_cap);
 	tcase_add_test(tc, test_sighup_refuses_a_file_with_an_unknown_key);
 	suite_add_tcase(s, tc);
 	return s;
