@@ -669,6 +669,13 @@ watch_since(int64_t id, int64_t since, struct json_object **events, int *n)
 }
 
 static void
+put_all(struct json_object **events, int n)
+{
+	for (int i = 0; i < n; i++)
+		json_object_put(events[i]);
+}
+
+static void
 wait_end_of(int64_t id)
 {
 	char *state = wait_finished(id);
@@ -795,8 +802,7 @@ START_TEST(keep_output_drops_oldest_chunks)
 	ck_assert_int_le(kept, 100000);
 	ck_assert_int_eq(end, 400000);
 	ck_assert_str_eq(jstr(ev[n - 1], "method"), "job.completed");
-	for (int i = 0; i < n; i++)
-		json_object_put(ev[i]);
+	put_all(ev, n);
 	json_object_put(r);
 }
 END_TEST
@@ -819,13 +825,11 @@ START_TEST(keep_output_total_and_removal)
 	wait_end_of(young);
 	r = watch_since(old, 0, ev, &n);
 	ck_assert_int_eq(n, 2); /* started and the end: its output is gone */
-	for (int i = 0; i < n; i++)
-		json_object_put(ev[i]);
+	put_all(ev, n);
 	json_object_put(r);
 	r = watch_since(young, 0, ev, &n);
 	ck_assert_int_gt(n, 2);
-	for (int i = 0; i < n; i++)
-		json_object_put(ev[i]);
+	put_all(ev, n);
 	json_object_put(r);
 	snprintf(path, sizeof path, "%s/output/%lld-stdout-0", d.state,
 		 (long long)young);
@@ -902,8 +906,7 @@ START_TEST(since_in_memory)
 	r = watch_since(id, 0, ev, &n);
 	ck_assert_int_eq(n, 3);
 	ck_assert_str_eq(jstr(ev[1], "params.data"), "mem");
-	for (int i = 0; i < n; i++)
-		json_object_put(ev[i]);
+	put_all(ev, n);
 	json_object_put(r);
 }
 END_TEST
