@@ -81,8 +81,6 @@ test_require_root(const char *why)
 	exit(77);
 }
 
-static struct tconn *tc_try_open_as(const char *sock, uid_t uid, gid_t gid);
-
 void
 td_start(struct tdaemon *d, const char *const extra[])
 {
@@ -328,8 +326,7 @@ tc_open(const char *sock)
 	return tc_wrap(fd);
 }
 
-/* tc_open() with effective uid UID; NULL when the connect fails. */
-static struct tconn *
+struct tconn *
 tc_try_open_as(const char *sock, uid_t uid, gid_t gid)
 {
 	struct tconn *c;

@@ -101,6 +101,8 @@ struct tconn *tc_open(const char *sock);
 /* Connects with effective uid UID (and gid GID), as that user would;
  * needs root, so only _root programs call it. */
 struct tconn *tc_open_as(const char *sock, uid_t uid, gid_t gid);
+/* The same, NULL when the connect fails. */
+struct tconn *tc_try_open_as(const char *sock, uid_t uid, gid_t gid);
 void tc_close(struct tconn *c);
 /* Its socket, for tests that read or write around the helpers. */
 int tc_fd(struct tconn *c);
