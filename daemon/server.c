@@ -292,8 +292,8 @@ conn_hwm_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *conn = arg;
 	char why[128];
 
-	if (conn->closing)
-		return;
+	if (conn->closing || daemon_opts.output_hwm_timeout == 0)
+		return; /* a SIGHUP may have turned it off */
 	snprintf(why, sizeof why,
 		 "output past --output-hwm for %u s (--output-hwm-timeout)",
 		 daemon_opts.output_hwm_timeout);
@@ -307,8 +307,8 @@ conn_request_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *conn = arg;
 	char why[128];
 
-	if (conn->closing)
-		return;
+	if (conn->closing || daemon_opts.request_timeout == 0)
+		return; /* a SIGHUP may have turned it off */
 	snprintf(why, sizeof why,
 		 "request line unfinished after %u s (--request-timeout)",
 		 daemon_opts.request_timeout);
@@ -556,7 +556,9 @@ accept_resume(void)
 	log_info("accepting connections again");
 }
 
-/* Whether refusing foreign uid UID is news for the log. */
+/* Whether refusing foreign uid UID is news for the log: the first
+ * REFUSED_UIDS uids are logged once each, later ones every time (at the
+ * rate of warnings about clients). */
 static bool
 refused_first_time(uid_t uid)
 {
@@ -583,7 +585,7 @@ server_admit(const struct peer *peer)
 	if (server_uid != 0 && peer->uid != server_uid) {
 		/* Without root, asyncd could not act for another user: it
 		 * would act for its own with another's requests. */
-		if (refused_first_time(peer->uid) || refused.n == REFUSED_UIDS)
+		if (refused_first_time(peer->uid))
 			log_client("connection of uid %u refused: this asyncd "
 				   "runs as uid %u and serves only it",
 				   (unsigned)peer->uid, (unsigned)server_uid);
