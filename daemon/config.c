@@ -25,6 +25,8 @@ static const char *const config_runtime_keys[] = {
 	"max-running-per-user",
 	"log-level",     "idle-exit",           "keep-output",
 	"keep-output-total", "stop-timeout",
+	"max-connections-per-user", "request-timeout", "output-limit",
+	"output-hwm-timeout",
 };
 
 /* What the command line set: option names, "kind:KIND" for the per-kind

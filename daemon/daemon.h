@@ -15,6 +15,10 @@ struct daemon_options {
 	unsigned max_queued_per_user; /* queued jobs of one user */
 	unsigned keep_finished;       /* finished jobs kept queryable */
 	unsigned max_connections;
+	unsigned max_connections_per_user; /* 0: no cap; root has none */
+	unsigned request_timeout;     /* seconds a request line may take; 0: any */
+	size_t output_limit;          /* output buffered per connection; 0: any */
+	unsigned output_hwm_timeout;  /* seconds past output_hwm; 0: any */
 	unsigned workers;
 	char *download_dir;
 	char *allowed_schemes; /* comma-separated, "http,https" by default */

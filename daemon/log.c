@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 
+#include "daemon.h"
 #include "log.h"
 
 static int log_level = LOG_INFO;
@@ -54,6 +55,16 @@ log_vwrite(int priority, int err, const char *fmt, va_list ap)
 	fwrite(line, 1, (size_t)n, stderr);
 }
 
+static void __attribute__((format(printf, 2, 3)))
+log_vwrite_str(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(priority, 0, fmt, ap);
+	va_end(ap);
+}
+
 #define LOG_FUNC(name, priority, with_errno)                                   \
 	void name(const char *fmt, ...)                                        \
 	{                                                                      \
@@ -91,6 +102,63 @@ fatalx(const char *fmt, ...)
 	log_vwrite(LOG_ERR, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+/* Warnings about clients: a few lines a second, then a count. Only the
+ * loop's thread logs them. */
+#define LOG_CLIENT_BURST 5
+
+static struct {
+	long long window_ms; /* start of the current second */
+	unsigned lines;      /* written in it */
+	unsigned suppressed; /* dropped since the last count was written */
+	struct event *flush_ev;
+} log_client_state;
+
+static void
+log_client_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (log_client_state.suppressed == 0)
+		return;
+	log_vwrite_str(LOG_WARNING, "%u more warnings about clients suppressed",
+		       log_client_state.suppressed);
+	log_client_state.suppressed = 0;
+}
+
+void
+log_client(const char *fmt, ...)
+{
+	static const struct timeval second = {1, 0};
+	long long now = now_mono_ms();
+	va_list ap;
+
+	if (now - log_client_state.window_ms >= 1000) {
+		log_client_flush_cb(-1, 0, NULL);
+		log_client_state.window_ms = now;
+		log_client_state.lines = 0;
+	}
+	if (log_client_state.lines >= LOG_CLIENT_BURST) {
+		if (log_client_state.suppressed++ == 0 && daemon_base != NULL) {
+			if (log_client_state.flush_ev == NULL)
+				log_client_state.flush_ev = evtimer_new(
+					daemon_base, log_client_flush_cb, NULL);
+			evtimer_add(log_client_state.flush_ev, &second);
+		}
+		return;
+	}
+	log_client_state.lines++;
+	va_start(ap, fmt);
+	log_vwrite(LOG_WARNING, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_client_free(void)
+{
+	log_client_flush_cb(-1, 0, NULL);
+	if (log_client_state.flush_ev != NULL)
+		event_free(log_client_state.flush_ev);
+	log_client_state.flush_ev = NULL;
 }
 
 static void

@@ -18,6 +18,12 @@ void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* log_warn appends strerror(errno); log_warnx does not. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning about one client (a refused connection, one closed for a
+ * limit): at most a few a second are written, then one line says how
+ * many were left out. For the loop's thread only. */
+void log_client(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Writes the count still owed and frees the timer, before the loop goes. */
+void log_client_free(void);
 void fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)

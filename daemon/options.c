@@ -55,7 +55,21 @@ static const struct option_def option_defs[] = {
 	 "finished jobs kept queryable, oldest dropped first (default: 10000)",
 	 "N"},
 	{"max-connections", ARG_COUNT, &daemon_opts.max_connections,
-	 "client connections at once (default: 1024)", "N"},
+	 "client connections at once, the last 8 kept for root (default: "
+	 "1024)", "N"},
+	{"max-connections-per-user", ARG_COUNT,
+	 &daemon_opts.max_connections_per_user,
+	 "connections of one user at once; root has no such cap (default: 64; "
+	 "0: none)", "N"},
+	{"request-timeout", ARG_COUNT, &daemon_opts.request_timeout,
+	 "close a connection whose request line is unfinished after SECONDS "
+	 "(default: 30; 0: never)", "SECONDS"},
+	{"output-limit", ARG_BYTES, &daemon_opts.output_limit,
+	 "close a connection with more output than BYTES buffered "
+	 "(default: 67108864; 0: no limit)", "BYTES"},
+	{"output-hwm-timeout", ARG_COUNT, &daemon_opts.output_hwm_timeout,
+	 "close a connection whose output stays past --output-hwm for "
+	 "SECONDS (default: 30; 0: never)", "SECONDS"},
 	{"max-running", ARG_SPECIAL, NULL,
 	 "jobs of KIND running at once; the rest queue", "KIND=N"},
 	{"max-running-per-user", ARG_SPECIAL, NULL,
@@ -116,6 +130,10 @@ options_defaults(void)
 	daemon_opts.max_queued_per_user = 100000;
 	daemon_opts.keep_finished = 10000;
 	daemon_opts.max_connections = 1024;
+	daemon_opts.max_connections_per_user = 64;
+	daemon_opts.request_timeout = 30;
+	daemon_opts.output_limit = 64 * 1024 * 1024;
+	daemon_opts.output_hwm_timeout = 30;
 	daemon_opts.workers = cpus > 2 ? (unsigned)cpus : 2;
 	daemon_opts.allowed_schemes = xstrdup("http,https");
 	daemon_opts.download_stall_timeout = 60;

@@ -352,6 +352,17 @@ rpc_daemon_info(struct rpc_call *call, struct json_object **result,
 			       json_object_new_int64(daemon_opts.keep_finished));
 	json_object_object_add(limits, "max_connections",
 			       json_object_new_int64(daemon_opts.max_connections));
+	json_object_object_add(limits, "max_connections_per_user",
+			       json_object_new_int64(
+				       daemon_opts.max_connections_per_user));
+	json_object_object_add(limits, "request_timeout",
+			       json_object_new_int64(daemon_opts.request_timeout));
+	json_object_object_add(limits, "output_limit",
+			       json_object_new_int64(
+				       (int64_t)daemon_opts.output_limit));
+	json_object_object_add(limits, "output_hwm_timeout",
+			       json_object_new_int64(
+				       daemon_opts.output_hwm_timeout));
 	json_object_object_add(limits, "max_running", sched_max_running());
 	json_object_object_add(limits, "max_running_per_user",
 			       sched_max_running_per_user());

@@ -4,12 +4,24 @@
  * marked closing and a deferred "reaper" event frees it. Output is
  * buffered up to --output-hwm; past it the connection stops reading
  * requests, and jobs streaming to it pause (watch_conn_drained() resumes
- * them once it has drained to half the mark).
+ * them once it has drained to half the mark). Behind that mark is a hard
+ * limit that holds for every kind of output: a connection with more than
+ * --output-limit buffered, or past the mark for --output-hwm-timeout, is
+ * closed (its jobs go on).
+ *
+ * Admission happens in one place, server_admit(), at accept: a daemon
+ * that is not root serves its own uid only; connections are capped per
+ * user and in all, with the last few kept for root; and accepting pauses
+ * while descriptors run short, so that jobs keep room for their pipes,
+ * files and sockets.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,25 +42,64 @@
 #include "watch.h"
 #include "xmalloc.h"
 
+/* Connections of one uid. */
+struct user_conns {
+	uid_t uid;
+	unsigned n;
+	TAILQ_ENTRY(user_conns) link;
+};
+
 struct conn {
 	struct bufferevent *bev;
 	struct peer peer;
+	struct user_conns *user;
 	struct frame_reader frame;
 	struct watch_head watches;
+	struct event *request_ev; /* a request line is unfinished */
+	struct event *hwm_ev;     /* the output is past the mark */
+	struct evbuffer_cb_entry *output_cb;
 	bool closing;      /* marked for the reaper */
 	bool read_eof;     /* the peer sent all it will send */
 	bool read_paused;  /* output is past the mark: requests wait */
 	bool was_blocked;  /* jobs may wait for this one to drain */
+	bool over_limit;   /* past --output-limit: closed in the next pass */
 	TAILQ_ENTRY(conn) link;
 };
 
+/* Connections of all users but root: the last few are root's, so that
+ * root can always get in. */
+#define ROOT_RESERVED_CONNECTIONS 8
+/* Descriptors kept free for jobs (pipes, files, sockets) when accepting:
+ * this many, or a quarter of RLIMIT_NOFILE if that is less. */
+#define FD_RESERVE 32
+/* How often accepting, paused for want of descriptors, looks again. */
+#define ACCEPT_RETRY_MS 250
+/* Foreign uids whose refusal was logged (once each). */
+#define REFUSED_UIDS 32
+
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static TAILQ_HEAD(, conn) dead = TAILQ_HEAD_INITIALIZER(dead);
+static TAILQ_HEAD(, user_conns) users = TAILQ_HEAD_INITIALIZER(users);
 static unsigned nconns;
+static uid_t server_uid; /* ours: a daemon not run by root serves only it */
 static struct evconnlistener *listener;
 static struct event *reaper_ev;
+static struct event *limit_ev; /* closes connections past an output limit */
 static struct event *accept_retry_ev;
 static char *socket_path; /* set when we created the socket file */
+
+static struct {
+	uid_t uids[REFUSED_UIDS];
+	unsigned n;
+} refused;
+
+/* The last count of descriptors in use, and what accepting did since. */
+static struct {
+	bool paused;        /* the listener waits for descriptors */
+	long long count_ms; /* when they were counted; 0: never */
+	unsigned room;      /* free beyond the reserve at that count */
+	unsigned accepts;   /* connections accepted since */
+} fds;
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 
@@ -69,29 +120,38 @@ conn_blocked(struct conn *conn)
 {
 	struct evbuffer *out = bufferevent_get_output(conn->bev);
 
-	if (evbuffer_get_length(out) < daemon_opts.output_hwm)
+	if (!conn->over_limit &&
+	    evbuffer_get_length(out) < daemon_opts.output_hwm)
 		return false;
 	conn->was_blocked = true;
 	return true;
 }
 
+/* Whether output for CONN is still taken: not once it is closing or past
+ * its limit. */
+static bool
+conn_writable(const struct conn *conn)
+{
+	return !conn->closing && !conn->over_limit;
+}
+
 struct evbuffer *
 conn_output(struct conn *conn)
 {
-	return conn->closing ? NULL : bufferevent_get_output(conn->bev);
+	return conn_writable(conn) ? bufferevent_get_output(conn->bev) : NULL;
 }
 
 void
 conn_send(struct conn *conn, const void *data, size_t len)
 {
-	if (!conn->closing)
+	if (conn_writable(conn))
 		evbuffer_add(bufferevent_get_output(conn->bev), data, len);
 }
 
 void
 conn_send_buffer(struct conn *conn, struct evbuffer *buf)
 {
-	if (!conn->closing)
+	if (conn_writable(conn))
 		evbuffer_add_buffer(bufferevent_get_output(conn->bev), buf);
 	else
 		evbuffer_drain(buf, evbuffer_get_length(buf));
@@ -100,8 +160,33 @@ conn_send_buffer(struct conn *conn, struct evbuffer *buf)
 void
 conn_send_json(struct conn *conn, struct json_object *msg)
 {
-	if (!conn->closing)
+	if (conn_writable(conn))
 		jsonrpc_write(bufferevent_get_output(conn->bev), msg);
+}
+
+static struct user_conns *
+user_conns_get(uid_t uid, bool create)
+{
+	struct user_conns *u;
+
+	TAILQ_FOREACH(u, &users, link)
+		if (u->uid == uid)
+			return u;
+	if (!create)
+		return NULL;
+	u = xcalloc(1, sizeof *u);
+	u->uid = uid;
+	TAILQ_INSERT_TAIL(&users, u, link);
+	return u;
+}
+
+static void
+user_conns_put(struct user_conns *u)
+{
+	if (--u->n == 0) {
+		TAILQ_REMOVE(&users, u, link);
+		free(u);
+	}
 }
 
 static void
@@ -111,12 +196,27 @@ conn_close(struct conn *conn)
 		return;
 	conn->closing = true;
 	bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
+	evtimer_del(conn->request_ev);
+	evtimer_del(conn->hwm_ev);
 	watch_conn_closed(conn);
 	TAILQ_REMOVE(&conns, conn, link);
 	TAILQ_INSERT_TAIL(&dead, conn, link);
 	nconns--;
+	user_conns_put(conn->user);
+	conn->user = NULL;
 	event_active(reaper_ev, 0, 0);
 }
+
+/* Closes CONN and says why, in a warning about a client. */
+static void
+conn_close_for(struct conn *conn, const char *why)
+{
+	log_client("connection of uid %u pid %d closed: %s",
+		   (unsigned)conn->peer.uid, (int)conn->peer.pid, why);
+	conn_close(conn);
+}
+
+static void accept_resume(void);
 
 static void
 reaper_cb(evutil_socket_t fd, short what, void *arg)
@@ -125,8 +225,111 @@ reaper_cb(evutil_socket_t fd, short what, void *arg)
 
 	while ((conn = TAILQ_FIRST(&dead)) != NULL) {
 		TAILQ_REMOVE(&dead, conn, link);
+		evbuffer_remove_cb_entry(bufferevent_get_output(conn->bev),
+					 conn->output_cb);
 		bufferevent_free(conn->bev);
+		event_free(conn->request_ev);
+		event_free(conn->hwm_ev);
 		free(conn);
+	}
+	/* Descriptors were closed: room to accept again, maybe. */
+	if (fds.paused)
+		accept_resume();
+}
+
+/* Closes the connections found past --output-limit: outside their
+ * callbacks and outside any loop over watchers that wrote to them. */
+static void
+limit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *conn, *next;
+	char why[128];
+
+	for (conn = TAILQ_FIRST(&conns); conn != NULL; conn = next) {
+		next = TAILQ_NEXT(conn, link);
+		if (!conn->over_limit)
+			continue;
+		snprintf(why, sizeof why,
+			 "more than %zu bytes of output waiting (--output-limit)",
+			 daemon_opts.output_limit);
+		conn_close_for(conn, why);
+	}
+}
+
+/* Sees every change to a connection's output, whoever made it (a
+ * response, an event, a batch, a replay, the socket taking bytes): the
+ * one place the output limits are checked. */
+static void
+conn_output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info,
+	       void *arg)
+{
+	struct conn *conn = arg;
+	size_t len = info->orig_size + info->n_added - info->n_deleted;
+
+	if (!conn_writable(conn))
+		return;
+	if (daemon_opts.output_limit != 0 && len > daemon_opts.output_limit) {
+		/* Not closed here: the writer may be walking a list of
+		 * watchers that holds this connection. */
+		conn->over_limit = true;
+		event_active(limit_ev, 0, 0);
+		return;
+	}
+	if (len < daemon_opts.output_hwm) {
+		if (evtimer_pending(conn->hwm_ev, NULL))
+			evtimer_del(conn->hwm_ev);
+	} else if (daemon_opts.output_hwm_timeout != 0 &&
+		   !evtimer_pending(conn->hwm_ev, NULL)) {
+		struct timeval tv = {daemon_opts.output_hwm_timeout, 0};
+		evtimer_add(conn->hwm_ev, &tv);
+	}
+}
+
+/* The output stayed past the mark for --output-hwm-timeout seconds. */
+static void
+conn_hwm_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *conn = arg;
+	char why[128];
+
+	if (conn->closing || daemon_opts.output_hwm_timeout == 0)
+		return; /* a SIGHUP may have turned it off */
+	snprintf(why, sizeof why,
+		 "output past --output-hwm for %u s (--output-hwm-timeout)",
+		 daemon_opts.output_hwm_timeout);
+	conn_close_for(conn, why);
+}
+
+/* A request line stayed unfinished for --request-timeout seconds. */
+static void
+conn_request_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *conn = arg;
+	char why[128];
+
+	if (conn->closing || daemon_opts.request_timeout == 0)
+		return; /* a SIGHUP may have turned it off */
+	snprintf(why, sizeof why,
+		 "request line unfinished after %u s (--request-timeout)",
+		 daemon_opts.request_timeout);
+	conn_close_for(conn, why);
+}
+
+/* Times the request line being received, if one is unfinished: from its
+ * first bytes (ENDED: the previous line was just handled), not from the
+ * last ones, so that a trickle does not keep it alive. */
+static void
+conn_time_request(struct conn *conn, bool ended)
+{
+	struct evbuffer *in = bufferevent_get_input(conn->bev);
+	bool unfinished = evbuffer_get_length(in) > 0 || conn->frame.discarding;
+
+	if (!unfinished || conn->read_eof || conn->read_paused ||
+	    daemon_opts.request_timeout == 0) {
+		evtimer_del(conn->request_ev);
+	} else if (ended || !evtimer_pending(conn->request_ev, NULL)) {
+		struct timeval tv = {daemon_opts.request_timeout, 0};
+		evtimer_add(conn->request_ev, &tv);
 	}
 }
 
@@ -163,27 +366,33 @@ conn_process(struct conn *conn)
 	struct evbuffer *in = bufferevent_get_input(conn->bev);
 	const char *line;
 	size_t len;
+	bool ended = false; /* a line was handled */
 
 	while (!conn->closing) {
+		bool discarding = conn->frame.discarding;
 		if (conn_blocked(conn)) {
 			conn->read_paused = true;
 			bufferevent_disable(conn->bev, EV_READ);
-			return;
+			break;
 		}
-		switch (frame_next(&conn->frame, in, &line, &len)) {
-		case FRAME_NONE:
+		enum frame_result r = frame_next(&conn->frame, in, &line, &len);
+		if (discarding && !conn->frame.discarding)
+			ended = true; /* an oversized line's end came */
+		if (r == FRAME_NONE) {
 			if (conn->read_eof)
 				conn_process_tail(conn, in);
-			return;
-		case FRAME_TOO_LARGE:
-			rpc_too_large(conn);
 			break;
-		case FRAME_LINE:
+		} else if (r == FRAME_TOO_LARGE) {
+			rpc_too_large(conn);
+			ended = ended || !conn->frame.discarding;
+		} else {
 			rpc_handle_line(conn, line, len);
 			frame_consume(&conn->frame, in);
-			break;
+			ended = true;
 		}
 	}
+	if (!conn->closing)
+		conn_time_request(conn, ended);
 }
 
 static void
@@ -253,6 +462,159 @@ read_peer(int fd, struct peer *peer)
 	return 0;
 }
 
+/* The soft RLIMIT_NOFILE, and the descriptors kept free below it. */
+static unsigned
+fd_limit(unsigned *reserve)
+{
+	struct rlimit rl;
+	unsigned limit = UINT_MAX;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < UINT_MAX)
+		limit = (unsigned)rl.rlim_cur;
+	*reserve = limit / 4 < FD_RESERVE ? limit / 4 : FD_RESERVE;
+	return limit;
+}
+
+/* Descriptors open in this process; UINT_MAX when none is left to count
+ * them with, 0 without /proc. */
+static unsigned
+fd_count(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	unsigned n = 0;
+
+	if (dir == NULL)
+		return errno == EMFILE || errno == ENFILE ? UINT_MAX : 0;
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n - 1; /* the directory's own */
+}
+
+/* Whether descriptors run short: those in use within the reserve of the
+ * limit. NEWFD, when not -1, was just handed out; Linux hands out the
+ * lowest free number, so at least NEWFD + 1 are in use. A count costs
+ * about a microsecond a descriptor, so one is trusted for a second, or
+ * until accepts could have used half the room it found. */
+static bool
+fd_short(int newfd)
+{
+	unsigned reserve, limit = fd_limit(&reserve), used;
+	long long now = now_mono_ms();
+
+	if (newfd >= 0 && (unsigned)newfd + 1 >= limit - reserve)
+		return true;
+	if (newfd >= 0 && fds.count_ms != 0 && now - fds.count_ms < 1000 &&
+	    ++fds.accepts < fds.room / 2)
+		return false;
+	used = fd_count();
+	fds.count_ms = now;
+	fds.accepts = 0;
+	if (used == UINT_MAX || used >= limit - reserve) {
+		fds.room = 0;
+		return true;
+	}
+	fds.room = limit - reserve - used;
+	return false;
+}
+
+/* Stops accepting for want of descriptors; the connections waiting stay
+ * in the backlog. A closed connection or the retry timer resumes it. */
+static void
+accept_pause(const char *why)
+{
+	static const struct timeval retry = {0, ACCEPT_RETRY_MS * 1000};
+
+	if (listener == NULL)
+		return;
+	if (!fds.paused)
+		log_client("not accepting connections for now: %s", why);
+	fds.paused = true;
+	fds.count_ms = 0; /* count again before resuming */
+	evconnlistener_disable(listener);
+	evtimer_add(accept_retry_ev, &retry);
+}
+
+/* Accepts again if descriptors allow, else waits for the timer. */
+static void
+accept_resume(void)
+{
+	static const struct timeval retry = {0, ACCEPT_RETRY_MS * 1000};
+
+	if (listener == NULL || !fds.paused)
+		return;
+	if (fd_short(-1)) {
+		if (!evtimer_pending(accept_retry_ev, NULL))
+			evtimer_add(accept_retry_ev, &retry);
+		return;
+	}
+	fds.paused = false;
+	evtimer_del(accept_retry_ev);
+	evconnlistener_enable(listener);
+	log_info("accepting connections again");
+}
+
+/* Whether refusing foreign uid UID is news for the log: the first
+ * REFUSED_UIDS uids are logged once each, later ones every time (at the
+ * rate of warnings about clients). */
+static bool
+refused_first_time(uid_t uid)
+{
+	for (unsigned i = 0; i < refused.n; i++)
+		if (refused.uids[i] == uid)
+			return false;
+	if (refused.n < REFUSED_UIDS)
+		refused.uids[refused.n++] = uid;
+	return true;
+}
+
+/* Whether PEER may open one more connection; logs why not. The one
+ * place connections are admitted. */
+static bool
+server_admit(const struct peer *peer)
+{
+	unsigned max = daemon_opts.max_connections;
+	unsigned per_user = daemon_opts.max_connections_per_user;
+	unsigned root_slots = ROOT_RESERVED_CONNECTIONS < max / 2
+				      ? ROOT_RESERVED_CONNECTIONS
+				      : max / 2;
+	struct user_conns *u;
+
+	if (server_uid != 0 && peer->uid != server_uid) {
+		/* Without root, asyncd could not act for another user: it
+		 * would act for its own with another's requests. */
+		if (refused_first_time(peer->uid))
+			log_client("connection of uid %u refused: this asyncd "
+				   "runs as uid %u and serves only it",
+				   (unsigned)peer->uid, (unsigned)server_uid);
+		return false;
+	}
+	if (nconns >= max) {
+		log_client("connection of uid %u refused: %u connections open "
+			   "(--max-connections)",
+			   (unsigned)peer->uid, nconns);
+		return false;
+	}
+	if (peer->uid == 0)
+		return true;
+	if (nconns >= max - root_slots) {
+		log_client("connection of uid %u refused: %u connections open, "
+			   "the last %u of --max-connections are kept for root",
+			   (unsigned)peer->uid, nconns, root_slots);
+		return false;
+	}
+	u = user_conns_get(peer->uid, false);
+	if (per_user != 0 && u != NULL && u->n >= per_user) {
+		log_client("connection of uid %u refused: %u connections of "
+			   "this user open (--max-connections-per-user)",
+			   (unsigned)peer->uid, u->n);
+		return false;
+	}
+	return true;
+}
+
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	  int socklen, void *arg)
@@ -260,14 +622,16 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct conn *conn;
 	struct peer peer;
 
+	/* This one is served; the next ones wait in the backlog while
+	 * descriptors are short. */
+	if (fd_short(fd))
+		accept_pause("descriptors are running out (RLIMIT_NOFILE)");
 	if (read_peer(fd, &peer) < 0) {
 		log_warn("SO_PEERCRED");
 		close(fd);
 		return;
 	}
-	if (nconns >= daemon_opts.max_connections) {
-		log_warnx("connection of uid %u refused: %u connections open",
-			  (unsigned)peer.uid, nconns);
+	if (!server_admit(&peer)) {
 		close(fd);
 		return;
 	}
@@ -283,6 +647,13 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		free(conn);
 		return;
 	}
+	conn->request_ev = evtimer_new(daemon_base, conn_request_timeout_cb,
+				       conn);
+	conn->hwm_ev = evtimer_new(daemon_base, conn_hwm_timeout_cb, conn);
+	conn->user = user_conns_get(peer.uid, true);
+	conn->user->n++;
+	conn->output_cb = evbuffer_add_cb(bufferevent_get_output(conn->bev),
+					  conn_output_cb, conn);
 	bufferevent_setcb(conn->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 			  conn);
 	/* libevent writes 16 KiB a call by default: a writev and a wake-up
@@ -300,19 +671,17 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 static void
 accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (listener != NULL)
-		evconnlistener_enable(listener);
+	accept_resume();
 }
 
-/* Out of descriptors: back off for a second instead of spinning. */
+/* accept() failed (EMFILE, ENFILE, ENOBUFS...): pause, never spin. */
 static void
 accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	struct timeval second = {1, 0};
+	char why[128];
 
-	log_warn("accept");
-	evconnlistener_disable(l);
-	evtimer_add(accept_retry_ev, &second);
+	snprintf(why, sizeof why, "accept: %s", strerror(EVUTIL_SOCKET_ERROR()));
+	accept_pause(why);
 }
 
 static void
@@ -320,8 +689,10 @@ server_setup(int fd)
 {
 	if (reaper_ev == NULL) {
 		reaper_ev = event_new(daemon_base, -1, 0, reaper_cb, NULL);
+		limit_ev = event_new(daemon_base, -1, 0, limit_cb, NULL);
 		accept_retry_ev = evtimer_new(daemon_base, accept_retry_cb, NULL);
 	}
+	server_uid = geteuid();
 	evutil_make_socket_nonblocking(fd);
 	evutil_make_socket_closeonexec(fd);
 	listener = evconnlistener_new(daemon_base, accept_cb, NULL,
@@ -460,6 +831,8 @@ server_stop_listening(void)
 		return;
 	evconnlistener_free(listener);
 	listener = NULL;
+	fds.paused = false;
+	evtimer_del(accept_retry_ev);
 	if (socket_path != NULL) {
 		unlink(socket_path);
 		free(socket_path);
@@ -478,9 +851,11 @@ server_free(void)
 	if (reaper_ev != NULL) {
 		reaper_cb(-1, 0, NULL);
 		event_free(reaper_ev);
+		event_free(limit_ev);
 		event_free(accept_retry_ev);
 		reaper_ev = NULL;
 	}
+	log_client_free();
 }
 
 unsigned

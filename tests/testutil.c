@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -89,13 +91,23 @@ void
 td_start_env(struct tdaemon *d, const char *const extra[],
 	     const char *const env[])
 {
+	td_start_how(d, extra, env, NULL);
+}
+
+void
+td_start_how(struct tdaemon *d, const char *const extra[],
+	     const char *const env[], const struct td_how *how)
+{
 	d->env = env;
+	d->how = how != NULL ? *how : (struct td_how){0};
 	snprintf(d->dir, sizeof d->dir, "/tmp/asyncd-test.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(d->dir));
 	chmod(d->dir, 0755); /* tests connect as other users too */
 	snprintf(d->sock, sizeof d->sock, "%s/asyncd.sock", d->dir);
 	snprintf(d->log, sizeof d->log, "%s/asyncd.log", d->dir);
 	snprintf(d->state, sizeof d->state, "%s/state", d->dir);
+	if (d->how.as_uid)
+		ck_assert_int_eq(chown(d->dir, d->how.uid, d->how.uid), 0);
 	td_restart(d, extra);
 }
 
@@ -131,6 +143,17 @@ td_restart(struct tdaemon *d, const char *const extra[])
 		dup2(null, 1);
 		for (int i = 0; d->env != NULL && d->env[i] != NULL; i++)
 			putenv((char *)d->env[i]);
+		if (d->how.nofile != 0) {
+			struct rlimit rl;
+			getrlimit(RLIMIT_NOFILE, &rl);
+			rl.rlim_cur = d->how.nofile;
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(126);
+		}
+		if (d->how.as_uid &&
+		    (setgroups(0, NULL) < 0 || setgid(d->how.uid) < 0 ||
+		     setuid(d->how.uid) < 0))
+			_exit(126);
 		execv(asyncd, argv);
 		_exit(127);
 	}
@@ -141,7 +164,10 @@ td_restart(struct tdaemon *d, const char *const extra[])
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid)
 			ck_abort_msg("asyncd exited at start (status %d), see %s",
 				     status, d->log);
-		if (access(d->sock, F_OK) == 0 && (c = tc_open(d->sock)) != NULL) {
+		if (access(d->sock, F_OK) == 0 &&
+		    (c = d->how.as_uid ? tc_try_open_as(d->sock, d->how.uid,
+						    d->how.uid)
+				       : tc_open(d->sock)) != NULL) {
 			struct json_object *r = tc_call(c, "daemon.info", NULL);
 			json_object_put(r);
 			tc_close(c);
@@ -301,7 +327,7 @@ tc_open(const char *sock)
 }
 
 struct tconn *
-tc_open_as(const char *sock, uid_t uid, gid_t gid)
+tc_try_open_as(const char *sock, uid_t uid, gid_t gid)
 {
 	struct tconn *c;
 
@@ -315,6 +341,14 @@ tc_open_as(const char *sock, uid_t uid, gid_t gid)
 	c = tc_open(sock);
 	ck_assert_int_eq(seteuid(0), 0);
 	ck_assert_int_eq(setegid(0), 0);
+	return c;
+}
+
+struct tconn *
+tc_open_as(const char *sock, uid_t uid, gid_t gid)
+{
+	struct tconn *c = tc_try_open_as(sock, uid, gid);
+
 	ck_assert_ptr_nonnull(c);
 	return c;
 }
@@ -335,6 +369,12 @@ tc_close(struct tconn *c)
 	evbuffer_free(c->in);
 	json_tokener_free(c->tok);
 	free(c);
+}
+
+int
+tc_fd(struct tconn *c)
+{
+	return c->fd;
 }
 
 void

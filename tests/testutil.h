@@ -26,8 +26,16 @@
  * which automake reports as SKIP, never as a pass. */
 void test_require_root(const char *why);
 
+/* How a daemon is started beyond its arguments and environment. */
+struct td_how {
+	bool as_uid;   /* run as UID (and its gid, no groups): needs root */
+	uid_t uid;
+	unsigned long nofile; /* its RLIMIT_NOFILE (soft); 0: ours */
+};
+
 struct tdaemon {
 	pid_t pid;
+	struct td_how how;
 	char dir[64];   /* a private temporary directory, mode 0755 */
 	char sock[128]; /* DIR/asyncd.sock */
 	char log[128];  /* DIR/asyncd.log: the daemon's stderr */
@@ -43,6 +51,9 @@ void td_start(struct tdaemon *d, const char *const extra[]);
  * to the daemon's environment, for this start and every restart. */
 void td_start_env(struct tdaemon *d, const char *const extra[],
 		  const char *const env[]);
+/* The same, started as HOW says (for this start and every restart). */
+void td_start_how(struct tdaemon *d, const char *const extra[],
+		  const char *const env[], const struct td_how *how);
 /* Starts asyncd again in D's directory, on the same socket and state,
  * with EXTRA. */
 void td_restart(struct tdaemon *d, const char *const extra[]);
@@ -90,7 +101,11 @@ struct tconn *tc_open(const char *sock);
 /* Connects with effective uid UID (and gid GID), as that user would;
  * needs root, so only _root programs call it. */
 struct tconn *tc_open_as(const char *sock, uid_t uid, gid_t gid);
+/* The same, NULL when the connect fails. */
+struct tconn *tc_try_open_as(const char *sock, uid_t uid, gid_t gid);
 void tc_close(struct tconn *c);
+/* Its socket, for tests that read or write around the helpers. */
+int tc_fd(struct tconn *c);
 /* Ends what this side sends (shutdown SHUT_WR). */
 void tc_shutdown_write(struct tconn *c);
 /* Sends LEN bytes of LINE as they are. */

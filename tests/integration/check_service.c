@@ -229,6 +229,30 @@ svc_wait_log(const char *log, const char *text, int timeout_ms)
 	}
 }
 
+/* Connects to SOCK served by PID as PID's user: a daemon that is not
+ * root serves only its own uid. */
+static struct tconn *
+svc_open(const char *sock, pid_t pid)
+{
+	char path[64], *status, *p;
+	unsigned long uid = 0, gid = 0;
+
+	/* Once the socket exists, the daemon runs as its final user. */
+	if (geteuid() != 0 || access(sock, F_OK) < 0)
+		return tc_open(sock);
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if ((status = read_file(path, NULL)) == NULL)
+		return tc_open(sock);
+	/* "Uid:\treal\teffective...": the effective ones. */
+	if ((p = strstr(status, "\nUid:")) != NULL)
+		sscanf(p + 5, "%*u %lu", &uid);
+	if ((p = strstr(status, "\nGid:")) != NULL)
+		sscanf(p + 5, "%*u %lu", &gid);
+	free(status);
+	return uid == 0 ? tc_open(sock)
+			: tc_try_open_as(sock, (uid_t)uid, (gid_t)gid);
+}
+
 /* Connects to SOCK once PID serves it. */
 static struct tconn *
 svc_connect(const char *sock, pid_t pid, const char *log)
@@ -237,7 +261,7 @@ svc_connect(const char *sock, pid_t pid, const char *log)
 	struct tconn *c;
 	int status;
 
-	while ((c = tc_open(sock)) == NULL) {
+	while ((c = svc_open(sock, pid)) == NULL) {
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			char *s = read_file(log, NULL);
 			svc_forget(pid);
