@@ -4,7 +4,7 @@
  * (download-file.c) or to the watchers, and the transfer pauses while they
  * have nowhere to go. libcurl callbacks only record a failure and return
  * an error to libcurl; the transfer's done callback, outside libcurl, acts
- * on it: download_succeeded(), a retry, or download_abort().
+ * on it: the events' succeeded(), a retry, or aborted().
  *
  * Defaults: connect timeout 30 s; a transfer that receives nothing for
  * --download-stall-timeout seconds (60) fails with network-error (libcurl
@@ -13,6 +13,7 @@
  * at most 10 redirects; a 512 KiB receive buffer, down to 128 KiB
  * when others run (less memory held by many paused transfers).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,20 @@
 
 /* Reads a Content-Range value: "bytes A-B/T", or the star form of a 416
  * that gives only the total T. */
+void
+download_record(struct download *d, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (d->fail_code != NULL)
+		return;
+	d->fail_code = code;
+	d->fail_retryable = false;
+	va_start(ap, fmt);
+	vsnprintf(d->fail_msg, sizeof d->fail_msg, fmt, ap);
+	va_end(ap);
+}
+
 static void
 download_transfer_content_range(struct download *d, const char *v, size_t len)
 {
@@ -226,7 +241,7 @@ download_transfer_remember(struct download *d)
 		free(d->validator);
 		d->validator = v != NULL ? xstrdup(v) : NULL;
 	}
-	download_save_note(d, -1);
+	d->events->validated(d, -1);
 }
 
 /* Looks at the response once its body starts (or it ended without one). */
@@ -461,11 +476,11 @@ download_transfer_done(CURL *easy, CURLcode rc, void *arg)
 		d->fail_retryable = download_transfer_transient(rc);
 	}
 	if (d->fail_code == NULL)
-		download_succeeded(d);
+		d->events->succeeded(d);
 	else if (d->fail_retryable && d->attempt < d->args.retries)
 		download_transfer_retry(d);
 	else
-		download_abort(d);
+		d->events->aborted(d);
 }
 
 /* libcurl hands over at once any bytes it kept; if that fails, libcurl
@@ -508,7 +523,7 @@ download_transfer_begin(struct download *d)
 	d->range_start = d->range_total = -1;
 	d->errbuf[0] = '\0';
 	if (d->easy == NULL && download_transfer_easy(d) < 0) {
-		download_abort(d);
+		d->events->aborted(d);
 		return;
 	}
 	/* Every paused transfer holds a full buffer, and libcurl a copy of
@@ -534,7 +549,7 @@ download_transfer_begin(struct download *d)
 	curl_easy_setopt(d->easy, CURLOPT_HTTPHEADER, d->headers);
 	if (curl_loop_add(d->easy, download_transfer_done, d) < 0) {
 		download_record(d, JOBERR_INTERNAL, "cannot start the transfer");
-		download_abort(d);
+		d->events->aborted(d);
 		return;
 	}
 	d->in_multi = true;

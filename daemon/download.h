@@ -27,8 +27,23 @@ enum dl_phase {
  * longer one is not used. */
 #define DL_VALIDATOR_MAX 200
 
+struct download;
+
+/* What a transfer tells the kind, which hands these to it: the transfer
+ * knows nothing of files and jobs. */
+struct download_events {
+	/* Everything arrived: check the hash and put the file in place. */
+	void (*succeeded)(struct download *d);
+	/* Stop whatever runs and fail the job with the recorded failure. */
+	void (*aborted)(struct download *d);
+	/* A response set the validator: note what a later attempt needs to
+	 * continue (OFFSET >= 0: the bytes the part holds). */
+	void (*validated)(struct download *d, int64_t offset);
+};
+
 struct download {
 	struct job *job;
+	const struct download_events *events;
 	enum dl_phase phase;
 	struct download_args args;
 	/* The transfer. */
@@ -73,21 +88,11 @@ struct download {
 	EVP_MD_CTX *sha;            /* streaming: the hash */
 };
 
-/* kind-download.c */
+/* download-transfer.c */
 
 /* Records the failure to end with; the first one wins. */
 void download_record(struct download *d, const char *code, const char *fmt,
 		     ...) __attribute__((format(printf, 3, 4)));
-/* Stops whatever runs and fails the job with the recorded failure. */
-void download_abort(struct download *d);
-/* The transfer got everything: check the hash and put the file in place. */
-void download_succeeded(struct download *d);
-/* Saves in the job's resume note what a later attempt needs to continue
- * DEST.part: its path and the validator, or clears the note when there
- * is no validator. OFFSET >= 0: the bytes the part holds. */
-void download_save_note(struct download *d, int64_t offset);
-
-/* download-transfer.c */
 
 /* Sets up what D's transfers need before the first one. */
 void download_transfer_init(struct download *d);

@@ -59,12 +59,24 @@ download_read_note(struct download *d)
 	json_object_put(note);
 }
 
+static void download_abort(struct download *d);
+static void download_succeeded(struct download *d);
+static void download_save_note(struct download *d, int64_t offset);
+
+/* How the transfer reaches back here. */
+static const struct download_events download_events = {
+	.succeeded = download_succeeded,
+	.aborted = download_abort,
+	.validated = download_save_note,
+};
+
 static struct download *
 download_new(struct job *job, struct json_object *args)
 {
 	struct download *d = xcalloc(1, sizeof *d);
 
 	d->job = job;
+	d->events = &download_events;
 	download_args_parse(&d->args, args);
 	d->total = -1;
 	d->started_ms = now_mono_ms();
@@ -89,20 +101,6 @@ download_free(struct download *d)
 }
 
 /* ---- Ending ------------------------------------------------------------- */
-
-void
-download_record(struct download *d, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (d->fail_code != NULL)
-		return;
-	d->fail_code = code;
-	d->fail_retryable = false;
-	va_start(ap, fmt);
-	vsnprintf(d->fail_msg, sizeof d->fail_msg, fmt, ap);
-	va_end(ap);
-}
 
 static void
 download_record_errno(struct download *d, int err, const char *what)
@@ -148,7 +146,7 @@ download_discarded(void *arg, int err)
 /* Stops whatever runs and fails the job once the file is dealt with:
  * DEST.part goes unless resume or a restart continues it (and always
  * after a checksum mismatch). */
-void
+static void
 download_abort(struct download *d)
 {
 	bool keep = d->keep_for_restart ||
@@ -214,7 +212,7 @@ download_committed(void *arg, int err)
 	download_abort(d);
 }
 
-void
+static void
 download_succeeded(struct download *d)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -243,7 +241,7 @@ download_succeeded(struct download *d)
 
 /* ---- The file ----------------------------------------------------------- */
 
-void
+static void
 download_save_note(struct download *d, int64_t offset)
 {
 	struct json_object *note;

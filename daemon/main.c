@@ -24,6 +24,7 @@
 #include "server.h"
 #include "state-dir.h"
 #include "user-cache.h"
+#include "watch.h"
 
 /* How long a stop may wait, past --stop-timeout, for jobs to end and
  * clients to read their last events. */
@@ -183,6 +184,12 @@ main(int argc, char **argv)
 	pool_init(daemon_opts.workers);
 	apply_kind_limits();
 	rpc_init();
+	server_init(&(const struct server_handlers){
+		.line = rpc_handle_line,
+		.too_large = rpc_too_large,
+		.closed = watch_conn_closed,
+		.drained = watch_conn_drained,
+	});
 
 	if (daemon_opts.socket_path == NULL)
 		daemon_opts.socket_path = proto_default_socket();

@@ -3,7 +3,7 @@
  * A connection is never freed inside one of its own callbacks: it is
  * marked closing and a deferred "reaper" event frees it. Output is
  * buffered up to --output-hwm; past it the connection stops reading
- * requests, and jobs streaming to it pause (watch_conn_drained() resumes
+ * requests, and jobs streaming to it pause (the "drained" handler resumes
  * them once it has drained to half the mark). Behind that mark is a hard
  * limit that holds for every kind of output: a connection with more than
  * --output-limit buffered, or past the mark for --output-hwm-timeout, is
@@ -35,12 +35,17 @@
 
 #include "../proto/frame.h"
 #include "../proto/jsonrpc.h"
-#include "jobs.h"
 #include "log.h"
-#include "rpc.h"
 #include "server.h"
-#include "watch.h"
 #include "xmalloc.h"
+
+static struct server_handlers handlers;
+
+void
+server_init(const struct server_handlers *h)
+{
+	handlers = *h;
+}
 
 /* Connections of one uid. */
 struct user_conns {
@@ -198,7 +203,7 @@ conn_close(struct conn *conn)
 	bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
 	evtimer_del(conn->request_ev);
 	evtimer_del(conn->hwm_ev);
-	watch_conn_closed(conn);
+	handlers.closed(conn);
 	TAILQ_REMOVE(&conns, conn, link);
 	TAILQ_INSERT_TAIL(&dead, conn, link);
 	nconns--;
@@ -353,9 +358,9 @@ conn_process_tail(struct conn *conn, struct evbuffer *in)
 	if (left == 0 || conn->frame.discarding)
 		return;
 	if (left <= conn->frame.max)
-		rpc_handle_line(conn, (const char *)evbuffer_pullup(in, -1), left);
+		handlers.line(conn, (const char *)evbuffer_pullup(in, -1), left);
 	else
-		rpc_too_large(conn);
+		handlers.too_large(conn);
 	evbuffer_drain(in, left);
 }
 
@@ -383,10 +388,10 @@ conn_process(struct conn *conn)
 				conn_process_tail(conn, in);
 			break;
 		} else if (r == FRAME_TOO_LARGE) {
-			rpc_too_large(conn);
+			handlers.too_large(conn);
 			ended = ended || !conn->frame.discarding;
 		} else {
-			rpc_handle_line(conn, line, len);
+			handlers.line(conn, line, len);
 			frame_consume(&conn->frame, in);
 			ended = true;
 		}
@@ -419,7 +424,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (conn->was_blocked && !conn_blocked(conn)) {
 		conn->was_blocked = false;
-		watch_conn_drained(conn);
+		handlers.drained(conn);
 	}
 	conn_close_if_done(conn);
 }

@@ -12,6 +12,22 @@ struct conn;
 struct evbuffer;
 struct json_object;
 
+/* What the server calls for its connections: it knows connections, not
+ * methods or watches; main() hands it the request and watch layers. */
+struct server_handlers {
+	/* One complete request line, without its '\n'. */
+	void (*line)(struct conn *conn, const char *line, size_t len);
+	/* A line longer than --max-request was dropped. */
+	void (*too_large)(struct conn *conn);
+	/* CONN is closing: whatever refers to it lets go. */
+	void (*closed)(struct conn *conn);
+	/* CONN's output has drained below the high-water mark. */
+	void (*drained)(struct conn *conn);
+};
+
+/* Sets the handlers; before the first listen. */
+void server_init(const struct server_handlers *handlers);
+
 /* Binds PATH (refusing a path a live daemon serves, replacing a stale
  * socket file) with MODE. Returns 0, or -1 after logging why. */
 int server_listen_path(const char *path, int mode);
