@@ -122,8 +122,9 @@ struct follow {
 	const uint64_t *ids;
 	size_t n;
 	const struct kind_ui *ui;
-	struct seen *seen; /* the N jobs, or every job seen when N is 0 */
-	size_t nseen;
+	struct seen *seen; /* the N jobs, or, when N is 0, every job seen
+			    * and not ended */
+	size_t nseen, seen_cap;
 	bool *done;
 	bool bars;   /* progress bars on stderr, a terminal */
 	bool block;  /* several bars: one line each, redrawn in place */
@@ -141,7 +142,12 @@ seen_of(struct follow *f, uint64_t id)
 			return &f->seen[i - 1];
 	if (f->n > 0)
 		return NULL;
-	f->seen = realloc(f->seen, (f->nseen + 1) * sizeof *f->seen);
+	if (f->nseen == f->seen_cap) {
+		f->seen_cap = f->seen_cap ? f->seen_cap * 2 : 64;
+		f->seen = realloc(f->seen, f->seen_cap * sizeof *f->seen);
+		if (f->seen == NULL)
+			abort();
+	}
 	f->seen[f->nseen] = (struct seen){.id = id};
 	return &f->seen[f->nseen++];
 }
@@ -152,9 +158,13 @@ note_seq(struct follow *f, uint64_t id, uint64_t seq, bool ended)
 {
 	struct seen *s = seen_of(f, id);
 
-	if (s != NULL && seq > s->seq)
+	if (s == NULL)
+		return;
+	if (seq > s->seq)
 		s->seq = (uint32_t)seq;
-	if (s != NULL && ended)
+	if (ended && f->n == 0)
+		*s = f->seen[--f->nseen]; /* watching all: only the unended */
+	else if (ended)
 		s->ended = true;
 }
 
@@ -352,7 +362,7 @@ ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
 	f.done = calloc(n ? n : 1, sizeof *f.done);
 	f.results = calloc(n ? n : 1, sizeof *f.results);
 	f.seen = calloc(n ? n : 1, sizeof *f.seen);
-	f.nseen = n;
+	f.nseen = f.seen_cap = n;
 	for (size_t i = 0; i < n; i++) {
 		f.seen[i].id = ids[i];
 		f.seen[i].seq = since != NULL ? since[i] : 0;

@@ -73,6 +73,21 @@ attempts_of(int64_t id)
 	return n;
 }
 
+/* Waits until job ID has started, by job.get. */
+static void
+wait_started_quietly(int64_t id)
+{
+	for (int i = 0; i < 500; i++) {
+		struct json_object *r = get_job(id);
+		bool running = strcmp(jstr(r, "result.job.state"), "running") == 0;
+		json_object_put(r);
+		if (running)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("job %lld did not start", (long long)id);
+}
+
 /* Waits for job ID to start (its job.started event). */
 static void
 wait_started(int64_t id)
@@ -987,6 +1002,28 @@ START_TEST(followers_resume_across_restart)
 	free(text);
 	text = read_file(err, NULL);
 	ck_assert_msg(strstr(text, "interrupted") != NULL, "%s", text);
+	free(text);
+
+	/* asyncctl watch (every job) goes on too, and sees the end of a job
+	 * that the restart queued again, once. */
+	id = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":1500},"
+			  "\"watch\":false}");
+	wait_started_quietly(id);
+	ctl = spawn_ctl(out, err, (const char *const[]){"watch", NULL});
+	usleep(300000);
+	restart(SIGTERM, NULL);
+	char *state = wait_finished(id);
+	ck_assert_str_eq(state, "completed");
+	free(state);
+	usleep(300000);
+	kill(ctl, SIGINT);
+	ck_assert_int_eq(wait_ctl(ctl), 0);
+	char want[64];
+	snprintf(want, sizeof want, "job %lld completed", (long long)id);
+	text = read_file(out, NULL);
+	char *at = strstr(text, want);
+	ck_assert_msg(at != NULL, "%s", text);
+	ck_assert_ptr_null(strstr(at + 1, want));
 	free(text);
 }
 END_TEST
