@@ -17,6 +17,7 @@
  *   same number may come back at once for a new socket with no socketp:
  *   each socket's event lives exactly from its first report to its REMOVE.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/queue.h>
 
@@ -46,6 +47,7 @@ static struct event *timer_ev;
 static LIST_HEAD(, curl_loop_xfer) xfers = LIST_HEAD_INITIALIZER(xfers);
 static unsigned nxfers;
 static int in_action; /* inside curl_multi_socket_action() */
+static bool stopping;  /* curl_loop_free() is handing transfers back */
 
 static void curl_loop_socket_event(evutil_socket_t fd, short what, void *arg);
 
@@ -183,8 +185,15 @@ curl_loop_free(void)
 
 	if (multi == NULL)
 		return;
-	while ((x = LIST_FIRST(&xfers)) != NULL)
-		curl_loop_remove(x->easy);
+	stopping = true;
+	while ((x = LIST_FIRST(&xfers)) != NULL) {
+		CURL *easy = x->easy;
+		curl_loop_done_fn done = x->done;
+		void *arg = x->arg;
+		curl_loop_remove(easy); /* frees X */
+		done(easy, CURL_LOOP_DROPPED, arg);
+	}
+	stopping = false;
 	/* Closes the cached connections, reporting their sockets' REMOVE. */
 	curl_multi_cleanup(multi);
 	multi = NULL;
@@ -195,9 +204,12 @@ curl_loop_free(void)
 int
 curl_loop_add(CURL *easy, curl_loop_done_fn done, void *arg)
 {
-	struct curl_loop_xfer *x = xcalloc(1, sizeof *x);
+	struct curl_loop_xfer *x;
 	CURLMcode rc;
 
+	if (multi == NULL || stopping)
+		return -1;
+	x = xcalloc(1, sizeof *x);
 	x->easy = easy;
 	x->done = done;
 	x->arg = arg;

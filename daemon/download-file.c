@@ -116,6 +116,7 @@ struct download_file {
 	download_file_cb drained, done;
 	void *arg;
 	bool truncate_wanted, commit_wanted, discard_wanted, keep;
+	bool released; /* the owner is gone: freed when the operation ends */
 };
 
 static void download_file_kick(struct download_file *f);
@@ -600,6 +601,10 @@ op_done(void *arg, bool cancelled)
 
 	f->op = OP_NONE;
 	f->work = NULL;
+	if (f->released) {
+		download_file_free(f);
+		return;
+	}
 	if (cancelled && (op == OP_OPEN || op == OP_COMMIT))
 		f->op_err = ECANCELED;
 	chunks_release(&f->inflight);
@@ -809,4 +814,30 @@ download_file_discard(struct download_file *f, bool keep,
 	if (f->op == OP_OPEN || f->op == OP_COMMIT)
 		pool_cancel(f->work);
 	download_file_kick(f);
+}
+
+void
+download_file_release(struct download_file *f)
+{
+	size_t inflight;
+
+	if (f == NULL)
+		return;
+	if (f->op == OP_NONE) {
+		download_file_free(f);
+		return;
+	}
+	f->released = true;
+	if (f->waiting) { /* no DRAINED call may reach the owner now */
+		TAILQ_REMOVE(&waiters, f, wait_link);
+		f->waiting = false;
+	}
+	inflight = f->unwritten - f->pending.len;
+	chunks_release(&f->pending);
+	account(f, inflight);
+	f->truncate_wanted = f->commit_wanted = f->discard_wanted = false;
+	/* Hashing a resumed part stops early; a commit renames nothing (a
+	 * later attempt continues the part). A write runs to its end. */
+	if (f->op == OP_OPEN || f->op == OP_COMMIT)
+		pool_cancel(f->work);
 }

@@ -42,6 +42,12 @@ struct download_file *download_file_new(const struct download_file_spec *spec,
 					download_file_cb drained, void *arg);
 /* Frees F, which must be idle (no operation running). */
 void download_file_free(struct download_file *f);
+/* Lets go of F whatever it is doing, for an owner torn down at a forced
+ * shutdown: no callback follows; F is freed now if idle, else when the
+ * pool hands its operation back (that operation stops early when it can;
+ * DEST.part stays as it is, for a later attempt or as a crash leaves
+ * it). NULL is ignored. */
+void download_file_release(struct download_file *f);
 
 /* Resolves DEST (a directory means DEST/NAME), refuses an existing DEST
  * unless overwrite (EEXIST) or a directory (EISDIR), opens DEST.part and,

@@ -461,6 +461,9 @@ download_transfer_done(CURL *easy, CURLcode rc, void *arg)
 
 	d->in_multi = false;
 	d->paused = false;
+	if (rc == CURL_LOOP_DROPPED)
+		return; /* the loop is going away: the job's free hook or
+			 * download_free() cleans up */
 	if (d->fail_code == NULL && rc == CURLE_OK && !d->response_seen)
 		download_transfer_response(d); /* a response without a body */
 	if (d->again) {

@@ -37,6 +37,14 @@ struct job_kind {
 	 * work has really stopped; the failure reported is the stop reason
 	 * (cancelled, timeout, interrupted) whatever the kind says. */
 	void (*cancel)(struct job *job);
+	/* Optional: releases the kind's state of a job that is being torn
+	 * down without ending, at a forced shutdown (the stop's grace ran
+	 * out); the job is not ended and no event is sent. Called while the
+	 * job table is freed, for a job whose priv is set: it must not call
+	 * the job_*() functions below, and must leave nothing that refers
+	 * to JOB (work still on the pool or in libcurl is handed back to
+	 * the kind when those are freed, after the jobs). */
+	void (*free)(struct job *job);
 	/* Optional: the connections this job streams to have drained below
 	 * their high-water mark after job_output_blocked() said true. */
 	void (*resume)(struct job *job);

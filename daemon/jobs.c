@@ -75,9 +75,15 @@ job_is_unfinished(uint64_t id)
 	       (job->state == JOB_QUEUED || job->state == JOB_RUNNING);
 }
 
+/* Frees JOB; a running one's kind first lets go of its state. */
 static void
 job_free(struct job *job)
 {
+	if (job->priv != NULL && job->kind->free != NULL)
+		job->kind->free(job);
+	if (job->priv != NULL)
+		log_warnx("job %llu: its kind kept state at the shutdown",
+			  (unsigned long long)job->id);
 	for (int s = 0; s < STREAM_COUNT; s++)
 		free(job->encoders[s]);
 	if (job->timeout_ev != NULL)

@@ -372,6 +372,18 @@ download_cancel(struct job *job)
 	download_abort(d);
 }
 
+/* Tears the job down at a forced shutdown: the transfer leaves libcurl;
+ * the file is let go as it is (download_file_release). */
+static void
+download_release(struct job *job)
+{
+	struct download *d = job->priv;
+
+	download_file_release(d->file);
+	d->file = NULL;
+	download_free(d);
+}
+
 /* The watchers drained: a paused stream goes on. */
 static void
 download_resume(struct job *job)
@@ -399,6 +411,7 @@ const struct job_kind kind_download = {
 	.validate = download_args_validate,
 	.start = download_start,
 	.cancel = download_cancel,
+	.free = download_release,
 	.resume = download_resume,
 	.requeue_by_default = download_requeue_by_default,
 	.default_max_running = 16,

@@ -181,16 +181,23 @@ fetch_user_start(struct job *job, struct json_object *args)
 	fu->work = pool_submit(fetch_user_work, fetch_user_done, fu);
 }
 
-/* Ends the job at once; the look-up, if running, finishes on its own and
- * its done function only frees. */
+/* Lets go of JOB; the look-up, if running, finishes on its own and its
+ * done function only frees. */
 static void
-fetch_user_cancel(struct job *job)
+fetch_user_release(struct job *job)
 {
 	struct fetch_user *fu = job->priv;
 
 	fu->job = NULL;
 	job->priv = NULL;
 	pool_cancel(fu->work);
+}
+
+/* Ends the job at once. */
+static void
+fetch_user_cancel(struct job *job)
+{
+	fetch_user_release(job);
 	job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
 }
 
@@ -199,6 +206,7 @@ const struct job_kind kind_fetch_user = {
 	.validate = fetch_user_validate,
 	.start = fetch_user_start,
 	.cancel = fetch_user_cancel,
+	.free = fetch_user_release,
 	.requeue_by_default = kinds_requeue_always,
 	/* Look-ups are short and mostly wait: let many queue on the pool. */
 	.default_max_running = 64,

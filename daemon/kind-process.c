@@ -153,7 +153,8 @@ process_free(struct process_job *p)
 	process_output_free(&p->output);
 	event_free(p->kill_timer);
 	event_free(p->linger_timer);
-	p->job->priv = NULL;
+	if (p->job != NULL)
+		p->job->priv = NULL;
 	free(p);
 }
 
@@ -242,16 +243,39 @@ process_run(struct process_job *p, const struct spawn_proc *proc)
 		process_stop_running(p);
 }
 
-/* Back on the loop from the worker. */
+/* The spawn came back after the job was torn down (process_release):
+ * a child it started is killed, its descriptors closed. */
+static void
+process_spawned_orphan(struct process_spawn *s, bool started)
+{
+	const struct spawn_proc *proc = &s->proc;
+	const int fds[] = {proc->pidfd, proc->out_fd, proc->err_fd,
+			   proc->progress_fd};
+
+	if (!started)
+		return;
+	if (kill(-proc->pid, SIGKILL) < 0 && errno != ESRCH)
+		log_warn("kill(-%d, SIGKILL)", (int)proc->pid);
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* Back on the loop from the worker (or handed back by pool_free()). */
 static void
 process_spawned(void *arg, bool cancelled)
 {
 	struct process_spawn *s = arg;
 	struct process_job *p = s->p;
 	struct job *job = p->job;
+	bool started = !cancelled && !s->skipped && s->user_err == 0 &&
+		       s->rc == 0;
 
 	p->work = NULL;
-	if (!cancelled && !s->skipped && s->user_err == 0 && s->rc == 0) {
+	if (job == NULL) {
+		process_spawned_orphan(s, started);
+		process_free(p);
+	} else if (started) {
 		process_run(p, &s->proc);
 	} else {
 		process_free(p);
@@ -320,11 +344,32 @@ process_cancel(struct job *job)
 	}
 }
 
+/* Tears the job down at a forced shutdown: the process is not waited
+ * for; a SIGKILL still due goes now. A spawn still on the pool is left
+ * to process_spawned(), which frees P when the pool hands it back. */
+static void
+process_release(struct job *job)
+{
+	struct process_job *p = job->priv;
+
+	job->priv = NULL;
+	if (p->work != NULL) {
+		pool_cancel(p->work);
+		p->job = NULL;
+		p->output.job = NULL;
+		return;
+	}
+	if (evtimer_pending(p->kill_timer, NULL))
+		process_signal(p, SIGKILL);
+	process_free(p);
+}
+
 const struct job_kind kind_process = {
 	.name = "process",
 	.validate = process_args_validate,
 	.start = process_start,
 	.cancel = process_cancel,
+	.free = process_release,
 	.resume = process_resume,
 	.retain_output = true,
 	.default_max_running = 0, /* the number of CPUs */

@@ -421,10 +421,10 @@ read_file_start(struct job *job, struct json_object *args)
 				    rf);
 }
 
-/* Stops at once: reads in flight are cancelled and their done functions
- * free the state later. */
+/* Lets go of JOB: reads in flight are cancelled and their done functions
+ * free the state later, or it goes now. */
 static void
-read_file_cancel(struct job *job)
+read_file_release(struct job *job)
 {
 	struct read_file *rf = job->priv;
 
@@ -434,8 +434,15 @@ read_file_cancel(struct job *job)
 		if (rf->slots[i].work != NULL)
 			pool_cancel(rf->slots[i].work);
 	read_file_detach(rf);
-	job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
 	read_file_maybe_free(rf);
+}
+
+/* Stops at once. */
+static void
+read_file_cancel(struct job *job)
+{
+	read_file_release(job);
+	job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
 }
 
 static void
@@ -452,5 +459,6 @@ const struct job_kind kind_read_file = {
 	.validate = read_file_validate,
 	.start = read_file_start,
 	.cancel = read_file_cancel,
+	.free = read_file_release,
 	.resume = read_file_resume,
 };

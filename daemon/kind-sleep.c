@@ -121,6 +121,7 @@ const struct job_kind kind_sleep = {
 	.validate = sleep_validate,
 	.start = sleep_start,
 	.cancel = sleep_cancel,
+	.free = sleep_release,
 	.requeue_by_default = kinds_requeue_always,
 	.default_max_running = 100000,
 };

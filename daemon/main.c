@@ -219,11 +219,13 @@ main(int argc, char **argv)
 	event_base_dispatch(daemon_base);
 
 	server_free();
-	/* Before the jobs: done functions of finished work may still
-	 * look at their job. */
+	/* The jobs first: the kind of each job still running lets go of it
+	 * (its free hook), so that no done function looks at a job again.
+	 * Then the pool and libcurl hand what is left to its owners, which
+	 * free it. */
+	jobs_free();
 	pool_free();
 	curl_loop_free();
-	jobs_free();
 	user_cache_free();
 	rpc_free();
 	event_free(sigterm);

@@ -150,15 +150,27 @@ pool_init(unsigned n)
 	log_debug("worker pool: %u threads", n);
 }
 
-/* Frees the items of LIST without running their done functions. */
+/* Once the workers are gone: runs the done function of every item, the
+ * queued ones (and any submitted meanwhile) as cancelled, until none is
+ * left. */
 static void
-pool_drop(struct pool_list *list)
+pool_hand_back(void)
 {
 	struct pool_work *w;
+	bool empty;
 
-	while ((w = TAILQ_FIRST(list)) != NULL) {
-		TAILQ_REMOVE(list, w, link);
-		free(w);
+	for (;;) {
+		pthread_mutex_lock(&pool_lock);
+		while ((w = TAILQ_FIRST(&pool_queue)) != NULL) {
+			TAILQ_REMOVE(&pool_queue, w, link);
+			w->state = POOL_DONE;
+			TAILQ_INSERT_TAIL(&pool_done, w, link);
+		}
+		empty = TAILQ_EMPTY(&pool_done);
+		pthread_mutex_unlock(&pool_lock);
+		if (empty)
+			return;
+		pool_drain();
 	}
 }
 
@@ -176,10 +188,9 @@ pool_free(void)
 	free(pool_threads);
 	pool_threads = NULL;
 	pool_nthreads = 0;
-	/* Items whose work ran still get their done function, so that their
-	 * owners release what they hold; the rest are dropped. */
-	pool_drain();
-	pool_drop(&pool_queue);
+	/* Every item goes back to its owner, so that it releases what it
+	 * holds: those whose work ran as usual, the rest as cancelled. */
+	pool_hand_back();
 	event_free(pool_done_ev);
 	pool_done_ev = NULL;
 	pool_stopping = false;

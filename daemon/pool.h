@@ -21,9 +21,11 @@ typedef void (*pool_done_fn)(void *arg, bool cancelled);
 /* Starts N worker threads on daemon_base's loop. */
 void pool_init(unsigned n);
 /* Stops the workers after the items they are running, then runs the done
- * functions of the items whose work ran (so that their owners can free
- * what they hold); queued items are dropped without their done function.
- * Call it before the jobs are freed. */
+ * function of every item, so that its owner frees what it holds: as
+ * usual for those whose work ran, with CANCELLED true for those still
+ * queued (and for any a done function submits now: a done function
+ * called with CANCELLED must not submit again). Runs on the loop thread
+ * after the loop has stopped. */
 void pool_free(void);
 struct pool_work *pool_submit(pool_work_fn work, pool_done_fn done, void *arg);
 /* Asks W to stop: a queued item will not run; a running one sees

@@ -17,16 +17,25 @@
 
 /* ---- stdout and stderr -------------------------------------------------- */
 
-static void
-process_output_pipe_close(struct process_pipe *pp)
+/* Stops reading PP and closes it; true if it was open. */
+static bool
+process_output_pipe_release(struct process_pipe *pp)
 {
 	if (pp->fd < 0)
-		return;
+		return false;
 	event_free(pp->ev);
 	pp->ev = NULL;
 	close(pp->fd);
 	pp->fd = -1;
-	job_output_end(pp->o->job, pp->stream);
+	return true;
+}
+
+/* Closes PP and ends its stream. */
+static void
+process_output_pipe_close(struct process_pipe *pp)
+{
+	if (process_output_pipe_release(pp))
+		job_output_end(pp->o->job, pp->stream);
 }
 
 /* Stops reading the pipes until resumed. */
@@ -215,7 +224,8 @@ process_output_resume(struct process_output *o)
 void
 process_output_free(struct process_output *o)
 {
-	process_output_close(o);
+	process_output_pipe_release(&o->out);
+	process_output_pipe_release(&o->err);
 	process_output_progress_close(o);
 	event_free(o->progress_timer);
 }

@@ -52,7 +52,9 @@ void process_output_resume(struct process_output *o);
 /* At the end: the progress lines still in the pipe, and the last one
  * held back. */
 void process_output_finish(struct process_output *o);
-/* Closes everything and frees what O holds (not O). */
+/* Closes everything and frees what O holds (not O). Streams still open
+ * are not ended: nothing more reaches the job (at the end they are
+ * closed already; at a forced shutdown the job is torn down). */
 void process_output_free(struct process_output *o);
 
 #endif

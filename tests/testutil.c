@@ -217,6 +217,50 @@ td_halt(struct tdaemon *d, int sig)
 }
 
 void
+th_start(struct thttpd *h)
+{
+	const char *prog = td_path("TESTHTTPD", "tests/httpd/testhttpd");
+	char portfile[128], log[128];
+	char *port = NULL;
+
+	memset(h, 0, sizeof *h);
+	snprintf(h->dir, sizeof h->dir, "/tmp/asyncd-httpd.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(h->dir));
+	snprintf(portfile, sizeof portfile, "%s/port", h->dir);
+	snprintf(log, sizeof log, "%s/httpd.log", h->dir);
+	h->pid = fork();
+	ck_assert_int_ge(h->pid, 0);
+	if (h->pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(fd, 2);
+		dup2(null, 1); /* it prints the port there too */
+		execl(prog, prog, "--port", "0", "--port-file", portfile, "-v",
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && (port = read_file(portfile, NULL)) == NULL;
+	     i++)
+		usleep(10000);
+	ck_assert_msg(port != NULL, "testhttpd did not start (%s)", prog);
+	snprintf(h->base, sizeof h->base, "http://127.0.0.1:%d", atoi(port));
+	free(port);
+}
+
+void
+th_stop(struct thttpd *h)
+{
+	if (h->pid > 0) {
+		kill(h->pid, SIGTERM);
+		waitpid(h->pid, NULL, 0);
+		h->pid = 0;
+	}
+	if (h->dir[0] != '\0')
+		remove_tree(h->dir);
+	h->dir[0] = '\0';
+}
+
+void
 tf_open(struct tdaemon *d, struct tconn **c, const char *const extra[])
 {
 	tf_open_env(d, c, extra, NULL);

@@ -97,6 +97,18 @@ void tnss_replace(const char *path, const char *text);
 /* Removes the directory. */
 void tnss_free(struct tnss *n);
 
+/* The test HTTP server (tests/httpd/testhttpd, or $TESTHTTPD) on a free
+ * port of 127.0.0.1, logging to DIR/httpd.log. */
+struct thttpd {
+	pid_t pid;
+	char dir[64];  /* a private temporary directory */
+	char base[64]; /* http://127.0.0.1:PORT */
+};
+
+void th_start(struct thttpd *h);
+/* Stops the server and removes its directory. */
+void th_stop(struct thttpd *h);
+
 struct tconn *tc_open(const char *sock);
 /* Connects with effective uid UID (and gid GID), as that user would;
  * needs root, so only _root programs call it. */

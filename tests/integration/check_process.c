@@ -1169,6 +1169,111 @@ START_TEST(asyncctl_process_options)
 }
 END_TEST
 
+/* Job ID's state, as job.get on the default connection says. */
+static char *
+state_of(int64_t id)
+{
+	struct json_object *r = tc_call(c, "job.get", "{\"id\":%lld}",
+					(long long)id);
+	char *state = strdup(jstr(r, "result.job.state"));
+
+	json_object_put(r);
+	return state;
+}
+
+/* Waits until job ID is no longer queued. */
+static void
+wait_not_queued(int64_t id)
+{
+	for (int i = 0; i < 1000; i++) {
+		char *state = state_of(id);
+		bool queued = strcmp(state, "queued") == 0;
+		free(state);
+		if (!queued)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("job %lld did not start", (long long)id);
+}
+
+/* The daemon stops while jobs of every kind run and a client has
+ * stopped reading: a process that ignores SIGTERM floods that client's
+ * connection, so that even its SIGKILL does not end the job (its pipes
+ * are not read while the client is blocked) and the stop's grace
+ * (--stop-timeout 1, + 2 s) runs out. The daemon must still exit 0 in
+ * time, which under the sanitizers means that every kind let go of its
+ * job's state (timers, pipes, pool items, curl handles) and nothing
+ * leaked. After a restart the process job fails as one that was
+ * running when the daemon stopped: it was torn down, not ended. */
+START_TEST(forced_stop_releases_every_running_job)
+{
+	const char *const extra[] = {"--stop-timeout", "1", NULL};
+	char big[128], dest[128];
+	struct thttpd h;
+	struct tconn *stalled;
+	int64_t ids[6];
+	int fd;
+
+	tf_close(&d, &c);
+	th_start(&h);
+	start_with(extra);
+	snprintf(big, sizeof big, "%s/big", d.dir);
+	fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 256 << 20), 0);
+	close(fd);
+	snprintf(dest, sizeof dest, "%s/slow.bin", d.dir);
+
+	stalled = tc_open(d.sock);
+	ids[0] = tc_submit(stalled, "{\"kind\":\"process\",\"args\":{\"argv\":"
+				    "[\"sh\",\"-c\",\"trap '' TERM; "
+				    "exec cat /dev/zero\"]}}");
+	ids[1] = tc_submit(stalled, "{\"kind\":\"sleep\",\"args\":{\"ms\":600000},"
+				    "\"on_interrupt\":\"fail\"}");
+	ids[2] = tc_submit(stalled, "{\"kind\":\"read-file\",\"args\":"
+				    "{\"path\":\"%s\"}}", big);
+	ids[3] = tc_submit(stalled, "{\"kind\":\"fetch-user\",\"args\":"
+				    "{\"uid\":%u}}", (unsigned)getuid());
+	ids[4] = tc_submit(stalled, "{\"kind\":\"download\",\"args\":"
+				    "{\"url\":\"%s/slow/100000000?rate=65536\","
+				    "\"dest\":\"%s\"}}", h.base, dest);
+	ids[5] = tc_submit(stalled, "{\"kind\":\"download\",\"args\":"
+				    "{\"url\":\"%s/slow/100000000?rate=10000000\","
+				    "\"stream\":true}}", h.base);
+	/* From here on nobody reads the stalled connection. */
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+		wait_not_queued(ids[i]);
+	usleep(500000); /* the flood fills the connection's buffers */
+	char *state = state_of(ids[0]);
+	ck_assert_str_eq(state, "running");
+	free(state);
+
+	/* The stalled connection stays open until the daemon is gone. */
+	ck_assert_int_eq(td_halt(&d, SIGTERM), 0);
+	tc_close(stalled);
+	tc_close(c);
+	th_stop(&h);
+
+	td_restart(&d, NULL);
+	c = tc_open(d.sock);
+	for (int i = 0; i < 1000; i++) {
+		state = state_of(ids[0]);
+		bool failed = strcmp(state, "failed") == 0;
+		free(state);
+		if (failed)
+			break;
+		usleep(10000);
+	}
+	struct json_object *r = tc_call(c, "job.get", "{\"id\":%lld}",
+					(long long)ids[0]);
+	ck_assert_str_eq(jstr(r, "result.job.state"), "failed");
+	ck_assert_str_eq(jstr(r, "result.job.error.code"), "interrupted");
+	ck_assert_str_eq(jstr(r, "result.job.error.message"),
+			 "the daemon stopped while it ran");
+	json_object_put(r);
+}
+END_TEST
+
 static Suite *
 process_suite(void)
 {
@@ -1202,6 +1307,7 @@ process_suite(void)
 	tcase_add_test(tc, cancel_leaves_nothing_of_the_group);
 	tcase_add_test(tc, timeout_kills_the_group);
 	tcase_add_test(tc, leftover_holding_the_pipe_does_not_hang_the_job);
+	tcase_add_test(tc, forced_stop_releases_every_running_job);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("progress");

@@ -115,6 +115,14 @@ open_gate(void)
 	pthread_mutex_unlock(&gate_lock);
 }
 
+static void *
+open_gate_later(void *arg)
+{
+	usleep(200000);
+	open_gate();
+	return NULL;
+}
+
 START_TEST(a_cancelled_queued_item_never_runs)
 {
 	struct item blockers[WORKERS] = {0}, queued = {0}, after = {0};
@@ -193,6 +201,43 @@ START_TEST(stopping_runs_the_done_functions_of_finished_work)
 }
 END_TEST
 
+/* Items still queued when the pool stops go back to their owners as
+ * cancelled, never dropped: their owners free what they hold. */
+START_TEST(stopping_hands_queued_items_back_cancelled)
+{
+	struct item blockers[WORKERS] = {0}, queued[3] = {{0}};
+	atomic_int ndone = 0;
+
+	for (int i = 0; i < WORKERS; i++) {
+		blockers[i].ndone = &ndone;
+		pool_submit(blocking_work, item_done, &blockers[i]);
+	}
+	while (atomic_load(&blocked) < WORKERS)
+		usleep(1000);
+	for (int i = 0; i < 3; i++) {
+		queued[i].ndone = &ndone;
+		pool_submit(item_work, item_done, &queued[i]);
+	}
+	/* The workers are released once pool_free() waits for them: they
+	 * finish what they hold and stop, taking nothing more. */
+	pthread_t opener;
+	ck_assert_int_eq(pthread_create(&opener, NULL, open_gate_later, NULL),
+			 0);
+	pool_free(); /* the loop never ran */
+	pthread_join(opener, NULL);
+	for (int i = 0; i < WORKERS; i++) {
+		ck_assert_int_eq(blockers[i].done, 1);
+		ck_assert(!blockers[i].cancelled);
+	}
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(queued[i].done, 1);
+		ck_assert(queued[i].cancelled);
+		ck_assert_int_eq(atomic_load(&queued[i].worked), 0);
+	}
+	pool_init(WORKERS); /* for teardown */
+}
+END_TEST
+
 int
 main(void)
 {
@@ -205,6 +250,7 @@ main(void)
 	tcase_add_test(tc, a_cancelled_queued_item_never_runs);
 	tcase_add_test(tc, a_running_item_sees_its_cancellation);
 	tcase_add_test(tc, stopping_runs_the_done_functions_of_finished_work);
+	tcase_add_test(tc, stopping_hands_queued_items_back_cancelled);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
