@@ -45,6 +45,13 @@ identity_read_own(void)
 	own_ngroups = (size_t)n;
 }
 
+bool
+identity_may_act_as(uid_t uid)
+{
+	pthread_once(&identity_once, identity_read_own);
+	return own_uid == 0 || uid == own_uid;
+}
+
 int
 identity_lookup(struct identity *id, uid_t uid, gid_t gid)
 {
@@ -53,6 +60,8 @@ identity_lookup(struct identity *id, uid_t uid, gid_t gid)
 
 	pthread_once(&identity_once, identity_read_own);
 	memset(id, 0, sizeof *id);
+	if (!identity_may_act_as(uid))
+		return -EPERM;
 	id->uid = uid;
 	id->gid = gid;
 	id->active = own_uid == 0 && uid != 0;

@@ -27,10 +27,16 @@ struct identity {
 	bool active; /* switching is needed */
 };
 
+/* Whether this daemon may act for user UID: as root it becomes any user
+ * for the work it does for them, otherwise it is only itself. The one
+ * answer the server (at accept) and every kind (before it touches a
+ * file or runs a program) ask. */
+bool identity_may_act_as(uid_t uid);
+
 /* Sets ID up for user UID with primary group GID (a peer's credentials):
  * the supplementary groups are those the user database gives the user
- * (none beyond GID when it has no entry). Returns 0, or -errno when the
- * user database failed. Free with identity_release(). */
+ * (none beyond GID when it has no entry). Returns 0, -EPERM when this
+ * daemon may not act as UID, or -errno when the user database failed. Free with identity_release(). */
 int identity_lookup(struct identity *id, uid_t uid, gid_t gid);
 void identity_release(struct identity *id);
 

@@ -35,6 +35,7 @@
 #include <json-c/json.h>
 
 #include "kinds.h"
+#include "identity.h"
 #include "log.h"
 #include "pool.h"
 #include "process-args.h"
@@ -296,7 +297,7 @@ process_start(struct job *job, struct json_object *args)
 	struct process_job *p;
 	char msg[128];
 
-	if (geteuid() != 0 && job->owner.uid != geteuid()) {
+	if (!identity_may_act_as(job->owner.uid)) {
 		snprintf(msg, sizeof msg,
 			 "asyncd runs as uid %u and cannot run programs as uid %u",
 			 (unsigned)geteuid(), (unsigned)job->owner.uid);

@@ -35,6 +35,7 @@
 
 #include "../proto/frame.h"
 #include "../proto/jsonrpc.h"
+#include "identity.h"
 #include "log.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -587,7 +588,7 @@ server_admit(const struct peer *peer)
 				      : max / 2;
 	struct user_conns *u;
 
-	if (server_uid != 0 && peer->uid != server_uid) {
+	if (!identity_may_act_as(peer->uid)) {
 		/* Without root, asyncd could not act for another user: it
 		 * would act for its own with another's requests. */
 		if (refused_first_time(peer->uid))

@@ -5,6 +5,7 @@
  * check_identity_root, built from this file, the switching, as root. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../daemon/identity.h"
@@ -186,23 +188,48 @@ START_TEST(switching_is_per_thread)
 }
 END_TEST
 
-START_TEST(root_and_unprivileged_daemons_switch_nothing)
+/* Acting as oneself switches nothing; a daemon that is not root acts for
+ * no one else (root included) rather than lend its own rights. */
+START_TEST(acting_as_oneself_switches_nothing)
 {
 	struct identity id;
-	int fd;
 
-	ck_assert_int_eq(identity_lookup(&id, 0, 0), 0);
+	ck_assert(identity_may_act_as(geteuid()));
+	ck_assert_int_eq(identity_lookup(&id, geteuid(), getegid()), 0);
 	ck_assert(!id.active);
 	identity_release(&id);
-	/* A daemon that is not root: its own rights already are the user's. */
-	if (geteuid() != 0) {
-		nobody(&id);
-		ck_assert(!id.active);
-		fd = identity_open(&id, public, O_RDONLY, 0);
-		ck_assert_int_ge(fd, 0);
-		close(fd);
+	ck_assert(identity_may_act_as(TEST_NOBODY) == (geteuid() == 0));
+}
+END_TEST
+
+/* The same decision in a daemon that is not root, checked from root by
+ * becoming uid 65534 in a child first. */
+START_TEST(an_unprivileged_daemon_refuses_other_users)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct identity id;
+		if (setgroups(0, NULL) < 0 || setgid(TEST_NOBODY) < 0 ||
+		    setuid(TEST_NOBODY) < 0)
+			_exit(10);
+		if (!identity_may_act_as(TEST_NOBODY) || identity_may_act_as(0) ||
+		    identity_may_act_as(4242))
+			_exit(11);
+		if (identity_lookup(&id, 4242, 4242) != -EPERM)
+			_exit(12);
+		if (identity_lookup(&id, 0, 0) != -EPERM)
+			_exit(13);
+		if (identity_lookup(&id, TEST_NOBODY, TEST_NOBODY) != 0 || id.active)
+			_exit(14);
 		identity_release(&id);
+		_exit(0);
 	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child status %d", status);
 }
 END_TEST
 
@@ -230,7 +257,7 @@ identity_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, root_and_unprivileged_daemons_switch_nothing);
+	tcase_add_test(tc, acting_as_oneself_switches_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -249,6 +276,7 @@ identity_root_suite(void)
 	tcase_add_test(tc, supplementary_groups_apply);
 	tcase_add_test(tc, switching_is_per_thread);
 	tcase_add_test(tc, unknown_users_get_their_own_gid_only);
+	tcase_add_test(tc, an_unprivileged_daemon_refuses_other_users);
 	suite_add_tcase(s, tc);
 	return s;
 }
