@@ -416,12 +416,6 @@ retain_drop(uint64_t id)
 		kept_remove(k);
 }
 
-long long
-retain_bytes(void)
-{
-	return total;
-}
-
 /* ---- Reading: a snapshot cursor --------------------------------------- */
 
 /* One stream of a snapshot: its segments, pinned, each up to what it held

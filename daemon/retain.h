@@ -53,7 +53,5 @@ struct retain_cursor *retain_open(uint64_t id, uint32_t since,
  * until the next call); false at its end. */
 bool retain_next(struct retain_cursor *cur, struct retained_chunk *chunk);
 void retain_close(struct retain_cursor *cur);
-/* Bytes kept in all. */
-long long retain_bytes(void);
 
 #endif

@@ -291,34 +291,34 @@ conn_output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info,
 	}
 }
 
+/* A timer of CONN ran out after SECONDS of OPTION: closes it saying
+ * WHAT, unless a SIGHUP turned that timeout off (0) meanwhile. */
+static void
+conn_timed_out(struct conn *conn, unsigned seconds, const char *what,
+	       const char *option)
+{
+	char why[128];
+
+	if (conn->closing || seconds == 0)
+		return;
+	snprintf(why, sizeof why, "%s %u s (--%s)", what, seconds, option);
+	conn_close_for(conn, why);
+}
+
 /* The output stayed past the mark for --output-hwm-timeout seconds. */
 static void
 conn_hwm_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *conn = arg;
-	char why[128];
-
-	if (conn->closing || daemon_opts.output_hwm_timeout == 0)
-		return; /* a SIGHUP may have turned it off */
-	snprintf(why, sizeof why,
-		 "output past --output-hwm for %u s (--output-hwm-timeout)",
-		 daemon_opts.output_hwm_timeout);
-	conn_close_for(conn, why);
+	conn_timed_out(arg, daemon_opts.output_hwm_timeout,
+		       "output past --output-hwm for", "output-hwm-timeout");
 }
 
 /* A request line stayed unfinished for --request-timeout seconds. */
 static void
 conn_request_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *conn = arg;
-	char why[128];
-
-	if (conn->closing || daemon_opts.request_timeout == 0)
-		return; /* a SIGHUP may have turned it off */
-	snprintf(why, sizeof why,
-		 "request line unfinished after %u s (--request-timeout)",
-		 daemon_opts.request_timeout);
-	conn_close_for(conn, why);
+	conn_timed_out(arg, daemon_opts.request_timeout,
+		       "request line unfinished after", "request-timeout");
 }
 
 /* Times the request line being received, if one is unfinished: from its

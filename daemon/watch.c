@@ -267,12 +267,15 @@ struct replay *
 watch_replay(struct job *job, struct conn *conn, uint32_t since,
 	     unsigned *count)
 {
-	struct watch *w = watch_get(job, conn);
+	struct watch *w;
 	struct replay *r;
 	unsigned chunks;
 
-	if (w != NULL && w->replay != NULL)
-		return NULL; /* one at a time */
+	/* One at a time per connection and job, ended or not. */
+	TAILQ_FOREACH(r, &replays, link)
+		if (r->conn == conn && r->id == job->id)
+			return NULL;
+	w = watch_get(job, conn);
 	r = xcalloc(1, sizeof *r);
 	r->conn = conn;
 	r->id = job->id;

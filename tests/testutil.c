@@ -38,8 +38,8 @@ struct tconn {
 	struct tqueued *head, *tail;
 };
 
-static long long
-mono_ms(void)
+long long
+td_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -472,7 +472,7 @@ tc_fill(struct tconn *c, int timeout_ms)
 struct json_object *
 tc_recv(struct tconn *c, int timeout_ms)
 {
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = td_mono_ms() + timeout_ms;
 	const char *line;
 	size_t len;
 
@@ -485,7 +485,7 @@ tc_recv(struct tconn *c, int timeout_ms)
 			frame_consume(&c->frame, c->in);
 			return msg;
 		}
-		long long left = deadline - mono_ms();
+		long long left = deadline - td_mono_ms();
 		if (left <= 0 || tc_fill(c, (int)left) <= 0)
 			return NULL;
 	}
@@ -494,10 +494,10 @@ tc_recv(struct tconn *c, int timeout_ms)
 bool
 tc_eof(struct tconn *c, int timeout_ms)
 {
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = td_mono_ms() + timeout_ms;
 
 	for (;;) {
-		long long left = deadline - mono_ms();
+		long long left = deadline - td_mono_ms();
 		if (left <= 0)
 			return false;
 		struct pollfd pfd = {c->fd, POLLIN, 0};
@@ -569,7 +569,7 @@ tc_event(struct tconn *c, int timeout_ms)
 struct json_object *
 tc_wait_end(struct tconn *c, int64_t id, int timeout_ms)
 {
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = td_mono_ms() + timeout_ms;
 	struct tqueued *q, *prev = NULL;
 
 	/* Already queued? */
@@ -589,7 +589,7 @@ tc_wait_end(struct tconn *c, int64_t id, int timeout_ms)
 		}
 	}
 	for (;;) {
-		long long left = deadline - mono_ms();
+		long long left = deadline - td_mono_ms();
 		ck_assert_msg(left > 0, "job %lld did not end in time", (long long)id);
 		struct json_object *msg = tc_recv(c, (int)left);
 		ck_assert_msg(msg != NULL, "job %lld did not end in time", (long long)id);

@@ -63,6 +63,8 @@ int td_stop(struct tdaemon *d);
 /* Sends SIG (SIGKILL: a crash) and waits, keeping the directory for
  * td_restart(); returns the exit status (or 128+signal). */
 int td_halt(struct tdaemon *d, int sig);
+/* Milliseconds on the monotonic clock. */
+long long td_mono_ms(void);
 /* The path of the built program NAME ("daemon/asyncd"...). */
 const char *td_path(const char *env, const char *fallback);
 

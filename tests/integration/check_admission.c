@@ -17,14 +17,6 @@
 static struct tdaemon d;
 static struct tconn *c;
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* CONN answers daemon.info. */
 static void
@@ -93,11 +85,11 @@ rss_kib(pid_t pid)
 static long long
 drain_until_eof(struct tconn *conn, int timeout_ms)
 {
-	long long deadline = mono_ms() + timeout_ms, total = 0;
+	long long deadline = td_mono_ms() + timeout_ms, total = 0;
 	int fd = tc_fd(conn);
 	char buf[65536];
 
-	while (mono_ms() < deadline) {
+	while (td_mono_ms() < deadline) {
 		ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
 			return total;
@@ -243,14 +235,14 @@ submit_and_finish(struct tconn *conn, int n)
 		json_object_put(r);
 	}
 	free(line);
-	deadline = mono_ms() + 60000;
+	deadline = td_mono_ms() + 60000;
 	for (;;) {
 		struct json_object *r = tc_call(conn, "daemon.info", NULL);
 		int64_t completed = jint(r, "result.jobs.completed");
 		json_object_put(r);
 		if (completed == n)
 			break;
-		ck_assert_msg(mono_ms() < deadline, "%lld of %d jobs completed",
+		ck_assert_msg(td_mono_ms() < deadline, "%lld of %d jobs completed",
 			      (long long)completed, n);
 		usleep(50000);
 	}

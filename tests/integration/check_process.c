@@ -50,14 +50,6 @@ struct pjob {
 	size_t progress_at[64];  /* stdout bytes received before it */
 };
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 start_with(const char *const extra[])
@@ -157,10 +149,10 @@ take_output(struct pjob *j, struct json_object *ev)
 static void
 follow(struct tconn *conn, struct pjob *j)
 {
-	long long deadline = mono_ms() + END_MS;
+	long long deadline = td_mono_ms() + END_MS;
 
 	for (;;) {
-		long long left = deadline - mono_ms();
+		long long left = deadline - td_mono_ms();
 		ck_assert_msg(left > 0, "job %lld did not end", (long long)j->id);
 		struct json_object *ev = tc_event(conn, (int)left);
 		ck_assert_msg(ev != NULL, "job %lld did not end", (long long)j->id);
@@ -289,10 +281,10 @@ kill_group(pid_t pgid)
 static pid_t
 first_stdout_pid(struct tconn *conn, int64_t id)
 {
-	long long deadline = mono_ms() + END_MS;
+	long long deadline = td_mono_ms() + END_MS;
 
 	for (;;) {
-		struct json_object *ev = tc_event(conn, (int)(deadline - mono_ms()));
+		struct json_object *ev = tc_event(conn, (int)(deadline - td_mono_ms()));
 		ck_assert_ptr_nonnull(ev);
 		const char *m = jstr(ev, "method");
 		if (m != NULL && strcmp(m, "job.output") == 0 &&
@@ -751,14 +743,14 @@ START_TEST(cancel_kills_a_term_ignoring_group_after_the_grace)
 	j.id = tc_submit(c, "{\"kind\":\"process\",\"args\":{\"argv\":%s}}", a);
 	free(a);
 	pid_t pgid = first_stdout_pid(c, j.id);
-	long long t0 = mono_ms();
+	long long t0 = td_mono_ms();
 	struct json_object *r = tc_call(c, "job.cancel", "{\"id\":%lld}", (long long)j.id);
 	ck_assert_ptr_nonnull(jget(r, "result"));
 	json_object_put(r);
 	follow(c, &j);
 	assert_failed(&j, "cancelled");
 	/* SIGTERM alone did nothing: the end came with the SIGKILL. */
-	ck_assert_int_ge(mono_ms() - t0, 4500);
+	ck_assert_int_ge(td_mono_ms() - t0, 4500);
 	assert_group_gone(pgid);
 	pjob_free(&j);
 }
@@ -808,12 +800,12 @@ END_TEST
 START_TEST(leftover_holding_the_pipe_does_not_hang_the_job)
 {
 	struct pjob j;
-	long long t0 = mono_ms();
+	long long t0 = td_mono_ms();
 
 	run_sh(&j, NULL, "sleep 30 & echo started");
 	assert_completed(&j);
 	assert_out(&j, "started\n", "");
-	ck_assert_int_lt(mono_ms() - t0, 25000);
+	ck_assert_int_lt(td_mono_ms() - t0, 25000);
 	/* The leftover is still there: the job did not wait for it. */
 	pid_t pgid = (pid_t)jint(j.end, "params.result.pid");
 	ck_assert_int_eq(kill(-pgid, 0), 0);

@@ -1200,6 +1200,49 @@ START_TEST(long_replay_then_live_in_order)
 }
 END_TEST
 
+/* A second since for a job whose replay to this connection is still
+ * being sent is refused, naming the field; the first goes on whole. */
+START_TEST(second_since_during_a_replay_is_refused)
+{
+	static const char *const small_hwm[] = {"--output-hwm", "65536", NULL};
+	char lines[512];
+
+	td_start(&d, small_hwm);
+	c = tc_open(d.sock);
+	int64_t id = submit_script("yes | head -c 400000", NULL);
+	wait_end_of(id);
+	/* Both in one write: the first replay is past the mark when the
+	 * second is read, so it is still running. */
+	int n = snprintf(lines, sizeof lines,
+			 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.watch\","
+			 "\"params\":{\"id\":%lld,\"since\":0}}\n"
+			 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.watch\","
+			 "\"params\":{\"id\":%lld,\"since\":0}}\n",
+			 (long long)id, (long long)id);
+	tc_send_raw(c, lines, (size_t)n);
+	struct json_object *m, *refused = NULL;
+	int64_t replayed = -1, events = 0;
+	while ((m = tc_recv(c, 5000)) != NULL) {
+		const char *method = jstr(m, "method");
+		if (method != NULL)
+			events++;
+		else if (jint(m, "id") == 1)
+			replayed = jint(m, "result.replayed");
+		else
+			refused = json_object_get(m);
+		bool done = method != NULL && strcmp(method, "job.completed") == 0;
+		json_object_put(m);
+		if (done && refused != NULL)
+			break;
+	}
+	ck_assert_ptr_nonnull(refused);
+	assert_rpc_error(refused, -32602, "since");
+	json_object_put(refused);
+	ck_assert_int_gt(replayed, 2);
+	ck_assert_int_eq(events, replayed);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -1230,6 +1273,7 @@ store_suite(void)
 	tcase_add_test(tc, followers_resume_across_restart);
 	tcase_add_test(tc, stop_timeout_kills_and_records);
 	tcase_add_test(tc, long_replay_then_live_in_order);
+	tcase_add_test(tc, second_since_during_a_replay_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
