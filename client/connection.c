@@ -12,7 +12,7 @@
 
 #include "../proto/frame.h"
 #include "../proto/jsonrpc.h"
-#include "../proto/outline.h"
+#include "../proto/output-line.h"
 #include "connection.h"
 
 /* Events carry up to 64 KiB of data, escaped: allow generously. */

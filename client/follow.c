@@ -11,7 +11,7 @@
 #include <json-c/json.h>
 
 #include "../proto/chunk.h"
-#include "../proto/outline.h"
+#include "../proto/output-line.h"
 #include "asyncctl.h"
 #include "connection.h"
 #include "render.h"

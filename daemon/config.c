@@ -10,7 +10,7 @@
 #include <ini.h>
 
 #include "config.h"
-#include "daemon.h"
+#include "runtime.h"
 #include "jobs.h"
 #include "log.h"
 #include "options.h"

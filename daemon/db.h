@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "job.h"
+#include "job-kind.h"
 
 /* The schema this build writes; PRAGMA user_version holds it. */
 #define DB_SCHEMA_VERSION 3

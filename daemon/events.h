@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "job.h"
+#include "job-kind.h"
 
 struct evbuffer;
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "db.h"
-#include "job.h"
+#include "job-kind.h"
 
 struct conn;
 struct json_object;

@@ -1,4 +1,4 @@
-/* The table of job kinds: adding a kind is one kind-NAME.c file filling a
+/* The table of job kinds: adding a kind is one file in kinds/ filling a
  * struct job_kind, and one row in kinds.c. */
 #ifndef ASYNCD_KINDS_H
 #define ASYNCD_KINDS_H
@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "job.h"
+#include "job-kind.h"
 
 extern const struct job_kind *const job_kinds[];
 extern const size_t job_kinds_count;

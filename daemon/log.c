@@ -7,7 +7,7 @@
 
 #include <event2/event.h>
 
-#include "daemon.h"
+#include "runtime.h"
 #include "log.h"
 
 static int log_level = LOG_INFO;

@@ -13,8 +13,8 @@
 
 #include "activation.h"
 #include "config.h"
-#include "curl-loop.h"
-#include "daemon.h"
+#include "kinds/download/curl-loop.h"
+#include "runtime.h"
 #include "jobs.h"
 #include "log.h"
 #include "options.h"
@@ -23,7 +23,7 @@
 #include "sched.h"
 #include "server.h"
 #include "state-dir.h"
-#include "user-cache.h"
+#include "kinds/fetch-user/user-cache.h"
 #include "watch.h"
 
 /* How long a stop may wait, past --stop-timeout, for jobs to end and

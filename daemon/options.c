@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "../proto/proto.h"
-#include "daemon.h"
+#include "runtime.h"
 #include "kinds.h"
 #include "log.h"
 #include "options.h"

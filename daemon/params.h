@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "job.h"
+#include "job-kind.h"
 
 struct json_object;
 

@@ -19,7 +19,7 @@
 
 #include <event2/event.h>
 
-#include "daemon.h"
+#include "runtime.h"
 #include "log.h"
 #include "pool.h"
 #include "xmalloc.h"

@@ -14,7 +14,7 @@
 
 #include <event2/buffer.h>
 
-#include "daemon.h"
+#include "runtime.h"
 #include "events.h"
 #include "idmap.h"
 #include "log.h"

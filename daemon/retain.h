@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "../proto/chunk.h"
-#include "job.h"
+#include "job-kind.h"
 
 struct retained_chunk {
 	uint32_t seq;

@@ -5,7 +5,7 @@
 #ifndef ASYNCD_SCHED_H
 #define ASYNCD_SCHED_H
 
-#include "job.h"
+#include "job-kind.h"
 
 struct json_object;
 

@@ -7,7 +7,7 @@
 #include <json-c/linkhash.h>
 
 #include "idmap.h"
-#include "job.h"
+#include "job-kind.h"
 #include "log.h"
 #include "retain.h"
 #include "store.h"

@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "job.h"
+#include "job-kind.h"
 
 struct conn;
 struct evbuffer;

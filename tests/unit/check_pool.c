@@ -9,7 +9,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
-#include "../../daemon/daemon.h"
+#include "../../daemon/runtime.h"
 #include "../../daemon/pool.h"
 #include "../testutil.h"
 

@@ -5,7 +5,7 @@
 
 #include <check.h>
 
-#include "../../daemon/proc-progress.h"
+#include "../../daemon/kinds/process/progress.h"
 #include "../testutil.h"
 
 struct seen {

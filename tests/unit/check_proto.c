@@ -10,7 +10,7 @@
 #include "../../proto/chunk.h"
 #include "../../proto/frame.h"
 #include "../../proto/jsonrpc.h"
-#include "../../proto/outline.h"
+#include "../../proto/output-line.h"
 #include "../../proto/proto.h"
 #include "../../daemon/events.h"
 #include "../testutil.h"

@@ -2,14 +2,14 @@
  * the args as plain C data; a worker looks the user up (NSS), builds the
  * environment and the PATH search list, and spawns (spawn.c). Back on
  * the loop, a failed start becomes the job's error. */
-#ifndef ASYNCD_PROCESS_SPAWN_H
-#define ASYNCD_PROCESS_SPAWN_H
+#ifndef ASYNCD_PROCESS_LAUNCH_H
+#define ASYNCD_PROCESS_LAUNCH_H
 
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "job.h"
-#include "spawn.h"
+#include "../../job-kind.h"
+#include "../../spawn.h"
 
 struct json_object;
 struct pool_work;

@@ -1,8 +1,8 @@
 /* process: runs a program as the submitting user, streams its stdout and
  * stderr, forwards its progress lines, and stops it cleanly. This file
  * watches the child's exit, stops it, and ends the job; the args and the
- * environment are in process-args.c, the spawn in process-spawn.c, the
- * output and the progress channel in process-output.c.
+ * environment are in args.c, the spawn in launch.c, the
+ * output and the progress channel in output.c.
  *
  * A job's life:
  * - start: the args become a self-contained work item; a worker looks the
@@ -34,14 +34,14 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
-#include "kinds.h"
-#include "identity.h"
-#include "log.h"
-#include "pool.h"
-#include "process-args.h"
-#include "process-output.h"
-#include "process-spawn.h"
-#include "xmalloc.h"
+#include "../../kinds.h"
+#include "../../identity.h"
+#include "../../log.h"
+#include "../../pool.h"
+#include "args.h"
+#include "output.h"
+#include "launch.h"
+#include "../../xmalloc.h"
 
 #define PROCESS_KILL_MS 5000   /* SIGTERM to SIGKILL */
 #define PROCESS_LINGER_MS 1000 /* pipes kept open after the reap */

@@ -1,8 +1,8 @@
 /* Jobs as the job kinds see them: the kind table's interface and the calls
  * a kind makes to report progress, output and its end. All of it runs on
  * the event loop thread. */
-#ifndef ASYNCD_JOB_H
-#define ASYNCD_JOB_H
+#ifndef ASYNCD_JOB_KIND_H
+#define ASYNCD_JOB_KIND_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -10,7 +10,7 @@
 
 #include "../proto/chunk.h"
 #include "../proto/proto.h"
-#include "daemon.h"
+#include "runtime.h"
 
 struct json_object;
 struct job;

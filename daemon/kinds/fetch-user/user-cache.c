@@ -6,9 +6,9 @@
 #include <json-c/json.h>
 #include <json-c/linkhash.h>
 
-#include "daemon.h"
+#include "../../runtime.h"
 #include "user-cache.h"
-#include "xmalloc.h"
+#include "../../xmalloc.h"
 
 #define USER_CACHE_MS 1000
 #define USER_CACHE_MAX 512

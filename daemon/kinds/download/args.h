@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "download-file.h"
-#include "job.h"
+#include "file.h"
+#include "../../job-kind.h"
 
 struct json_object;
 

@@ -1,4 +1,4 @@
-/* A process job's start on the worker pool (see process-spawn.h). The
+/* A process job's start on the worker pool (see launch.h). The
  * loop never waits for NSS or for an exec.
  */
 #include <errno.h>
@@ -9,11 +9,11 @@
 
 #include <json-c/json.h>
 
-#include "pool.h"
-#include "process-args.h"
-#include "process-spawn.h"
-#include "userdb.h"
-#include "xmalloc.h"
+#include "../../pool.h"
+#include "args.h"
+#include "launch.h"
+#include "../../userdb.h"
+#include "../../xmalloc.h"
 
 /* ---- The work item ------------------------------------------------------ */
 

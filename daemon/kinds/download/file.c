@@ -1,4 +1,4 @@
-/* A download's file, written on the worker pool (see download-file.h).
+/* A download's file, written on the worker pool (see file.h).
  *
  * Why not write on the loop: a write(2) that lands in the page cache is
  * quick, but one that meets dirty-page throttling or a slow or remote
@@ -17,7 +17,7 @@
  * the cache misses of touching it) was what cost: 512 KiB buffers, a
  * 32 MiB budget and 256 KiB chunks (a partly filled one per file) gave
  * 1.79 s and 193 MB; buffers scaled down to 128 KiB when others run
- * (download-transfer.c), an 8 MiB budget and 64 KiB chunks written four
+ * (transfer.c), an 8 MiB budget and 64 KiB chunks written four
  * to a writev(2) give 1.48 s and 68 MB (the 1 GiB case: 1.07 s before,
  * 1.02 s after; callgrind: SHA-256 and memcpy are ~99% of user time).
  *
@@ -50,12 +50,12 @@
 
 #include <openssl/evp.h>
 
-#include "download-file.h"
-#include "identity.h"
-#include "log.h"
-#include "pool.h"
-#include "userdb.h"
-#include "xmalloc.h"
+#include "file.h"
+#include "../../identity.h"
+#include "../../log.h"
+#include "../../pool.h"
+#include "../../userdb.h"
+#include "../../xmalloc.h"
 
 #define DOWNLOAD_FILE_QUEUE_MAX (512 * 1024)
 #define DOWNLOAD_FILE_BUDGET (8 * 1024 * 1024)

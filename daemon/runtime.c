@@ -1,7 +1,7 @@
 /* State shared by every module of the daemon. */
 #include <time.h>
 
-#include "daemon.h"
+#include "runtime.h"
 
 struct daemon_options daemon_opts;
 struct event_base *daemon_base;

@@ -1,6 +1,6 @@
 /* The daemon's options and the event loop every module runs on. */
-#ifndef ASYNCD_DAEMON_H
-#define ASYNCD_DAEMON_H
+#ifndef ASYNCD_RUNTIME_H
+#define ASYNCD_RUNTIME_H
 
 #include <stdbool.h>
 #include <stddef.h>

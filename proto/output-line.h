@@ -4,8 +4,8 @@
  * fixed layout (the daemon writes them by hand), so a client can take
  * them apart directly, and hand any line that does not match exactly to
  * json-c as before. */
-#ifndef ASYNCD_OUTLINE_H
-#define ASYNCD_OUTLINE_H
+#ifndef ASYNCD_OUTPUT_LINE_H
+#define ASYNCD_OUTPUT_LINE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "chunk.h"
-#include "outline.h"
+#include "output-line.h"
 
 /* Skips the literal LIT at *P; false if it is not there. */
 static bool

@@ -1,10 +1,10 @@
-/* Progress lines of process jobs (see proc-progress.h). */
+/* Progress lines of process jobs (see progress.h). */
 #include <ctype.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
-#include "proc-progress.h"
+#include "progress.h"
 
 void
 proc_progress_init(struct proc_progress *pp)

@@ -5,7 +5,7 @@
 
 #include <sys/types.h>
 
-#include "job.h"
+#include "../../job-kind.h"
 
 struct json_object;
 

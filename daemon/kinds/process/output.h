@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "job.h"
-#include "proc-progress.h"
+#include "../../job-kind.h"
+#include "progress.h"
 
 struct event;
 struct process_output;

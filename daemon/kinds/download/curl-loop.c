@@ -24,9 +24,9 @@
 #include <event2/event.h>
 
 #include "curl-loop.h"
-#include "daemon.h"
-#include "log.h"
-#include "xmalloc.h"
+#include "../../runtime.h"
+#include "../../log.h"
+#include "../../xmalloc.h"
 
 /* A transfer added by a kind. */
 struct curl_loop_xfer {

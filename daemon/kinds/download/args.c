@@ -14,10 +14,10 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "download-args.h"
-#include "log.h"
-#include "params.h"
-#include "xmalloc.h"
+#include "args.h"
+#include "../../log.h"
+#include "../../params.h"
+#include "../../xmalloc.h"
 
 #define DL_RETRIES_DEFAULT 2
 #define DL_RETRIES_MAX 10

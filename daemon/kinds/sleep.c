@@ -8,9 +8,9 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
-#include "kinds.h"
-#include "params.h"
-#include "xmalloc.h"
+#include "../kinds.h"
+#include "../params.h"
+#include "../xmalloc.h"
 
 #define SLEEP_MAX_MS 86400000
 

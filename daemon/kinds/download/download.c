@@ -1,7 +1,7 @@
-/* download: fetches a URL (download-transfer.c) into DEST.part written
- * and hashed on the worker pool (download-file.c) and renamed to DEST at
+/* download: fetches a URL (transfer.c) into DEST.part written
+ * and hashed on the worker pool (file.c) and renamed to DEST at
  * the end, or streamed to the watchers as job.output "data" chunks. The
- * args and where the file goes: download-args.c.
+ * args and where the file goes: args.c.
  *
  * A job goes: opening the file (pool) -> transfer (loop) [-> waiting to
  * retry -> transfer ...] -> committing the file (pool) -> completed; or,
@@ -28,9 +28,9 @@
 #include <openssl/evp.h>
 
 #include "download.h"
-#include "kinds.h"
-#include "log.h"
-#include "xmalloc.h"
+#include "../../kinds.h"
+#include "../../log.h"
+#include "../../xmalloc.h"
 
 /* ---- Set-up and release ------------------------------------------------- */
 

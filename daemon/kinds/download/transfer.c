@@ -1,7 +1,7 @@
 /* download's transfer: libcurl's multi interface on the event loop
  * (curl-loop.c), one attempt after another until one succeeds, fails for
  * good, or the retries run out; the received bytes go to the file
- * (download-file.c) or to the watchers, and the transfer pauses while they
+ * (file.c) or to the watchers, and the transfer pauses while they
  * have nowhere to go. libcurl callbacks only record a failure and return
  * an error to libcurl; the transfer's done callback, outside libcurl, acts
  * on it: the events' succeeded(), a retry, or aborted().
@@ -25,8 +25,8 @@
 
 #include "curl-loop.h"
 #include "download.h"
-#include "log.h"
-#include "xmalloc.h"
+#include "../../log.h"
+#include "../../xmalloc.h"
 
 #define DL_MAX_REDIRECTS 10
 /* libcurl's receive buffer: DL_BUFFER_MAX for a transfer alone, less

@@ -1,6 +1,6 @@
 /* A download job's state, shared by the files of the download kind:
- * kind-download.c (the job's life: the file, the end, the kind table) and
- * download-transfer.c (libcurl's side: attempts, retries, backpressure). */
+ * download.c (the job's life: the file, the end, the kind table) and
+ * transfer.c (libcurl's side: attempts, retries, backpressure). */
 #ifndef ASYNCD_DOWNLOAD_H
 #define ASYNCD_DOWNLOAD_H
 
@@ -11,9 +11,9 @@
 #include <event2/event.h>
 #include <openssl/evp.h>
 
-#include "download-args.h"
-#include "download-file.h"
-#include "job.h"
+#include "args.h"
+#include "file.h"
+#include "../../job-kind.h"
 
 enum dl_phase {
 	DL_OPENING,    /* DEST.part being opened (pool) */
@@ -88,7 +88,7 @@ struct download {
 	EVP_MD_CTX *sha;            /* streaming: the hash */
 };
 
-/* download-transfer.c */
+/* transfer.c */
 
 /* Records the failure to end with; the first one wins. */
 void download_record(struct download *d, const char *code, const char *fmt,

@@ -2,8 +2,8 @@
  * {"done":N,"total":M} ("total" optional) or N/M on ASYNCD_PROGRESS_FD.
  * This splits the byte stream into lines, in a bounded buffer, and parses
  * them; a malformed or overlong line is skipped. */
-#ifndef ASYNCD_PROC_PROGRESS_H
-#define ASYNCD_PROC_PROGRESS_H
+#ifndef ASYNCD_PROCESS_PROGRESS_H
+#define ASYNCD_PROCESS_PROGRESS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -8,12 +8,12 @@
 
 #include <json-c/json.h>
 
-#include "kinds.h"
-#include "params.h"
-#include "pool.h"
+#include "../../kinds.h"
+#include "../../params.h"
+#include "../../pool.h"
 #include "user-cache.h"
-#include "userdb.h"
-#include "xmalloc.h"
+#include "../../userdb.h"
+#include "../../xmalloc.h"
 
 #define FETCH_USER_UID_MAX 4294967294LL /* (uid_t)-1 is no uid */
 #define FETCH_USER_NAME_MAX 256

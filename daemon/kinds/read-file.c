@@ -29,11 +29,11 @@
 
 #include <json-c/json.h>
 
-#include "identity.h"
-#include "kinds.h"
-#include "params.h"
-#include "pool.h"
-#include "xmalloc.h"
+#include "../identity.h"
+#include "../kinds.h"
+#include "../params.h"
+#include "../pool.h"
+#include "../xmalloc.h"
 
 /* Bytes one pool item reads: job_output() cuts them into protocol chunks
  * of PROTO_CHUNK_MAX. Four chunks a wake-up of the loop rather than one

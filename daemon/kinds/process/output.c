@@ -1,4 +1,4 @@
-/* A running process job's output (see process-output.h). The pipes are
+/* A running process job's output (see output.h). The pipes are
  * non-blocking: a read callback reads one buffer and goes back to the
  * loop.
  */
@@ -7,8 +7,8 @@
 
 #include <event2/event.h>
 
-#include "log.h"
-#include "process-output.h"
+#include "../../log.h"
+#include "output.h"
 
 /* A suppressed progress line is sent this much later (the rate limit). */
 #define PROCESS_PROGRESS_RETRY_MS (1000 / PROTO_PROGRESS_PER_SEC)
