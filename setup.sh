@@ -129,9 +129,14 @@ cmd_test() {
 	configure_build build/nosystemd --enable-werror --without-systemd
 	run_suite build/nosystemd "without libsystemd" || rc=1
 	# clang's warnings too (the fuzz build is clang's, but with the
-	# sanitizers; this one is the plain build a packager would make).
+	# sanitizers; this one is the plain build a packager would make, with
+	# the user's -Wall -Wextra coming after ours, as in a distribution's
+	# CFLAGS).
 	echo "== clang build"
-	configure_build build/clang CC=clang --enable-werror
+	configure_build build/clang CC=clang --enable-werror \
+		CFLAGS="-O2 -g -Wall -Wextra -Werror"
+	make -s -C build/clang check TESTS= >build/clang/tests.log 2>&1 ||
+		{ tail -20 build/clang/tests.log; echo "== clang test build FAILED"; rc=1; }
 	echo "== clang build passed"
 	# The release tarball builds and installs from a read-only tree.
 	echo "== make distcheck"

@@ -13,7 +13,7 @@
 #include "render.h"
 
 static void
-sleep_completed(struct ctl *ctl, uint64_t id, struct json_object *result)
+sleep_completed(struct ctl *ctl UNUSED, uint64_t id, struct json_object *result)
 {
 	printf("job %" PRIu64 " completed: slept %" PRId64 " ms\n", id,
 	       json_object_get_int64(render_get(result, "slept_ms")));
@@ -97,7 +97,7 @@ fetch_user_text(struct json_object *result, const char *key)
 }
 
 static void
-fetch_user_completed(struct ctl *ctl, uint64_t id, struct json_object *result)
+fetch_user_completed(struct ctl *ctl UNUSED, uint64_t id UNUSED, struct json_object *result)
 {
 	struct json_object *groups = render_get(result, "groups");
 	size_t n = groups != NULL ? json_object_array_length(groups) : 0;
@@ -182,7 +182,7 @@ cmd_process(struct ctl *ctl, int argc, char **argv)
 
 /* Prints where a download was saved (nothing for one sent to stdout). */
 static void
-download_completed(struct ctl *ctl, uint64_t id, struct json_object *result)
+download_completed(struct ctl *ctl UNUSED, uint64_t id UNUSED, struct json_object *result)
 {
 	struct json_object *path = render_get(result, "path");
 

@@ -301,7 +301,7 @@ job_next_seq(struct job *job)
 }
 
 static void
-job_timeout_cb(evutil_socket_t fd, short what, void *arg)
+job_timeout_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	struct job *job = arg;
 	char msg[64];
@@ -360,7 +360,7 @@ job_start(struct job *job)
 }
 
 static void
-jobs_kick_cb(evutil_socket_t fd, short what, void *arg)
+jobs_kick_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	struct job *job;
 

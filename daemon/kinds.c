@@ -23,7 +23,7 @@ kinds_find(const char *name)
 }
 
 bool
-kinds_requeue_always(struct json_object *args)
+kinds_requeue_always(struct json_object *args UNUSED)
 {
 	return true;
 }

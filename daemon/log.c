@@ -116,7 +116,7 @@ static struct {
 } log_client_state;
 
 static void
-log_client_flush_cb(evutil_socket_t fd, short what, void *arg)
+log_client_flush_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	if (log_client_state.suppressed == 0)
 		return;

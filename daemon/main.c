@@ -37,7 +37,7 @@ static struct event *status_ev, *idle_ev;
 static long long idle_since_ms;
 
 static void
-shutdown_poll_cb(evutil_socket_t fd, short what, void *arg)
+shutdown_poll_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	bool done = jobs_stopped() && server_flushed();
 
@@ -52,7 +52,7 @@ shutdown_poll_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-stop_signal_cb(evutil_socket_t sig, short what, void *arg)
+stop_signal_cb(evutil_socket_t sig, short what UNUSED, void *arg UNUSED)
 {
 	static const struct timeval tick = {0, 20000};
 
@@ -70,7 +70,7 @@ stop_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /* Tells the service manager how many jobs there are, every few seconds. */
 static void
-status_cb(evutil_socket_t fd, short what, void *arg)
+status_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	unsigned counts[JOB_NSTATES];
 
@@ -82,7 +82,7 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 /* --idle-exit: stops once there has been no connection and no unfinished
  * job for that many seconds. */
 static void
-idle_cb(evutil_socket_t fd, short what, void *arg)
+idle_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	long long now = now_mono_ms();
 
@@ -115,7 +115,7 @@ idle_arm(void)
 }
 
 static void
-reload_signal_cb(evutil_socket_t sig, short what, void *arg)
+reload_signal_cb(evutil_socket_t sig, short what UNUSED, void *arg UNUSED)
 {
 	log_notice("signal %d: re-reading the configuration", (int)sig);
 	activation_notify("RELOADING=1");

@@ -78,7 +78,7 @@ pool_finish(struct pool_work *w)
 
 /* A worker: runs items until the pool stops. */
 static void *
-pool_thread(void *arg)
+pool_thread(void *arg UNUSED)
 {
 	struct pool_work *w;
 
@@ -118,7 +118,7 @@ pool_drain(void)
 }
 
 static void
-pool_done_cb(evutil_socket_t fd, short what, void *arg)
+pool_done_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	pool_drain();
 }

@@ -225,7 +225,7 @@ conn_close_for(struct conn *conn, const char *why)
 static void accept_resume(void);
 
 static void
-reaper_cb(evutil_socket_t fd, short what, void *arg)
+reaper_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	struct conn *conn;
 
@@ -246,7 +246,7 @@ reaper_cb(evutil_socket_t fd, short what, void *arg)
 /* Closes the connections found past --output-limit: outside their
  * callbacks and outside any loop over watchers that wrote to them. */
 static void
-limit_cb(evutil_socket_t fd, short what, void *arg)
+limit_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	struct conn *conn, *next;
 	char why[128];
@@ -266,7 +266,7 @@ limit_cb(evutil_socket_t fd, short what, void *arg)
  * response, an event, a batch, a replay, the socket taking bytes): the
  * one place the output limits are checked. */
 static void
-conn_output_cb(struct evbuffer *out, const struct evbuffer_cb_info *info,
+conn_output_cb(struct evbuffer *out UNUSED, const struct evbuffer_cb_info *info,
 	       void *arg)
 {
 	struct conn *conn = arg;
@@ -307,7 +307,7 @@ conn_timed_out(struct conn *conn, unsigned seconds, const char *what,
 
 /* The output stayed past the mark for --output-hwm-timeout seconds. */
 static void
-conn_hwm_timeout_cb(evutil_socket_t fd, short what, void *arg)
+conn_hwm_timeout_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	conn_timed_out(arg, daemon_opts.output_hwm_timeout,
 		       "output past --output-hwm for", "output-hwm-timeout");
@@ -315,7 +315,7 @@ conn_hwm_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 /* A request line stayed unfinished for --request-timeout seconds. */
 static void
-conn_request_timeout_cb(evutil_socket_t fd, short what, void *arg)
+conn_request_timeout_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	conn_timed_out(arg, daemon_opts.request_timeout,
 		       "request line unfinished after", "request-timeout");
@@ -402,7 +402,7 @@ conn_process(struct conn *conn)
 }
 
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+conn_read_cb(struct bufferevent *bev UNUSED, void *arg)
 {
 	conn_process(arg);
 }
@@ -441,7 +441,7 @@ conn_read_eof(struct conn *conn)
 }
 
 static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
+conn_event_cb(struct bufferevent *bev UNUSED, short what, void *arg)
 {
 	struct conn *conn = arg;
 
@@ -622,8 +622,8 @@ server_admit(const struct peer *peer)
 }
 
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-	  int socklen, void *arg)
+accept_cb(struct evconnlistener *l UNUSED, evutil_socket_t fd, struct sockaddr *sa UNUSED,
+	  int socklen UNUSED, void *arg UNUSED)
 {
 	struct conn *conn;
 	struct peer peer;
@@ -675,14 +675,14 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
-accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+accept_retry_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	accept_resume();
 }
 
 /* accept() failed (EMFILE, ENFILE, ENOBUFS...): pause, never spin. */
 static void
-accept_error_cb(struct evconnlistener *l, void *arg)
+accept_error_cb(struct evconnlistener *l UNUSED, void *arg UNUSED)
 {
 	char why[128];
 

@@ -269,7 +269,7 @@ write_counts(const unsigned gone[JOB_NSTATES], unsigned counts[JOB_NSTATES])
 
 /* Writes every changed job in one transaction. */
 static void
-commit_cb(evutil_socket_t fd, short what, void *arg)
+commit_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	unsigned gone[JOB_NSTATES] = {0}, counts[JOB_NSTATES] = {0};
 	struct job *job;

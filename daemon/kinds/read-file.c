@@ -347,7 +347,7 @@ read_file_deliver(struct read_file *rf)
 }
 
 static void
-read_file_read_done(void *arg, bool cancelled)
+read_file_read_done(void *arg, bool cancelled UNUSED)
 {
 	struct read_slot *slot = arg;
 	struct read_file *rf = slot->rf;
@@ -365,7 +365,7 @@ read_file_read_done(void *arg, bool cancelled)
 }
 
 static void
-read_file_open_done(void *arg, bool cancelled)
+read_file_open_done(void *arg, bool cancelled UNUSED)
 {
 	struct read_file *rf = arg;
 

@@ -43,7 +43,7 @@ sleep_release(struct job *job)
 }
 
 static void
-sleep_done(evutil_socket_t fd, short what, void *arg)
+sleep_done(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	struct job *job = arg;
 	struct json_object *result = json_object_new_object();

@@ -51,7 +51,7 @@ struct item {
 };
 
 static void
-item_work(struct pool_work *w, void *arg)
+item_work(struct pool_work *w UNUSED, void *arg)
 {
 	struct item *it = arg;
 
@@ -97,7 +97,7 @@ static bool gate_open;
 static atomic_int blocked;
 
 static void
-blocking_work(struct pool_work *w, void *arg)
+blocking_work(struct pool_work *w UNUSED, void *arg UNUSED)
 {
 	atomic_fetch_add(&blocked, 1);
 	pthread_mutex_lock(&gate_lock);
@@ -116,7 +116,7 @@ open_gate(void)
 }
 
 static void *
-open_gate_later(void *arg)
+open_gate_later(void *arg UNUSED)
 {
 	usleep(200000);
 	open_gate();

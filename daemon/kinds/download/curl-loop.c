@@ -94,7 +94,7 @@ curl_loop_action(curl_socket_t fd, int mask)
 }
 
 static void
-curl_loop_socket_event(evutil_socket_t fd, short what, void *arg)
+curl_loop_socket_event(evutil_socket_t fd, short what, void *arg UNUSED)
 {
 	int mask = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
 		   ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
@@ -103,14 +103,14 @@ curl_loop_socket_event(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-curl_loop_timer_event(evutil_socket_t fd, short what, void *arg)
+curl_loop_timer_event(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	curl_loop_action(CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* CURLMOPT_TIMERFUNCTION: arms or deletes the one timer, nothing else. */
 static int
-curl_loop_timer_cb(CURLM *m, long timeout_ms, void *userp)
+curl_loop_timer_cb(CURLM *m UNUSED, long timeout_ms, void *userp UNUSED)
 {
 	struct timeval tv;
 
@@ -148,7 +148,7 @@ curl_loop_watch(curl_socket_t s, int what, struct curl_loop_sock *sock)
 
 /* CURLMOPT_SOCKETFUNCTION. */
 static int
-curl_loop_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
+curl_loop_socket_cb(CURL *easy UNUSED, curl_socket_t s, int what, void *userp UNUSED,
 		    void *socketp)
 {
 	struct curl_loop_sock *sock = socketp;

@@ -134,7 +134,7 @@ download_fail_now(struct download *d)
 }
 
 static void
-download_discarded(void *arg, int err)
+download_discarded(void *arg, int err UNUSED)
 {
 	struct download *d = arg;
 

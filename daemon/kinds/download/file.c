@@ -455,7 +455,7 @@ write_chunks(int fd, const struct chunk *ch, int n)
 /* Hashes and writes the batch, CHUNKS_PER_WRITE chunks at a time: each
  * group is written while the hashing left it in the cache. */
 static void
-write_work(struct pool_work *w, void *arg)
+write_work(struct pool_work *w UNUSED, void *arg)
 {
 	struct download_file *f = arg;
 	struct chunk *ch = f->inflight.head;
@@ -526,7 +526,7 @@ commit_work(struct pool_work *w, void *arg)
 
 /* Empties DEST.part and starts the hash again: the body comes anew. */
 static void
-truncate_work(struct pool_work *w, void *arg)
+truncate_work(struct pool_work *w UNUSED, void *arg)
 {
 	struct download_file *f = arg;
 
@@ -539,7 +539,7 @@ truncate_work(struct pool_work *w, void *arg)
 /* A kept part gets the bytes queued so far, on disk (fdatasync: a later
  * attempt trusts its size), and `kept` says how many it holds. */
 static void
-discard_work(struct pool_work *w, void *arg)
+discard_work(struct pool_work *w UNUSED, void *arg)
 {
 	struct download_file *f = arg;
 	struct stat st;

@@ -455,7 +455,7 @@ download_transfer_retry(struct download *d)
 
 /* libcurl ended an attempt: succeed, try again, or give up. */
 static void
-download_transfer_done(CURL *easy, CURLcode rc, void *arg)
+download_transfer_done(CURL *easy UNUSED, CURLcode rc, void *arg)
 {
 	struct download *d = arg;
 
@@ -502,7 +502,7 @@ download_transfer_unpause(struct download *d)
 }
 
 static void
-download_transfer_retry_cb(evutil_socket_t fd, short what, void *arg)
+download_transfer_retry_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	download_transfer_begin(arg);
 }

@@ -50,7 +50,7 @@ process_output_pause(struct process_output *o)
 }
 
 static void
-process_output_pipe_cb(evutil_socket_t fd, short what, void *arg)
+process_output_pipe_cb(evutil_socket_t fd, short what UNUSED, void *arg)
 {
 	static char buf[PROTO_CHUNK_MAX];
 	struct process_pipe *pp = arg;
@@ -105,7 +105,7 @@ process_output_line(void *arg, uint64_t done, int64_t total)
 }
 
 static void
-process_output_timer_cb(evutil_socket_t fd, short what, void *arg)
+process_output_timer_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	struct process_output *o = arg;
 
@@ -148,7 +148,7 @@ process_output_progress_read(struct process_output *o)
 }
 
 static void
-process_output_progress_cb(evutil_socket_t fd, short what, void *arg)
+process_output_progress_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	process_output_progress_read(arg);
 }

@@ -83,7 +83,7 @@ process_pipes_closed(void *arg)
 }
 
 static void
-process_exit_cb(evutil_socket_t fd, short what, void *arg)
+process_exit_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	struct process_job *p = arg;
 	siginfo_t si;
@@ -119,7 +119,7 @@ process_exit_cb(evutil_socket_t fd, short what, void *arg)
 /* The pipes stayed open PROCESS_LINGER_MS after the reap: something else
  * holds them. Output that waits for a slow client is not cut short. */
 static void
-process_linger_cb(evutil_socket_t fd, short what, void *arg)
+process_linger_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	struct process_job *p = arg;
 
@@ -135,7 +135,7 @@ process_linger_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-process_kill_cb(evutil_socket_t fd, short what, void *arg)
+process_kill_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	struct process_job *p = arg;
 
