@@ -750,6 +750,20 @@ START_TEST(explicit_per_user_cap_applies_to_each_user)
 }
 END_TEST
 
+/* Waits for job ID to end, whether CONN watches it or not: job.watch
+ * returns it, and its end is either in that answer or the next event. */
+static void
+wait_finished(struct tconn *conn, int64_t id)
+{
+	struct json_object *r = tc_call(conn, "job.watch", "{\"id\":%lld}", (long long)id);
+	const char *state = jstr(r, "result.job.state");
+	bool ended = strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0;
+
+	json_object_put(r);
+	if (!ended)
+		json_object_put(tc_wait_end(conn, id, 5000));
+}
+
 START_TEST(list_filters_and_pages_newest_first)
 {
 	int64_t ids[6];
@@ -757,7 +771,9 @@ START_TEST(list_filters_and_pages_newest_first)
 	for (int i = 0; i < 6; i++)
 		ids[i] = submit_sleep(c, i < 3 ? 0 : 60000, "\"watch\":false");
 	json_object_put(tc_call(c, "job.cancel", "{\"id\":%lld}", (long long)ids[5]));
-	usleep(200000);
+	for (int i = 0; i < 3; i++)
+		wait_finished(c, ids[i]);
+	wait_finished(c, ids[5]);
 	struct json_object *r = tc_call(c, "job.list", "{}");
 	struct json_object *jobs = jget(r, "result.jobs");
 	ck_assert_int_eq(json_object_array_length(jobs), 6);
@@ -805,19 +821,22 @@ START_TEST(overloaded_when_queue_limits_are_reached)
 	int64_t run = submit_sleep(c, 60000, NULL);
 	struct json_object *ev = tc_event(c, 5000); /* started: not queued now */
 	json_object_put(ev);
-	submit_sleep(c, 0, NULL);
-	submit_sleep(c, 0, NULL);
+	int64_t queued1 = submit_sleep(c, 0, NULL);
+	int64_t queued2 = submit_sleep(c, 0, NULL);
 	struct json_object *r = tc_call(c, "job.submit", "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
 	assert_rpc_error(r, -32003, NULL);
 	json_object_put(r);
 	/* Another user still has room, until the global limit. */
-	submit_sleep(nobody, 0, NULL);
+	int64_t theirs = submit_sleep(nobody, 0, NULL);
 	r = tc_call(nobody, "job.submit", "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
 	assert_rpc_error(r, -32003, NULL);
 	json_object_put(r);
-	/* Room again once the queue moves. */
+	/* Room again once the queue moves: the two queued 0 ms sleeps of
+	 * this user run when the first one's slot frees. */
 	json_object_put(tc_call(c, "job.cancel", "{\"id\":%lld}", (long long)run));
-	usleep(200000);
+	wait_finished(c, queued1);
+	wait_finished(c, queued2);
+	wait_finished(nobody, theirs);
 	submit_sleep(c, 0, NULL);
 	tc_close(nobody);
 }
@@ -856,23 +875,31 @@ END_TEST
 
 START_TEST(shutdown_interrupts_jobs_and_refuses_new_ones)
 {
-	struct tconn *slow;
+	static const char *const extra[] = {"--stop-timeout", "3", NULL};
+	teardown();
+	start_with(extra);
 	/* One that may not run again after a restart (check_store.c has
 	 * the others). */
 	int64_t running = submit_sleep(c, 60000, "\"on_interrupt\":\"fail\"");
 	struct json_object *ev = tc_event(c, 5000), *r;
+	long long signalled;
 	int status;
 
 	ck_assert(is(ev, "job.started", running));
 	json_object_put(ev);
-	/* A client that does not read keeps the daemon flushing its output
-	 * for a while after the signal: long enough to be refused. */
-	slow = tc_open(d.sock);
-	for (int i = 0; i < 40; i++)
-		submit_sleep(c, 60000, "\"label\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"watch\":false");
-	for (int i = 0; i < 60; i++)
-		tc_send(slow, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"job.list\",\"params\":{}}", i);
-	usleep(300000);
+	/* A process that ignores SIGTERM holds the stop open until the
+	 * stop timeout: long enough to be refused, whatever the machine. */
+	int64_t stubborn = tc_submit(c, "{\"kind\":\"process\",\"args\":{\"argv\":"
+				     "[\"/bin/sh\",\"-c\",\"trap '' TERM; echo ready; exec sleep 60\"]}}");
+	for (;;) {
+		ev = tc_event(c, 5000);
+		ck_assert_ptr_nonnull(ev);
+		bool ready = is(ev, "job.output", stubborn);
+		json_object_put(ev);
+		if (ready)
+			break;
+	}
+	signalled = td_mono_ms();
 	kill(d.pid, SIGTERM);
 	ev = tc_wait_end(c, running, 5000);
 	ck_assert_str_eq(jstr(ev, "params.error.code"), "interrupted");
@@ -886,7 +913,12 @@ START_TEST(shutdown_interrupts_jobs_and_refuses_new_ones)
 	json_object_put(r);
 	/* New connections are refused: the socket is gone. */
 	ck_assert_int_ne(access(d.sock, F_OK), 0);
-	tc_close(slow);
+	/* The stubborn process is killed at the stop timeout, then the
+	 * daemon exits. */
+	ev = tc_wait_end(c, stubborn, 10000);
+	ck_assert_str_eq(jstr(ev, "params.error.code"), "interrupted");
+	json_object_put(ev);
+	ck_assert_int_ge(td_mono_ms() - signalled, 2900);
 	ck_assert(tc_eof(c, 10000));
 	ck_assert_int_eq(waitpid(d.pid, &status, 0), d.pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
