@@ -122,8 +122,9 @@ void job_fail(struct job *job, const char *code, const char *message,
 void job_fail_errno(struct job *job, int err, const char *what);
 
 /* Reports progress; at most PROTO_PROGRESS_PER_SEC events a second reach
- * watchers unless FINAL. TOTAL < 0 is null. UNIT is "bytes" or "items". */
-void job_progress(struct job *job, uint64_t done, int64_t total,
+ * watchers unless FINAL. TOTAL < 0 is null. UNIT is "bytes" or "items".
+ * False when the rate limit held this one back. */
+bool job_progress(struct job *job, uint64_t done, int64_t total,
 		  const char *unit, bool final);
 
 /* Replaces the kind's note for a later attempt of JOB (NOTE is JSON text,

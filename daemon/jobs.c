@@ -590,7 +590,7 @@ job_fail_errno(struct job *job, int err, const char *what)
 	job_fail(job, code, msg, extra);
 }
 
-void
+bool
 job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 	     bool final)
 {
@@ -599,13 +599,14 @@ job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 
 	if (!final && job->progress_last_ms != 0 &&
 	    now - job->progress_last_ms < 1000 / PROTO_PROGRESS_PER_SEC)
-		return;
+		return false;
 	job->progress_last_ms = now;
 	job_next_seq(job);
 	if ((buf = watch_event_buffer(job)) != NULL) {
 		events_write_progress(buf, job, done, total, unit);
 		watch_send(job, buf);
 	}
+	return true;
 }
 
 struct output_ctx {

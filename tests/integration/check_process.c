@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -459,6 +460,104 @@ START_TEST(slow_client_holds_the_program_and_loses_nothing)
 	json_object_put(r);
 	tc_close(other);
 
+	follow(c, &j);
+	assert_completed(&j);
+	ck_assert_uint_eq(j.out_len, big);
+	ck_assert_mem_eq(j.out, data, big);
+	pjob_free(&j);
+	free(script);
+	free(file);
+	free(data);
+}
+END_TEST
+
+/* Two connections watch one job, and one of them does not read: the job
+ * waits for it (nothing is buffered past its high-water mark) until
+ * --output-hwm-timeout closes it; the other then gets every byte. */
+START_TEST(a_slow_watcher_holds_the_job_and_the_other_loses_nothing)
+{
+	static const char *const extra[] = {"--output-hwm", "65536",
+					    "--output-hwm-timeout", "2", NULL};
+	size_t big = 4 * 1024 * 1024;
+	unsigned char *data;
+	char *file, *go, *script;
+	struct tconn *slow;
+	struct pjob j = {0};
+
+	teardown();
+	start_with(extra);
+	data = pattern(big);
+	file = dpath("big");
+	go = dpath("go");
+	write_file(file, data, big, 0644);
+	/* It writes only once both watch. */
+	ck_assert_int_ge(asprintf(&script, "while [ ! -e %s ]; do sleep 0.01; done; "
+				  "head -c %zu %s", go, big, file), 0);
+	const char *argv[] = {"sh", "-c", script, NULL};
+	char *a = jargv(argv);
+	j.id = tc_submit(c, "{\"kind\":\"process\",\"args\":{\"argv\":%s}}", a);
+	free(a);
+	slow = tc_open(d.sock);
+	json_object_put(tc_call(slow, "job.watch", "{\"id\":%lld}", (long long)j.id));
+	write_file(go, "", 0, 0644);
+
+	/* For a second the reader gets little more than the two
+	 * connections' buffers hold: the job waits for the slow one. */
+	long long until = td_mono_ms() + 1000;
+	for (long long left; (left = until - td_mono_ms()) > 0;) {
+		struct json_object *ev = tc_event(c, (int)left);
+		if (ev == NULL)
+			break;
+		if (jint(ev, "params.id") == j.id &&
+		    strcmp(jstr(ev, "method"), "job.output") == 0)
+			take_output(&j, ev);
+		json_object_put(ev);
+	}
+	ck_assert_msg(j.out_len < big / 2, "%zu bytes arrived past a stalled watcher",
+		      j.out_len);
+
+	/* The slow one is closed (what it holds unread stays unread), and
+	 * the job goes on for the other. */
+	follow(c, &j);
+	assert_completed(&j);
+	ck_assert_uint_eq(j.out_len, big);
+	ck_assert_mem_eq(j.out, data, big);
+	struct pollfd pfd = {.fd = tc_fd(slow), .events = POLLIN};
+	ck_assert_int_eq(poll(&pfd, 1, 0), 1);
+	ck_assert_msg(pfd.revents & POLLHUP, "the slow watcher is still open");
+	tc_close(slow);
+	pjob_free(&j);
+	free(script);
+	free(go);
+	free(file);
+	free(data);
+}
+END_TEST
+
+/* A leftover process that holds the pipes gets its second after the
+ * program's exit only while its output flows: a client that does not
+ * read for longer loses none of it. */
+START_TEST(leftover_output_waits_for_a_slow_client)
+{
+	static const char *const extra[] = {"--output-hwm", "65536", NULL};
+	size_t big = 4 * 1024 * 1024;
+	unsigned char *data;
+	char *file, *script;
+	struct pjob j = {0};
+
+	teardown();
+	start_with(extra);
+	data = pattern(big);
+	file = dpath("big");
+	write_file(file, data, big, 0644);
+	/* The program exits at once; what it left behind writes it all. */
+	ck_assert_int_ge(asprintf(&script, "head -c %zu %s & exit 0", big, file), 0);
+	const char *argv[] = {"sh", "-c", script, NULL};
+	char *a = jargv(argv);
+	j.id = tc_submit(c, "{\"kind\":\"process\",\"args\":{\"argv\":%s}}", a);
+	free(a);
+
+	sleep(3); /* three times the linger, reading nothing */
 	follow(c, &j);
 	assert_completed(&j);
 	ck_assert_uint_eq(j.out_len, big);
@@ -1281,6 +1380,8 @@ process_suite(void)
 	tcase_add_test(tc, binary_output_is_exact);
 	tcase_add_test(tc, large_output_is_exact);
 	tcase_add_test(tc, slow_client_holds_the_program_and_loses_nothing);
+	tcase_add_test(tc, a_slow_watcher_holds_the_job_and_the_other_loses_nothing);
+	tcase_add_test(tc, leftover_output_waits_for_a_slow_client);
 	tcase_add_test(tc, cwd_defaults_to_root_and_can_be_given);
 	tcase_add_test(tc, environment_is_minimal_plus_given);
 	tcase_add_test(tc, program_is_looked_up_in_the_jobs_path);

@@ -485,6 +485,23 @@ START_TEST(directory_is_a_directory)
 }
 END_TEST
 
+/* A read the kernel refuses is io-error with its errno: the reading
+ * process's own memory at address 0 is never mapped (EIO). */
+START_TEST(read_error_is_io_error_with_errno)
+{
+	struct got g = {0};
+	int64_t id = submit_read(c, "/proc/self/mem", NULL);
+
+	collect(c, id, &g, 30);
+	ck_assert_str_eq(jstr(g.end, "method"), "job.failed");
+	ck_assert_str_eq(jstr(g.end, "params.error.code"), "io-error");
+	ck_assert_int_eq(jint(g.end, "params.error.errno"), EIO);
+	ck_assert_ptr_nonnull(strstr(jstr(g.end, "params.error.message"), "/proc/self/mem"));
+	ck_assert_uint_eq(g.len, 0);
+	got_free(&g);
+}
+END_TEST
+
 /* The daemon still answers after a refused request. */
 static void
 assert_serving(void)
@@ -917,6 +934,7 @@ read_file_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, missing_file_is_not_found);
 	tcase_add_test(tc, directory_is_a_directory);
+	tcase_add_test(tc, read_error_is_io_error_with_errno);
 	tcase_add_test(tc, bad_args_are_invalid_params);
 	suite_add_tcase(s, tc);
 

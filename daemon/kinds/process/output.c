@@ -38,7 +38,8 @@ process_output_pipe_close(struct process_pipe *pp)
 		job_output_end(pp->o->job, pp->stream);
 }
 
-/* Stops reading the pipes until resumed. */
+/* Stops reading the pipes until resumed; the linger does not run
+ * meanwhile. */
 static void
 process_output_pause(struct process_output *o)
 {
@@ -47,6 +48,12 @@ process_output_pause(struct process_output *o)
 		event_del(o->out.ev);
 	if (o->err.fd >= 0)
 		event_del(o->err.ev);
+	if (evtimer_pending(o->linger_timer, NULL)) {
+		o->linger_left_ms -= now_mono_ms() - o->linger_since_ms;
+		if (o->linger_left_ms < 0)
+			o->linger_left_ms = 0;
+		evtimer_del(o->linger_timer);
+	}
 }
 
 static void
@@ -73,6 +80,41 @@ process_output_pipe_cb(evutil_socket_t fd, short what UNUSED, void *arg)
 		process_output_pause(o);
 }
 
+/* ---- Linger ------------------------------------------------------------- */
+
+static void
+process_output_linger_arm(struct process_output *o)
+{
+	struct timeval tv = {o->linger_left_ms / 1000,
+			     o->linger_left_ms % 1000 * 1000};
+
+	o->linger_since_ms = now_mono_ms();
+	evtimer_add(o->linger_timer, &tv);
+}
+
+/* The linger ran out: something the program left behind holds the pipes. */
+static void
+process_output_linger_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
+{
+	struct process_output *o = arg;
+
+	log_info("job %llu: output still open after the process exited; "
+		 "closing it", (unsigned long long)o->job->id);
+	process_output_close(o);
+	o->closed(o->arg);
+}
+
+void
+process_output_linger(struct process_output *o, long long ms)
+{
+	if (!process_output_open(o) || o->lingering)
+		return;
+	o->lingering = true;
+	o->linger_left_ms = ms;
+	if (!o->paused)
+		process_output_linger_arm(o);
+}
+
 static void
 process_output_pipe_open(struct process_output *o, struct process_pipe *pp,
 			 int fd, enum job_stream stream)
@@ -94,12 +136,10 @@ process_output_line(void *arg, uint64_t done, int64_t total)
 {
 	static const struct timeval retry = {0, PROCESS_PROGRESS_RETRY_MS * 1000};
 	struct process_output *o = arg;
-	uint32_t seq = o->job->seq;
 
 	o->progress_done = done;
 	o->progress_total = total;
-	job_progress(o->job, done, total, "items", false);
-	o->progress_unsent = o->job->seq == seq;
+	o->progress_unsent = !job_progress(o->job, done, total, "items", false);
 	if (o->progress_unsent && !evtimer_pending(o->progress_timer, NULL))
 		evtimer_add(o->progress_timer, &retry);
 }
@@ -181,6 +221,8 @@ process_output_init(struct process_output *o, struct job *job,
 	proc_progress_init(&o->progress);
 	o->progress_timer =
 		evtimer_new(daemon_base, process_output_timer_cb, o);
+	o->linger_timer =
+		evtimer_new(daemon_base, process_output_linger_cb, o);
 }
 
 void
@@ -219,6 +261,8 @@ process_output_resume(struct process_output *o)
 		event_add(o->out.ev, NULL);
 	if (o->err.fd >= 0)
 		event_add(o->err.ev, NULL);
+	if (o->lingering && process_output_open(o))
+		process_output_linger_arm(o);
 }
 
 void
@@ -228,4 +272,5 @@ process_output_free(struct process_output *o)
 	process_output_pipe_release(&o->err);
 	process_output_progress_close(o);
 	event_free(o->progress_timer);
+	event_free(o->linger_timer);
 }

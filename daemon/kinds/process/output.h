@@ -32,7 +32,11 @@ struct process_output {
 	bool progress_unsent;
 	uint64_t progress_done;
 	int64_t progress_total;
-	void (*closed)(void *arg); /* stdout or stderr reached EOF */
+	struct event *linger_timer;
+	bool lingering;           /* the program exited; the pipes did not */
+	long long linger_left_ms; /* of the linger, not counting pauses */
+	long long linger_since_ms; /* when the timer was last armed */
+	void (*closed)(void *arg); /* stdout or stderr reached EOF, or closed */
 	void *arg;
 };
 
@@ -45,6 +49,10 @@ void process_output_start(struct process_output *o, int out_fd, int err_fd,
 			  int progress_fd);
 /* True while stdout or stderr is open. */
 bool process_output_open(const struct process_output *o);
+/* The program exited: if stdout or stderr is still open (something it
+ * left behind holds it), it is closed after MS ms in which output was not
+ * paused for a slow client, and CLOSED called. */
+void process_output_linger(struct process_output *o, long long ms);
 /* Closes stdout and stderr: what comes after is lost. */
 void process_output_close(struct process_output *o);
 /* The watchers drained: read the pipes again. */

@@ -15,8 +15,9 @@
  * - end: once the child is reaped AND stdout and stderr are at EOF, in
  *   process_end(), exactly once. A leftover process (a grandchild) may
  *   hold the pipes open after the child has exited: PROCESS_LINGER_MS
- *   after the reap they are closed and the job ends anyway; what it
- *   writes after that is lost, and it is not killed.
+ *   after the reap, not counting time while output waits for a slow
+ *   client, they are closed and the job ends anyway; what it writes
+ *   after that is lost, and it is not killed.
  * - stop (cancel, timeout, shutdown): SIGTERM to the process group, then
  *   SIGKILL PROCESS_KILL_MS later. When the child exits during a stop the
  *   group gets SIGKILL before the reap (the unreaped child still holds the
@@ -54,14 +55,10 @@ struct process_job {
 	struct event *exit_ev;
 	struct process_output output;
 	struct event *kill_timer;   /* SIGKILL after SIGTERM */
-	struct event *linger_timer; /* pipes after the reap */
 	bool stopping, reaped;
 	int wait_code, wait_status; /* siginfo of the reap */
 	long long elapsed_ms;
 };
-
-static const struct timeval process_linger = {
-	PROCESS_LINGER_MS / 1000, PROCESS_LINGER_MS % 1000 * 1000};
 
 static void process_try_end(struct process_job *p);
 
@@ -111,26 +108,7 @@ process_exit_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 	close(p->pidfd);
 	p->pidfd = -1;
 	evtimer_del(p->kill_timer);
-	if (process_output_open(&p->output))
-		evtimer_add(p->linger_timer, &process_linger);
-	process_try_end(p);
-}
-
-/* The pipes stayed open PROCESS_LINGER_MS after the reap: something else
- * holds them. Output that waits for a slow client is not cut short. */
-static void
-process_linger_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
-{
-	struct process_job *p = arg;
-
-	if (p->output.paused) {
-		evtimer_add(p->linger_timer, &process_linger);
-		return;
-	}
-	log_info("job %llu: output still open %d ms after process %d exited; "
-		 "closing it", (unsigned long long)p->job->id,
-		 PROCESS_LINGER_MS, (int)p->pid);
-	process_output_close(&p->output);
+	process_output_linger(&p->output, PROCESS_LINGER_MS);
 	process_try_end(p);
 }
 
@@ -153,7 +131,6 @@ process_free(struct process_job *p)
 		close(p->pidfd);
 	process_output_free(&p->output);
 	event_free(p->kill_timer);
-	event_free(p->linger_timer);
 	if (p->job != NULL)
 		p->job->priv = NULL;
 	free(p);
@@ -309,7 +286,6 @@ process_start(struct job *job, struct json_object *args)
 	p->pidfd = -1;
 	process_output_init(&p->output, job, process_pipes_closed, p);
 	p->kill_timer = evtimer_new(daemon_base, process_kill_cb, p);
-	p->linger_timer = evtimer_new(daemon_base, process_linger_cb, p);
 	s = process_spawn_new(job, args);
 	s->p = p;
 	job->priv = p;
