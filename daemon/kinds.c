@@ -3,7 +3,7 @@
 
 #include "kinds.h"
 
-const struct job_kind *const job_kinds[] = {
+static const struct job_kind *const builtin_kinds[] = {
 	&kind_sleep,
 	&kind_read_file,
 	&kind_fetch_user,
@@ -11,14 +11,34 @@ const struct job_kind *const job_kinds[] = {
 	&kind_download,
 };
 
-const size_t job_kinds_count = sizeof job_kinds / sizeof job_kinds[0];
+static const struct job_kind *const *kinds = builtin_kinds;
+static size_t nkinds = sizeof builtin_kinds / sizeof builtin_kinds[0];
+
+void
+kinds_use(const struct job_kind *const *table, size_t n)
+{
+	kinds = table;
+	nkinds = n;
+}
+
+size_t
+kinds_count(void)
+{
+	return nkinds;
+}
+
+const struct job_kind *
+kinds_at(size_t i)
+{
+	return kinds[i];
+}
 
 const struct job_kind *
 kinds_find(const char *name)
 {
-	for (size_t i = 0; i < job_kinds_count; i++)
-		if (strcmp(job_kinds[i]->name, name) == 0)
-			return job_kinds[i];
+	for (size_t i = 0; i < nkinds; i++)
+		if (strcmp(kinds[i]->name, name) == 0)
+			return kinds[i];
 	return NULL;
 }
 

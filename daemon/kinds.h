@@ -8,9 +8,12 @@
 
 #include "job-kind.h"
 
-extern const struct job_kind *const job_kinds[];
-extern const size_t job_kinds_count;
-
+/* The kinds this daemon runs, in the order daemon.info lists them. */
+size_t kinds_count(void);
+const struct job_kind *kinds_at(size_t i);
+/* Runs the core with the N kinds of TABLE instead of the built-in ones:
+ * tests of the job table use kinds of their own. Before jobs_init(). */
+void kinds_use(const struct job_kind *const *table, size_t n);
 /* The kind named NAME, or NULL. */
 const struct job_kind *kinds_find(const char *name);
 /* A requeue_by_default for kinds whose jobs can always run again. */

@@ -66,12 +66,12 @@ void
 sched_init(void (*kick)(void))
 {
 	sched_kick = kick;
-	nslots = job_kinds_count;
+	nslots = kinds_count();
 	slots = xcalloc(nslots, sizeof *slots);
 	for (size_t i = 0; i < nslots; i++) {
-		slots[i].kind = job_kinds[i];
-		slots[i].max_running = job_kinds[i]->default_max_running
-					       ? job_kinds[i]->default_max_running
+		slots[i].kind = kinds_at(i);
+		slots[i].max_running = slots[i].kind->default_max_running
+					       ? slots[i].kind->default_max_running
 					       : ncpus();
 		TAILQ_INIT(&slots[i].ring);
 		slots[i].users = lh_kptr_table_new(16, user_queue_free_entry);

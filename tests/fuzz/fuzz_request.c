@@ -25,15 +25,15 @@ static void
 fuzz_submit(struct json_object *params)
 {
 	struct json_object *kind, *args;
+	const struct job_kind *k;
 	struct param_error err;
 
 	if (!json_object_object_get_ex(params, "kind", &kind) ||
 	    !json_object_object_get_ex(params, "args", &args) ||
 	    !json_object_is_type(args, json_type_object))
 		return;
-	for (size_t i = 0; i < job_kinds_count; i++)
-		if (strcmp(job_kinds[i]->name, json_object_get_string(kind)) == 0)
-			job_kinds[i]->validate(args, &err);
+	if ((k = kinds_find(json_object_get_string(kind))) != NULL)
+		k->validate(args, &err);
 }
 
 static void
