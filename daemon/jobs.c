@@ -350,10 +350,10 @@ job_start(struct job *job)
 	job->started_ms = now_wall_ms();
 	job->started_mono_ms = now_mono_ms();
 	job->started_seq = job_next_seq(job);
-	struct evbuffer *buf = watch_event_buffer(job);
-	if (buf != NULL) {
-		events_write_started(buf, job, job->seq);
-		watch_send(job, buf);
+	struct watch_event ev = watch_event_begin(job);
+	if (ev.buf != NULL) {
+		events_write_started(ev.buf, job, job->seq);
+		watch_event_end(job, ev);
 	}
 	job->kind->start(job, args);
 	json_object_put(args);
@@ -528,10 +528,10 @@ job_finish(struct job *job, struct json_object *result,
 	}
 
 	job_next_seq(job);
-	struct evbuffer *buf = watch_event_buffer(job);
-	if (buf != NULL) {
-		events_write_end(buf, job);
-		watch_send(job, buf);
+	struct watch_event ev = watch_event_begin(job);
+	if (ev.buf != NULL) {
+		events_write_end(ev.buf, job);
+		watch_event_end(job, ev);
 	}
 	watch_remove_all(job);
 
@@ -595,16 +595,16 @@ job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 	     bool final)
 {
 	long long now = now_mono_ms();
-	struct evbuffer *buf;
+	struct watch_event ev;
 
 	if (!final && job->progress_last_ms != 0 &&
 	    now - job->progress_last_ms < 1000 / PROTO_PROGRESS_PER_SEC)
 		return false;
 	job->progress_last_ms = now;
 	job_next_seq(job);
-	if ((buf = watch_event_buffer(job)) != NULL) {
-		events_write_progress(buf, job, done, total, unit);
-		watch_send(job, buf);
+	if ((ev = watch_event_begin(job)).buf != NULL) {
+		events_write_progress(ev.buf, job, done, total, unit);
+		watch_event_end(job, ev);
 	}
 	return true;
 }
@@ -612,7 +612,7 @@ job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 struct output_ctx {
 	struct job *job;
 	enum job_stream stream;
-	struct evbuffer *buf;
+	struct watch_event ev;
 };
 
 static void
@@ -631,8 +631,8 @@ output_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 						      .offset = offset,
 						      .data = raw,
 						      .len = len});
-	if (ctx->buf != NULL)
-		events_write_output(ctx->buf, job->id, job->seq,
+	if (ctx->ev.buf != NULL)
+		events_write_output(ctx->ev.buf, job->id, job->seq,
 				    events_stream_name(ctx->stream), offset, enc, raw,
 				    len);
 }
@@ -657,10 +657,10 @@ void
 job_output(struct job *job, enum job_stream stream, const void *data,
 	   size_t len)
 {
-	struct output_ctx ctx = {job, stream, watch_event_buffer(job)};
+	struct output_ctx ctx = {job, stream, watch_event_begin(job)};
 
 	chunk_write(job_encoder(job, stream), data, len, output_sink, &ctx);
-	watch_send(job, ctx.buf);
+	watch_event_end(job, ctx.ev);
 }
 
 void
@@ -670,9 +670,9 @@ job_output_end(struct job *job, enum job_stream stream)
 
 	if (job->encoders[stream] == NULL)
 		return;
-	ctx = (struct output_ctx){job, stream, watch_event_buffer(job)};
+	ctx = (struct output_ctx){job, stream, watch_event_begin(job)};
 	chunk_finish(job->encoders[stream], output_sink, &ctx);
-	watch_send(job, ctx.buf);
+	watch_event_end(job, ctx.ev);
 }
 
 /* ---- Submission --------------------------------------------------------- */

@@ -71,32 +71,28 @@ watch_emit(struct job *job, struct evbuffer *buf)
 	evbuffer_drain(buf, evbuffer_get_length(buf));
 }
 
-/* Where to write an event for JOB: the one watcher's output itself (the
- * common case, no copy), else a buffer for watch_send(); NULL when
- * nobody watches. */
-struct evbuffer *
-watch_event_buffer(struct job *job)
+struct watch_event
+watch_event_begin(struct job *job)
 {
 	struct watch *first = TAILQ_FIRST(&job->watches);
 
 	if (first == NULL)
-		return NULL;
+		return (struct watch_event){NULL, false};
 	if (TAILQ_NEXT(first, job_link) == NULL)
-		return first->replay != NULL ? first->replay->held
-					     : conn_output(first->conn);
-	return evbuffer_new();
+		return (struct watch_event){
+			first->replay != NULL ? first->replay->held
+					      : conn_output(first->conn),
+			false};
+	return (struct watch_event){evbuffer_new(), true};
 }
 
-/* Sends what was written to BUF (from watch_event_buffer) and lets it go. */
 void
-watch_send(struct job *job, struct evbuffer *buf)
+watch_event_end(struct job *job, struct watch_event ev)
 {
-	struct watch *first = TAILQ_FIRST(&job->watches);
-
-	if (buf == NULL || TAILQ_NEXT(first, job_link) == NULL)
-		return;
-	watch_emit(job, buf);
-	evbuffer_free(buf);
+	if (!ev.owned)
+		return; /* it was written where it goes */
+	watch_emit(job, ev.buf);
+	evbuffer_free(ev.buf);
 }
 
 /* CONN's watch of JOB, made if needed; NULL for a job that has ended. */

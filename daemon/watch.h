@@ -23,11 +23,18 @@ void watch_new_job(struct job *job, struct conn *conn, bool watch);
  * jobs PEER may see; returns them as job objects. */
 struct json_object *watch_all(const struct peer *peer, struct conn *conn);
 
-/* Where to write an event of JOB: the one watcher's own output buffer
- * (no copy), else a new buffer for watch_send(); NULL if none watches. */
-struct evbuffer *watch_event_buffer(struct job *job);
-/* Delivers what was written to BUF (from watch_event_buffer). */
-void watch_send(struct job *job, struct evbuffer *buf);
+/* Where an event of JOB is written. With one watcher it is that
+ * watcher's own output (no copy); with several, a buffer of its own
+ * (OWNED) that watch_event_end() copies to each and frees. BUF is NULL
+ * when nobody watches. */
+struct watch_event {
+	struct evbuffer *buf;
+	bool owned;
+};
+
+struct watch_event watch_event_begin(struct job *job);
+/* Delivers what was written to EV.buf (from watch_event_begin). */
+void watch_event_end(struct job *job, struct watch_event ev);
 
 /* Starts a replay to CONN of JOB's kept events whose seq is above SINCE,
  * in their order and with their seq: its job.started, its kept job.output
