@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "events.h"
+#include "xmalloc.h"
 
 static const char hex[] = "0123456789abcdef";
 
@@ -351,4 +352,23 @@ events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
 	else
 		events_write_json_string(out, raw, len);
 	evbuffer_add(out, "}}\n", 3);
+}
+
+struct json_object *
+events_job_object(const struct job *job)
+{
+	struct evbuffer *buf = evbuffer_new();
+	struct json_object *obj = json_object_new_string("");
+	size_t len;
+
+	/* A json-c value that serialises as the text written here. */
+	events_write_job(buf, job);
+	len = evbuffer_get_length(buf);
+	char *text = xmalloc(len + 1);
+	evbuffer_remove(buf, text, len);
+	text[len] = '\0';
+	evbuffer_free(buf);
+	json_object_set_serializer(obj, json_object_userdata_to_json_string, text,
+				   json_object_free_userdata);
+	return obj;
 }

@@ -15,6 +15,9 @@ const char *events_stream_name(enum job_stream stream);
 
 /* The job object of PROTOCOL.md. */
 void events_write_job(struct evbuffer *out, const struct job *job);
+/* The same job object as a json-c value (it serialises as that text),
+ * for responses built with json-c. */
+struct json_object *events_job_object(const struct job *job);
 /* One notification line each; SEQ where a replay gives an old event
  * again, else JOB's current one. */
 void events_write_started(struct evbuffer *out, const struct job *job,

@@ -174,29 +174,10 @@ jobs_lookup(const struct peer *peer, uint64_t id)
 
 /* ---- Rendering ---------------------------------------------------------- */
 
-struct json_object *
-jobs_render(const struct job *job)
-{
-	struct evbuffer *buf = evbuffer_new();
-	struct json_object *obj = json_object_new_string("");
-	size_t len;
-
-	/* A json-c value that serialises as the text written here. */
-	events_write_job(buf, job);
-	len = evbuffer_get_length(buf);
-	char *text = xmalloc(len + 1);
-	evbuffer_remove(buf, text, len);
-	text[len] = '\0';
-	evbuffer_free(buf);
-	json_object_set_serializer(obj, json_object_userdata_to_json_string, text,
-				   json_object_free_userdata);
-	return obj;
-}
-
 static void
 list_add(const struct job *job, void *array)
 {
-	json_object_array_add(array, jobs_render(job));
+	json_object_array_add(array, events_job_object(job));
 }
 
 struct json_object *

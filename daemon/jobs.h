@@ -46,8 +46,6 @@ bool jobs_visible(const struct peer *peer, const struct job *job);
 /* Asks JOB to stop with "cancelled": 0, or -32002 when it has ended. */
 int jobs_cancel(struct job *job);
 
-/* The job object of PROTOCOL.md. */
-struct json_object *jobs_render(const struct job *job);
 /* Jobs PEER can see, newest first. STATE < 0 and KIND NULL: any. */
 struct json_object *jobs_list(const struct peer *peer, int state,
 			      const char *kind, unsigned limit,

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "../proto/jsonrpc.h"
+#include "events.h"
 #include "jobs.h"
 #include "kinds.h"
 #include "log.h"
@@ -70,7 +71,7 @@ job_result(struct job *job)
 {
 	struct json_object *result = json_object_new_object();
 
-	json_object_object_add(result, "job", jobs_render(job));
+	json_object_object_add(result, "job", events_job_object(job));
 	return result;
 }
 

@@ -173,7 +173,7 @@ watch_all(const struct peer *peer, struct conn *conn)
 		    job->state == JOB_FAILED)
 			continue;
 		watch_add(job, conn);
-		json_object_array_add(array, jobs_render(job));
+		json_object_array_add(array, events_job_object(job));
 	}
 	return array;
 }
