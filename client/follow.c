@@ -10,7 +10,7 @@
 
 #include <json-c/json.h>
 
-#include "../proto/chunk.h"
+#include "../proto/base64.h"
 #include "../proto/output-line.h"
 #include "asyncctl.h"
 #include "connection.h"
