@@ -324,7 +324,8 @@ ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
 		}
 		json_object_put(msg);
 	}
-	client_on_output(ctl->conn, NULL, NULL);
+	if (ctl->conn != NULL) /* NULL: the daemon did not come back */
+		client_on_output(ctl->conn, NULL, NULL);
 	progress_free(f.progress);
 	fflush(stdout);
 	free(f.done);
