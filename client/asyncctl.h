@@ -76,10 +76,18 @@ int ctl_usage(const char *command, const char *fmt, ...)
 /* Parses a job id; 0 if it is not one. */
 uint64_t ctl_parse_id(const char *s);
 
-/* Submits a job of KIND with ARGS (taken) under the common options and
- * returns its id, or 0 after printing why (*status set). */
+/* submit.c: submits a job of KIND with ARGS (taken) under the common
+ * options and returns its id, or 0 after printing why (*status set). */
 uint64_t ctl_submit(struct ctl *ctl, const char *kind, struct json_object *args,
 		    int *status);
+/* Submits (as ctl_submit) each of N jobs, then follows them, or with
+ * --detach prints their ids. */
+int ctl_run_jobs(struct ctl *ctl, const char *kind, struct json_object **args,
+		 size_t n, const struct kind_ui *ui);
+
+/* follow.c: from now on a Ctrl-C (or SIGTERM) sets ctl_interrupted, and
+ * a second one exits at once. */
+void ctl_catch_interrupt(void);
 /* Follows jobs IDS until each has ended; CANCEL_ON_INT: Ctrl-C cancels
  * them. Returns EXIT_OK when every one completed. */
 int ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
@@ -89,10 +97,6 @@ int ctl_follow(struct ctl *ctl, const uint64_t *ids, size_t n,
 int ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
 		     const uint32_t *since, const struct kind_ui *ui,
 		     bool cancel_on_int);
-/* Submits (as ctl_submit) each of N jobs, then follows them, or with
- * --detach prints their ids. */
-int ctl_run_jobs(struct ctl *ctl, const char *kind, struct json_object **args,
-		 size_t n, const struct kind_ui *ui);
 
 /* The commands (cmd-*.c), each run with the arguments after its name. */
 int cmd_sleep(struct ctl *ctl, int argc, char **argv);

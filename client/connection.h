@@ -1,9 +1,10 @@
-/* asyncctl's connection to asyncd: blocking line I/O, request ids, and a
- * queue for events that arrive while a response is awaited. */
+/* asyncctl's connection to asyncd: requests built with json-c and given
+ * ids, over the JSON-lines client of proto/line-client.h. */
 #ifndef ASYNCCTL_CONNECTION_H
 #define ASYNCCTL_CONNECTION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct json_object;
 struct client;
@@ -17,8 +18,6 @@ void client_close(struct client *c);
  * broke. PARAMS is taken. */
 struct json_object *client_call(struct client *c, const char *method,
 				struct json_object *params);
-/* Sends one raw line (no '\n' needed); -1 if the connection broke. */
-int client_send_line(struct client *c, const char *line);
 /* Sends a request whose response is not awaited now (it arrives through
  * client_next()). Returns its id, or -1. */
 long long client_send(struct client *c, const char *method,

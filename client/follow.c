@@ -1,32 +1,31 @@
-/* Submitting jobs and following their events until they end. */
-#include <errno.h>
-#include <inttypes.h>
+/* Following jobs' events until they end: output written out, ends shown,
+ * and, when the daemon goes away, a reconnect that resumes each job from
+ * its last event seen. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
-#include "../proto/chunk.h"
+#include "../proto/base64.h"
 #include "../proto/output-line.h"
 #include "asyncctl.h"
 #include "connection.h"
+#include "progress.h"
 #include "render.h"
 
 static void
-on_sigint(int sig)
+on_sigint(int sig UNUSED)
 {
-	(void)sig;
 	if (ctl_interrupted)
 		_exit(EXIT_INTERRUPTED); /* a second Ctrl-C: leave at once */
 	ctl_interrupted = 1;
 }
 
-static void
-catch_sigint(void)
+void
+ctl_catch_interrupt(void)
 {
 	struct sigaction sa;
 
@@ -35,33 +34,6 @@ catch_sigint(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: poll() returns */
 	sigaction(SIGTERM, &sa, NULL);
-}
-
-uint64_t
-ctl_submit(struct ctl *ctl, const char *kind, struct json_object *args,
-	   int *status)
-{
-	struct json_object *params = json_object_new_object();
-	struct json_object *response, *job;
-	uint64_t id;
-
-	json_object_object_add(params, "kind", json_object_new_string(kind));
-	json_object_object_add(params, "args", args);
-	if (ctl->label != NULL)
-		json_object_object_add(params, "label", json_object_new_string(ctl->label));
-	if (ctl->after != NULL)
-		json_object_object_add(params, "after", json_object_get(ctl->after));
-	if (ctl->timeout_ms > 0)
-		json_object_object_add(params, "timeout_ms",
-				       json_object_new_int64(ctl->timeout_ms));
-	json_object_object_add(params, "watch", json_object_new_boolean(!ctl->detach));
-	response = ctl_call(ctl, "job.submit", params, status);
-	if (response == NULL)
-		return 0;
-	job = render_get(render_get(response, "result"), "job");
-	id = (uint64_t)json_object_get_int64(render_get(job, "id"));
-	json_object_put(response);
-	return id;
 }
 
 static int
@@ -97,17 +69,6 @@ write_output(struct json_object *params)
 		fflush(stderr);
 }
 
-
-static double
-seconds_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - start->tv_sec) +
-	       (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
 /* The last event seen of a job, to watch it again from there. */
 struct seen {
 	uint64_t id;
@@ -126,11 +87,7 @@ struct follow {
 			    * and not ended */
 	size_t nseen, seen_cap;
 	bool *done;
-	bool bars;   /* progress bars on stderr, a terminal */
-	bool block;  /* several bars: one line each, redrawn in place */
-	bool drawn;  /* a single bar is on screen */
-	struct json_object **results; /* held back while the block is shown */
-	struct timespec start;
+	struct progress *progress;
 };
 
 static struct seen *
@@ -252,57 +209,14 @@ cancel_all(struct follow *f)
 	}
 }
 
-/* Rewrites line I of the block of bars (the cursor rests below it). */
-static void
-block_line_begin(struct follow *f, int i)
-{
-	fprintf(stderr, "\033[%zuA\r\033[K", f->n - (size_t)i);
-}
-
-static void
-block_line_end(struct follow *f, int i)
-{
-	fprintf(stderr, "\033[%zuB\r", f->n - (size_t)i);
-	fflush(stderr);
-}
-
-static void
-show_progress(struct follow *f, int i, uint64_t id, struct json_object *p)
-{
-	if (!f->bars)
-		return;
-	if (f->block && i >= 0) {
-		block_line_begin(f, i);
-		render_progress(stderr, (unsigned long long)id, p, seconds_since(&f->start));
-		block_line_end(f, i);
-	} else {
-		fprintf(stderr, "\r\033[K");
-		render_progress(stderr, (unsigned long long)id, p, seconds_since(&f->start));
-		f->drawn = true;
-	}
-}
-
+/* Shows how job ID, the Ith followed (-1: not one), ended. */
 static void
 show_end(struct follow *f, int i, uint64_t id, struct json_object *msg, bool ok)
 {
 	struct json_object *p = render_get(msg, "params");
 
-	if (f->drawn) {
-		fprintf(stderr, "\n");
-		f->drawn = false;
-	}
-	if (f->block && i >= 0) {
-		block_line_begin(f, i);
-		if (ok)
-			fprintf(stderr, "job %llu done", (unsigned long long)id);
-		else
-			render_job_error_text(stderr, (unsigned long long)id,
-					      render_get(p, "error"));
-		block_line_end(f, i);
-		if (ok) /* printed once the block is finished */
-			f->results[i] = json_object_get(render_get(p, "result"));
+	if (progress_end(f->progress, i, id, p, ok))
 		return;
-	}
 	if (!ok)
 		render_job_error(stderr, (unsigned long long)id, render_get(p, "error"));
 	else if (f->ui != NULL && f->ui->completed != NULL)
@@ -334,7 +248,7 @@ handle_event(struct follow *f, struct json_object *msg, int i, bool *ok)
 	else if (strcmp(method, "job.output") == 0)
 		write_output(p);
 	else if (strcmp(method, "job.progress") == 0)
-		show_progress(f, i, id, p);
+		progress_update(f->progress, i, id, p);
 	else if (f->ui == NULL)
 		render_event(stdout, msg);
 	return end;
@@ -357,21 +271,15 @@ ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
 	size_t remaining = n;
 	int status = EXIT_OK;
 
-	f.bars = ui != NULL && ui->progress_bar && !ctl->json && isatty(STDERR_FILENO);
-	f.block = f.bars && n > 1;
 	f.done = calloc(n ? n : 1, sizeof *f.done);
-	f.results = calloc(n ? n : 1, sizeof *f.results);
 	f.seen = calloc(n ? n : 1, sizeof *f.seen);
 	f.nseen = f.seen_cap = n;
 	for (size_t i = 0; i < n; i++) {
 		f.seen[i].id = ids[i];
 		f.seen[i].seq = since != NULL ? since[i] : 0;
 	}
-	if (f.block)
-		for (size_t i = 0; i < n; i++)
-			fprintf(stderr, "job %llu queued\n", (unsigned long long)ids[i]);
-	clock_gettime(CLOCK_MONOTONIC, &f.start);
-	catch_sigint();
+	f.progress = progress_new(ctl, ids, n, ui);
+	ctl_catch_interrupt();
 	/* Output is only written out here, so it may skip json-c. */
 	if (!ctl->json && ui != NULL)
 		client_on_output(ctl->conn, write_output_fast, &f);
@@ -416,49 +324,13 @@ ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
 		}
 		json_object_put(msg);
 	}
-	client_on_output(ctl->conn, NULL, NULL);
-	for (size_t i = 0; i < n; i++) {
-		if (f.results[i] != NULL && ui->completed != NULL)
-			ui->completed(ctl, ids[i], f.results[i]);
-		json_object_put(f.results[i]);
-	}
+	if (ctl->conn != NULL) /* NULL: the daemon did not come back */
+		client_on_output(ctl->conn, NULL, NULL);
+	progress_free(f.progress);
 	fflush(stdout);
-	free(f.results);
 	free(f.done);
 	free(f.seen);
 	if (status != EXIT_OK)
 		return status;
 	return all_ok ? EXIT_OK : EXIT_JOB_FAILED;
-}
-
-int
-ctl_run_jobs(struct ctl *ctl, const char *kind, struct json_object **args,
-	     size_t n, const struct kind_ui *ui)
-{
-	uint64_t *ids = calloc(n, sizeof *ids);
-	int status = EXIT_OK;
-	size_t submitted = 0;
-
-	/* From now on Ctrl-C cancels what this invocation submitted. */
-	if (!ctl->detach)
-		catch_sigint();
-	for (size_t i = 0; i < n; i++) {
-		if (status != EXIT_OK) {
-			json_object_put(args[i]);
-			continue;
-		}
-		ids[i] = ctl_submit(ctl, kind, args[i], &status);
-		if (ids[i] != 0)
-			submitted++;
-	}
-	if (ctl->detach) {
-		for (size_t i = 0; i < submitted && !ctl->json; i++)
-			printf("%" PRIu64 "\n", ids[i]);
-	} else if (submitted > 0) {
-		int s = ctl_follow(ctl, ids, submitted, ui, true);
-		if (status == EXIT_OK)
-			status = s;
-	}
-	free(ids);
-	return status;
 }

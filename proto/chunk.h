@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A sink base64s the CHUNK_BASE64 chunks itself, with base64.h (which
+ * daemon/events.c reaches only through this include). */
+#include "base64.h"
 #include "utf8.h"
 
 enum chunk_encoding { CHUNK_UTF8, CHUNK_BASE64 };
@@ -36,14 +39,5 @@ void chunk_write(struct chunk_encoder *enc, const void *data, size_t len,
 
 /* Ends the stream: bytes of an unfinished character go out as base64. */
 void chunk_finish(struct chunk_encoder *enc, chunk_sink sink, void *arg);
-
-/* Characters of base64 for LEN raw bytes. */
-size_t base64_encoded_len(size_t len);
-/* Encodes LEN bytes of IN into OUT, NUL-terminated: OUT holds
- * base64_encoded_len(LEN) + 1 bytes. */
-void base64_encode(const unsigned char *in, size_t len, char *out);
-/* Decodes base64 TEXT into OUT (room for 3 * len / 4 bytes). Returns the
- * number of bytes, or -1 when TEXT is not padded base64. */
-long base64_decode(const char *text, size_t len, unsigned char *out);
 
 #endif

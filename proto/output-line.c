@@ -1,7 +1,7 @@
 /* job.output lines taken apart by their fixed layout. */
 #include <string.h>
 
-#include "chunk.h"
+#include "base64.h"
 #include "output-line.h"
 
 /* Skips the literal LIT at *P; false if it is not there. */

@@ -1,7 +1,6 @@
 /* Test helpers shared by the integration suites. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,31 +10,18 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-
-#include "../proto/frame.h"
-#include "../proto/jsonrpc.h"
+#include "../proto/line-client.h"
 #include "testutil.h"
 
-#define TC_MAX_LINE (64 * 1024 * 1024)
-
-struct tqueued {
-	struct json_object *msg;
-	struct tqueued *next;
-};
-
+/* A connection of the tests; request ids start past a million, clear of
+ * the ids tests write into their own lines. */
 struct tconn {
-	int fd;
-	struct evbuffer *in;
-	struct frame_reader frame;
-	struct json_tokener *tok;
+	struct line_client *lc;
 	int64_t next_id;
-	struct tqueued *head, *tail;
 };
 
 long long
@@ -344,30 +330,26 @@ tnss_free(struct tnss *n)
 	remove_tree(n->dir);
 }
 
-static struct tconn *
-tc_wrap(int fd)
+/* A line from the daemon that is not JSON fails the test. */
+static void
+tc_not_json(void *arg UNUSED, const char *line, size_t len)
 {
-	struct tconn *c = calloc(1, sizeof *c);
-
-	c->fd = fd;
-	c->in = evbuffer_new();
-	c->tok = jsonrpc_tokener_new();
-	frame_init(&c->frame, TC_MAX_LINE);
-	return c;
+	ck_abort_msg("not JSON: %.*s", (int)(len > 200 ? 200 : len), line);
 }
 
 struct tconn *
 tc_open(const char *sock)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct line_client *lc = line_client_connect(sock);
+	struct tconn *c;
 
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", sock);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-		close(fd);
+	if (lc == NULL)
 		return NULL;
-	}
-	return tc_wrap(fd);
+	c = calloc(1, sizeof *c);
+	ck_assert_ptr_nonnull(c);
+	c->lc = lc;
+	line_client_on_bad_line(lc, tc_not_json, NULL);
+	return c;
 }
 
 struct tconn *
@@ -400,44 +382,29 @@ tc_open_as(const char *sock, uid_t uid, gid_t gid)
 void
 tc_close(struct tconn *c)
 {
-	struct tqueued *q;
-
 	if (c == NULL)
 		return;
-	while ((q = c->head) != NULL) {
-		c->head = q->next;
-		json_object_put(q->msg);
-		free(q);
-	}
-	close(c->fd);
-	evbuffer_free(c->in);
-	json_tokener_free(c->tok);
+	line_client_free(c->lc);
 	free(c);
 }
 
 int
 tc_fd(struct tconn *c)
 {
-	return c->fd;
+	return line_client_fd(c->lc);
 }
 
 void
 tc_shutdown_write(struct tconn *c)
 {
-	shutdown(c->fd, SHUT_WR);
+	shutdown(line_client_fd(c->lc), SHUT_WR);
 }
 
 void
 tc_send_raw(struct tconn *c, const char *line, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = send(c->fd, line, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		ck_assert_msg(n > 0, "send: %s", strerror(errno));
-		line += n;
-		len -= (size_t)n;
-	}
+	ck_assert_msg(line_client_write(c->lc, line, len) == 0, "send: %s",
+		      strerror(errno));
 }
 
 void
@@ -456,75 +423,34 @@ tc_send(struct tconn *c, const char *fmt, ...)
 	free(line);
 }
 
-/* Fills the input buffer; 1 data, 0 timeout, -1 EOF. */
+/* The tests' timeouts: a negative one (a deadline passed) waits not at
+ * all, where the line client would wait for ever. */
 static int
-tc_fill(struct tconn *c, int timeout_ms)
+tc_timeout(int timeout_ms)
 {
-	struct pollfd pfd = {c->fd, POLLIN, 0};
-	int n = poll(&pfd, 1, timeout_ms);
-
-	if (n <= 0)
-		return 0;
-	n = evbuffer_read(c->in, c->fd, 1 << 20);
-	return n > 0 ? 1 : -1;
+	return timeout_ms < 0 ? 0 : timeout_ms;
 }
 
 struct json_object *
 tc_recv(struct tconn *c, int timeout_ms)
 {
-	long long deadline = td_mono_ms() + timeout_ms;
-	const char *line;
-	size_t len;
+	enum line_client_status st;
 
-	for (;;) {
-		enum frame_result r = frame_next(&c->frame, c->in, &line, &len);
-		if (r == FRAME_LINE) {
-			struct json_object *msg;
-			int rc = jsonrpc_parse(c->tok, line, len, &msg);
-			ck_assert_msg(rc == 0 && msg != NULL, "not JSON: %.*s", (int)(len > 200 ? 200 : len), line);
-			frame_consume(&c->frame, c->in);
-			return msg;
-		}
-		long long left = deadline - td_mono_ms();
-		if (left <= 0 || tc_fill(c, (int)left) <= 0)
-			return NULL;
-	}
+	return line_client_recv(c->lc, tc_timeout(timeout_ms), &st);
 }
 
 bool
 tc_eof(struct tconn *c, int timeout_ms)
 {
-	long long deadline = td_mono_ms() + timeout_ms;
-
-	for (;;) {
-		long long left = deadline - td_mono_ms();
-		if (left <= 0)
-			return false;
-		struct pollfd pfd = {c->fd, POLLIN, 0};
-		if (poll(&pfd, 1, (int)left) <= 0)
-			return false;
-		if (evbuffer_read(c->in, c->fd, 1 << 20) <= 0)
-			return true;
-	}
-}
-
-static void
-tc_enqueue(struct tconn *c, struct json_object *msg)
-{
-	struct tqueued *q = calloc(1, sizeof *q);
-
-	q->msg = msg;
-	if (c->tail)
-		c->tail->next = q;
-	else
-		c->head = q;
-	c->tail = q;
+	return line_client_wait_closed(c->lc, tc_timeout(timeout_ms));
 }
 
 struct json_object *
 tc_call(struct tconn *c, const char *method, const char *params_fmt, ...)
 {
 	int64_t id = ++c->next_id + 1000000;
+	enum line_client_status st;
+	struct json_object *msg;
 	char *params = NULL;
 	va_list ap;
 
@@ -539,66 +465,40 @@ tc_call(struct tconn *c, const char *method, const char *params_fmt, ...)
 			(long long)id, method);
 	}
 	free(params);
-	for (;;) {
-		struct json_object *msg = tc_recv(c, 10000);
-		ck_assert_msg(msg != NULL, "no response to %s", method);
-		struct json_object *v;
-		if (json_object_object_get_ex(msg, "id", &v) &&
-		    json_object_get_int64(v) == id)
-			return msg;
-		tc_enqueue(c, msg);
-	}
+	msg = line_client_await_response(c->lc, id, 10000, &st);
+	ck_assert_msg(msg != NULL, "no response to %s", method);
+	return msg;
 }
 
 struct json_object *
 tc_event(struct tconn *c, int timeout_ms)
 {
-	struct tqueued *q = c->head;
-	struct json_object *msg;
+	enum line_client_status st;
 
-	if (q == NULL)
-		return tc_recv(c, timeout_ms);
-	c->head = q->next;
-	if (c->head == NULL)
-		c->tail = NULL;
-	msg = q->msg;
-	free(q);
-	return msg;
+	return line_client_next(c->lc, tc_timeout(timeout_ms), &st);
+}
+
+/* Whether MSG is the job.completed or job.failed of the job *ARG. */
+static bool
+tc_is_end_of(void *arg, struct json_object *msg)
+{
+	const char *m = jstr(msg, "method");
+
+	return m != NULL &&
+	       (strcmp(m, "job.completed") == 0 || strcmp(m, "job.failed") == 0) &&
+	       jint(msg, "params.id") == *(int64_t *)arg;
 }
 
 struct json_object *
 tc_wait_end(struct tconn *c, int64_t id, int timeout_ms)
 {
-	long long deadline = td_mono_ms() + timeout_ms;
-	struct tqueued *q, *prev = NULL;
+	enum line_client_status st;
+	struct json_object *msg;
 
-	/* Already queued? */
-	for (q = c->head; q != NULL; prev = q, q = q->next) {
-		const char *m = jstr(q->msg, "method");
-		if (m && (strcmp(m, "job.completed") == 0 || strcmp(m, "job.failed") == 0) &&
-		    jint(q->msg, "params.id") == id) {
-			struct json_object *msg = q->msg;
-			if (prev)
-				prev->next = q->next;
-			else
-				c->head = q->next;
-			if (c->tail == q)
-				c->tail = prev;
-			free(q);
-			return msg;
-		}
-	}
-	for (;;) {
-		long long left = deadline - td_mono_ms();
-		ck_assert_msg(left > 0, "job %lld did not end in time", (long long)id);
-		struct json_object *msg = tc_recv(c, (int)left);
-		ck_assert_msg(msg != NULL, "job %lld did not end in time", (long long)id);
-		const char *m = jstr(msg, "method");
-		if (m && (strcmp(m, "job.completed") == 0 || strcmp(m, "job.failed") == 0) &&
-		    jint(msg, "params.id") == id)
-			return msg;
-		tc_enqueue(c, msg);
-	}
+	msg = line_client_await(c->lc, tc_is_end_of, &id, tc_timeout(timeout_ms),
+				&st);
+	ck_assert_msg(msg != NULL, "job %lld did not end in time", (long long)id);
+	return msg;
 }
 
 int64_t

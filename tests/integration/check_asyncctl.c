@@ -319,6 +319,49 @@ START_TEST(watch_without_ids_follows_every_job_until_interrupted)
 }
 END_TEST
 
+/* A job command whose daemon is gone for good, interrupted while it
+ * tries to reconnect: it says so and exits 3, as unreachable. */
+START_TEST(ctrl_c_while_reconnecting_exits_3)
+{
+	char err[] = "/tmp/asyncd-reconnect.XXXXXX";
+	int fd = mkstemp(err), status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(fd, 2);
+		execl(td_path("ASYNCCTL", "client/asyncctl"), "asyncctl", "--socket",
+		      d.sock, "sleep", "60000", (char *)NULL);
+		_exit(127);
+	}
+	struct tconn *c = tc_open(d.sock);
+	int64_t id = 0;
+	for (int i = 0; i < 500 && id == 0; i++) {
+		struct json_object *r = tc_call(c, "job.list", "{\"state\":\"running\"}");
+		if (json_object_array_length(jget(r, "result.jobs")) > 0)
+			id = jint(r, "result.jobs.0.id");
+		json_object_put(r);
+		usleep(10000);
+	}
+	ck_assert_int_gt(id, 0);
+	tc_close(c);
+	td_halt(&d, SIGKILL);
+	free(wait_for_text(err, "reconnecting"));
+	kill(pid, SIGINT);
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFEXITED(status), "asyncctl died of signal %d",
+		      WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	ck_assert_int_eq(WEXITSTATUS(status), 3);
+	char *text = read_file(err, NULL);
+	ck_assert_ptr_nonnull(strstr(text, "asyncctl: lost the connection to asyncd\n"));
+	free(text);
+	close(fd);
+	unlink(err);
+	td_restart(&d, NULL); /* for the teardown's clean stop */
+}
+END_TEST
+
 static Suite *
 asyncctl_suite(void)
 {
@@ -337,6 +380,7 @@ asyncctl_suite(void)
 	tcase_add_test(tc, info_call_and_watch);
 	tcase_add_test(tc, ctrl_c_cancels_what_it_submitted);
 	tcase_add_test(tc, watch_without_ids_follows_every_job_until_interrupted);
+	tcase_add_test(tc, ctrl_c_while_reconnecting_exits_3);
 	suite_add_tcase(s, tc);
 	return s;
 }

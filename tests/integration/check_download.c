@@ -23,7 +23,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
-#include "../../proto/chunk.h"
+#include "../../proto/base64.h"
 #include "../testutil.h"
 
 #define WAIT_MS 30000

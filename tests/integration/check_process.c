@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../proto/chunk.h"
+#include "../../proto/base64.h"
 #include "../testutil.h"
 
 #define END_MS 20000 /* the longest any job here may take to end */

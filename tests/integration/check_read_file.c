@@ -13,7 +13,8 @@
 
 #include <openssl/evp.h>
 
-#include "../../proto/chunk.h"
+#include "../../proto/base64.h"
+#include "../../proto/utf8.h"
 #include "../testutil.h"
 
 #define CHUNK (64 * 1024)

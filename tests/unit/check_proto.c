@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <json-c/json.h>
 
+#include "../../proto/base64.h"
 #include "../../proto/chunk.h"
 #include "../../proto/frame.h"
 #include "../../proto/jsonrpc.h"
