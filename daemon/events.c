@@ -8,6 +8,8 @@
 #include <event2/buffer.h>
 #include <json-c/json.h>
 
+#include "../proto/base64.h"
+#include "../proto/utf8.h"
 #include "events.h"
 #include "xmalloc.h"
 

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "chunk.h"
+#include "utf8.h"
 #include "proto.h"
 
 const char *

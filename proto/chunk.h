@@ -8,10 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A sink base64s the CHUNK_BASE64 chunks itself, with base64.h (which
- * daemon/events.c reaches only through this include). */
-#include "base64.h"
-#include "utf8.h"
 
 enum chunk_encoding { CHUNK_UTF8, CHUNK_BASE64 };
 

@@ -15,6 +15,7 @@
 #include "../../proto/chunk.h"
 #include "../../proto/frame.h"
 #include "../../proto/jsonrpc.h"
+#include "../../proto/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

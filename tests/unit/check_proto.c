@@ -13,6 +13,7 @@
 #include "../../proto/jsonrpc.h"
 #include "../../proto/output-line.h"
 #include "../../proto/proto.h"
+#include "../../proto/utf8.h"
 #include "../../daemon/events.h"
 #include "../testutil.h"
 
