@@ -23,7 +23,9 @@
 #define JOB_COLUMNS                                                         \
 	"id, owner, gid, kind, state, label, key, args, after, created_ms, " \
 	"started_ms, finished_ms, timeout_ms, result, error, seq, attempts, " \
-	"requeue, resume, started_seq"
+	"requeue, resume, started_seq, queue, priority, paused, "           \
+	"not_before_ms, retry_max, retry_delay_ms, retry_backoff, retries, " \
+	"retry_at_ms, after_any, restarted_from"
 
 /* Migrations: entry N takes schema N to N+1; entry 0 creates it. A new
  * schema appends an entry and never edits an old one (so they name their
@@ -95,6 +97,25 @@ static const char *const migrations[] = {
 	"  SELECT 'completed', count(*) FROM jobs WHERE state = 2;"
 	"INSERT OR REPLACE INTO meta(name, value)"
 	"  SELECT 'failed', count(*) FROM jobs WHERE state = 3;",
+	/* 4: job control: named queues and their settings, priority,
+	 * pause, delayed start, retries, after_any, restarts. */
+	"ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';"
+	"ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN not_before_ms INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN retry_max INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN retry_delay_ms INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN retry_backoff REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN retry_at_ms INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN after_any TEXT;"
+	"ALTER TABLE jobs ADD COLUMN restarted_from INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE queues("
+	"  owner INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  max_running INTEGER NOT NULL,"
+	"  paused INTEGER NOT NULL,"
+	"  PRIMARY KEY(owner, name)) WITHOUT ROWID;",
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
@@ -114,6 +135,10 @@ enum {
 	Q_META_SET,
 	Q_COUNT,
 	Q_LIST,
+	Q_DELETE,
+	Q_QUEUE_PUT,
+	Q_QUEUE_DELETE,
+	Q_QUEUES,
 	NQUERIES
 };
 
@@ -123,10 +148,13 @@ static const char *const query_sql[NQUERIES] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_PUT] = "INSERT INTO jobs(" JOB_COLUMNS ") VALUES "
 		  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-		  " ?15, ?16, ?17, ?18, ?19, ?20) "
+		  " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+		  " ?27, ?28, ?29, ?30, ?31) "
 		  "ON CONFLICT(id) DO UPDATE SET state = ?5, started_ms = ?11,"
 		  " finished_ms = ?12, result = ?14, error = ?15, seq = ?16,"
-		  " attempts = ?17, resume = ?19, started_seq = ?20",
+		  " attempts = ?17, resume = ?19, started_seq = ?20,"
+		  " priority = ?22, paused = ?23, retries = ?28,"
+		  " retry_at_ms = ?29",
 	[Q_LOAD] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
 	[Q_KEY] = "SELECT id FROM jobs WHERE key = ?1",
 	[Q_UNFINISHED] = "SELECT " JOB_COLUMNS " FROM jobs WHERE state < 2 "
@@ -141,7 +169,16 @@ static const char *const query_sql[NQUERIES] = {
 		    " WHERE name IN ('completed', 'failed')",
 	[Q_LIST] = "SELECT id FROM jobs WHERE id < ?1"
 		   " AND (?2 < 0 OR owner = ?2) AND (?3 < 0 OR state = ?3)"
-		   " AND (?4 IS NULL OR kind = ?4) ORDER BY id DESC LIMIT ?5",
+		   " AND (?4 IS NULL OR kind = ?4) AND (?6 IS NULL OR queue = ?6)"
+		   " AND (?7 = 0 OR (state >= 2 AND finished_ms < ?7))"
+		   " ORDER BY id DESC LIMIT ?5",
+	[Q_DELETE] = "DELETE FROM jobs WHERE id = ?1 AND state >= 2"
+		     " RETURNING state",
+	[Q_QUEUE_PUT] = "INSERT INTO queues(owner, name, max_running, paused)"
+			" VALUES (?1, ?2, ?3, ?4) ON CONFLICT(owner, name)"
+			" DO UPDATE SET max_running = ?3, paused = ?4",
+	[Q_QUEUE_DELETE] = "DELETE FROM queues WHERE owner = ?1 AND name = ?2",
+	[Q_QUEUES] = "SELECT owner, name, max_running, paused FROM queues",
 };
 
 static sqlite3 *db;
@@ -405,19 +442,19 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 
 /* "[1,2,3]", or NULL for no ids; the caller frees. */
 static char *
-after_text(const struct job *job)
+ids_text(const uint64_t *ids, unsigned n)
 {
-	size_t size = 2 + (size_t)job->nafter * 21, len = 1;
+	size_t size = 2 + (size_t)n * 21, len = 1;
 	char *s;
 
-	if (job->nafter == 0)
+	if (n == 0)
 		return NULL;
 	s = xmalloc(size);
 	s[0] = '[';
-	for (unsigned i = 0; i < job->nafter; i++)
+	for (unsigned i = 0; i < n; i++)
 		len += (size_t)snprintf(s + len, size - len, "%s%llu",
 					i > 0 ? "," : "",
-					(unsigned long long)job->after[i]);
+					(unsigned long long)ids[i]);
 	snprintf(s + len, size - len, "]");
 	return s;
 }
@@ -426,7 +463,8 @@ int
 db_put_job(const struct job *job)
 {
 	sqlite3_stmt *st = queries[Q_PUT];
-	char *after = after_text(job);
+	char *after = ids_text(job->after, job->nafter);
+	char *after_any = ids_text(job->after_any, job->nafter_any);
 	int rc;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)job->id);
@@ -453,8 +491,20 @@ db_put_job(const struct job *job)
 	sqlite3_bind_int(st, 18, job->requeue);
 	bind_text(st, 19, job->resume);
 	sqlite3_bind_int64(st, 20, job->started_seq);
+	bind_text(st, 21, job->queue);
+	sqlite3_bind_int(st, 22, job->priority);
+	sqlite3_bind_int(st, 23, job->paused);
+	sqlite3_bind_int64(st, 24, job->not_before_ms);
+	sqlite3_bind_int(st, 25, (int)job->retry.max);
+	sqlite3_bind_int64(st, 26, job->retry.delay_ms);
+	sqlite3_bind_double(st, 27, job->retry.backoff);
+	sqlite3_bind_int(st, 28, (int)job->retries);
+	sqlite3_bind_int64(st, 29, job->retry_at_ms);
+	bind_text(st, 30, after_any);
+	sqlite3_bind_int64(st, 31, (sqlite3_int64)job->restarted_from);
 	rc = step_done(Q_PUT, "write job");
 	free(after);
+	free(after_any);
 	return rc;
 }
 
@@ -536,7 +586,7 @@ column_strdup(sqlite3_stmt *st, int i)
 
 /* Reads "[1,2]" into JOB's after list. */
 static void
-parse_after(struct job *job, const char *text)
+parse_ids(const char *text, uint64_t **ids, unsigned *count)
 {
 	struct json_object *a = text ? json_tokener_parse(text) : NULL;
 	size_t n = json_object_is_type(a, json_type_array)
@@ -544,11 +594,11 @@ parse_after(struct job *job, const char *text)
 			   : 0;
 
 	if (n > 0) {
-		job->after = xreallocarray(NULL, n, sizeof *job->after);
+		*ids = xreallocarray(NULL, n, sizeof **ids);
 		for (size_t i = 0; i < n; i++)
-			job->after[i] = (uint64_t)json_object_get_int64(
+			(*ids)[i] = (uint64_t)json_object_get_int64(
 				json_object_array_get_idx(a, i));
-		job->nafter = (unsigned)n;
+		*count = (unsigned)n;
 	}
 	json_object_put(a);
 }
@@ -578,7 +628,8 @@ job_from_row(sqlite3_stmt *st)
 	job->args = column_strdup(st, 7);
 	if (job->args == NULL)
 		job->args = xstrdup("{}");
-	parse_after(job, (const char *)sqlite3_column_text(st, 8));
+	parse_ids((const char *)sqlite3_column_text(st, 8), &job->after,
+		  &job->nafter);
 	job->created_ms = sqlite3_column_int64(st, 9);
 	job->started_ms = sqlite3_column_int64(st, 10);
 	job->finished_ms = sqlite3_column_int64(st, 11);
@@ -590,6 +641,20 @@ job_from_row(sqlite3_stmt *st)
 	job->requeue = sqlite3_column_int(st, 17) != 0;
 	job->resume = column_strdup(st, 18);
 	job->started_seq = (uint32_t)sqlite3_column_int64(st, 19);
+	job->queue = column_strdup(st, 20);
+	if (job->queue == NULL)
+		job->queue = xstrdup("default");
+	job->priority = sqlite3_column_int(st, 21);
+	job->paused = sqlite3_column_int(st, 22) != 0;
+	job->not_before_ms = sqlite3_column_int64(st, 23);
+	job->retry.max = (unsigned)sqlite3_column_int(st, 24);
+	job->retry.delay_ms = sqlite3_column_int64(st, 25);
+	job->retry.backoff = sqlite3_column_double(st, 26);
+	job->retries = (unsigned)sqlite3_column_int(st, 27);
+	job->retry_at_ms = sqlite3_column_int64(st, 28);
+	parse_ids((const char *)sqlite3_column_text(st, 29), &job->after_any,
+		  &job->nafter_any);
+	job->restarted_from = (uint64_t)sqlite3_column_int64(st, 30);
 	TAILQ_INIT(&job->watches);
 	return job;
 }
@@ -645,9 +710,64 @@ db_list(const struct db_filter *f, unsigned limit, uint64_t *ids)
 	sqlite3_bind_int(st, 3, f->state);
 	bind_text(st, 4, f->kind);
 	sqlite3_bind_int64(st, 5, limit);
+	bind_text(st, 6, f->queue);
+	sqlite3_bind_int64(st, 7, f->finished_before_ms);
 	while (n < limit && sqlite3_step(st) == SQLITE_ROW)
 		ids[n++] = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return n;
+}
+
+int
+db_delete_finished(uint64_t id, enum job_state *state)
+{
+	sqlite3_stmt *st = queries[Q_DELETE];
+	int rc;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*state = (enum job_state)sqlite3_column_int(st, 0);
+		rc = sqlite3_step(st);
+	} else {
+		*state = JOB_QUEUED; /* no such finished row */
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : db_fail("remove a job");
+}
+
+int
+db_put_queue(uid_t owner, const char *name, unsigned max_running,
+	     bool paused)
+{
+	sqlite3_stmt *st;
+
+	if (max_running == 0 && !paused) {
+		st = queries[Q_QUEUE_DELETE];
+		sqlite3_bind_int64(st, 1, owner);
+		bind_text(st, 2, name);
+		return step_done(Q_QUEUE_DELETE, "forget a queue");
+	}
+	st = queries[Q_QUEUE_PUT];
+	sqlite3_bind_int64(st, 1, owner);
+	bind_text(st, 2, name);
+	sqlite3_bind_int64(st, 3, max_running);
+	sqlite3_bind_int(st, 4, paused);
+	return step_done(Q_QUEUE_PUT, "write a queue");
+}
+
+void
+db_each_queue(void (*fn)(uid_t owner, const char *name, unsigned max_running,
+			 bool paused))
+{
+	sqlite3_stmt *st = queries[Q_QUEUES];
+
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		fn((uid_t)sqlite3_column_int64(st, 0), name ? name : "",
+		   (unsigned)sqlite3_column_int64(st, 2),
+		   sqlite3_column_int(st, 3) != 0);
+	}
+	sqlite3_reset(st);
 }

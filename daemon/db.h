@@ -12,7 +12,7 @@
 #include "job-kind.h"
 
 /* The schema this build writes; PRAGMA user_version holds it. */
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 enum db_sync { DB_SYNC_NORMAL, DB_SYNC_FULL };
 
@@ -59,15 +59,29 @@ uint64_t db_find_key(const char *key);
 /* Calls FN with each unfinished job, in id order, as db_load makes them. */
 void db_each_unfinished(void (*fn)(struct job *job));
 
-/* Filters of db_list: OWNER < 0, STATE < 0, KIND NULL mean any. */
+/* Filters of db_list: OWNER < 0, STATE < 0, KIND and QUEUE NULL mean
+ * any. */
 struct db_filter {
 	long long owner;
 	int state;
 	const char *kind;
-	uint64_t before_id; /* 0: no bound */
+	const char *queue;
+	uint64_t before_id;          /* 0: no bound */
+	long long finished_before_ms; /* 0: no bound; else finished jobs only */
 };
 /* Ids of up to LIMIT jobs matching F, newest first, into IDS; returns
  * how many. */
 unsigned db_list(const struct db_filter *f, unsigned limit, uint64_t *ids);
+
+/* Deletes finished job ID; *STATE is the state it had, or JOB_QUEUED
+ * when there was no such finished row. */
+int db_delete_finished(uint64_t id, enum job_state *state);
+
+/* Writes a named queue's settings (none: its row goes). */
+int db_put_queue(uid_t owner, const char *name, unsigned max_running,
+		 bool paused);
+/* Calls FN with every queue that has settings of its own. */
+void db_each_queue(void (*fn)(uid_t owner, const char *name,
+			      unsigned max_running, bool paused));
 
 #endif

@@ -3,6 +3,7 @@
  * errors, the only free-form values, are kept as JSON text by the job. */
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -57,6 +58,17 @@ line_u64(struct line *l, uint64_t v)
 	} while (v > 0);
 	while (n > 0 && l->len < sizeof l->buf)
 		l->buf[l->len++] = digits[--n];
+}
+
+static void
+line_i64(struct line *l, int64_t v)
+{
+	if (v < 0) {
+		line_str(l, "-");
+		line_u64(l, (uint64_t)0 - (uint64_t)v);
+	} else {
+		line_u64(l, (uint64_t)v);
+	}
 }
 
 static void
@@ -268,7 +280,40 @@ events_write_job(struct evbuffer *out, const struct job *job)
 	write_json_text(out, job->result);
 	evbuffer_add(out, ",\"error\":", 9);
 	write_json_text(out, job->error);
-	evbuffer_add(out, "}", 1);
+	line_str(&l, ",\"queue\":\"");
+	line_str(&l, job->queue); /* checked: [A-Za-z0-9._-] only */
+	line_str(&l, "\",\"priority\":");
+	line_i64(&l, job->priority);
+	line_str(&l, job->paused ? ",\"paused\":true" : ",\"paused\":false");
+	line_str(&l, ",\"not_before\":");
+	line_time(&l, job->not_before_ms);
+	line_str(&l, ",\"retry\":");
+	if (job->retry.max == 0) {
+		line_str(&l, "null");
+	} else {
+		char retry[96];
+		snprintf(retry, sizeof retry,
+			 "{\"max\":%u,\"delay_ms\":%lld,\"backoff\":%.15g}",
+			 job->retry.max, job->retry.delay_ms, job->retry.backoff);
+		line_str(&l, retry);
+	}
+	line_str(&l, ",\"retry_at\":");
+	line_time(&l, job->retry_at_ms);
+	line_str(&l, ",\"after_any\":[");
+	for (unsigned i = 0; i < job->nafter_any; i++) {
+		if (i > 0)
+			line_str(&l, ",");
+		line_u64(&l, job->after_any[i]);
+		if (l.len > sizeof l.buf - 32)
+			line_flush(&l, out);
+	}
+	line_str(&l, "],\"restarted_from\":");
+	if (job->restarted_from == 0)
+		line_str(&l, "null");
+	else
+		line_u64(&l, job->restarted_from);
+	line_str(&l, "}");
+	line_flush(&l, out);
 }
 
 /* Starts a notification line, up to the members after "seq". */
@@ -294,6 +339,34 @@ events_write_started(struct evbuffer *out, const struct job *job,
 	line_str(&l, job->kind->name);
 	line_str(&l, "\"}}\n");
 	line_flush(&l, out);
+}
+
+void
+events_write_paused(struct evbuffer *out, const struct job *job)
+{
+	struct line l = {.len = 0};
+
+	line_event_head(&l, job->paused ? "job.paused" : "job.resumed", job->id,
+			job->seq);
+	line_str(&l, "}}\n");
+	line_flush(&l, out);
+}
+
+void
+events_write_retrying(struct evbuffer *out, const struct job *job,
+		      const char *error)
+{
+	struct line l = {.len = 0};
+
+	line_event_head(&l, "job.retrying", job->id, job->seq);
+	line_str(&l, ",\"attempt\":");
+	line_u64(&l, job->attempts);
+	line_str(&l, ",\"retry_at\":");
+	line_time(&l, job->retry_at_ms);
+	line_str(&l, ",\"error\":");
+	line_flush(&l, out);
+	write_json_text(out, error);
+	evbuffer_add(out, "}}\n", 3);
 }
 
 void

@@ -48,6 +48,12 @@ struct job_kind {
 	/* Optional: the connections this job streams to have drained below
 	 * their high-water mark after job_output_blocked() said true. */
 	void (*resume)(struct job *job);
+	/* Pauses a running job (PAUSED) or lets it go on (job.pause,
+	 * job.resume): it stops making progress and producing output, but
+	 * keeps what it holds (a process is stopped, a transfer paused, a
+	 * clock stopped). It still stops as usual when cancelled or timed
+	 * out while paused. */
+	void (*pause)(struct job *job, bool paused);
 	/* Optional: whether a job with ARGS that was running when the daemon
 	 * stopped is queued again at restart (on_interrupt "requeue") unless
 	 * its submitter said otherwise. NULL: it fails with "interrupted". */
@@ -63,6 +69,13 @@ enum job_stream { STREAM_DATA, STREAM_STDOUT, STREAM_STDERR, STREAM_COUNT };
 
 struct watch;
 TAILQ_HEAD(watch_head, watch);
+
+/* A job's retry policy (PROTOCOL.md, "Retries"). */
+struct job_retry {
+	unsigned max; /* retries after the first failure; 0: none */
+	long long delay_ms;
+	double backoff;
+};
 
 struct job {
 	uint64_t id;
@@ -101,7 +114,20 @@ struct job {
 	TAILQ_ENTRY(job) stop_link;    /* jobs with a stop to carry out */
 	TAILQ_ENTRY(job) fresh_link;   /* submitted since the last kick */
 	bool fresh;
-	struct user_queue *queue;      /* the runnable queue it is on */
+	char *queue;                   /* the name of its named queue */
+	struct job_queue *jq;          /* that queue, while unfinished */
+	int priority;                  /* -100 ... 100: higher starts first */
+	struct lane *lane;             /* where it waits while runnable */
+	size_t sched_index;            /* its place there */
+	bool paused;                   /* job.pause */
+	long long not_before_ms;       /* delayed start (wall clock); 0: none */
+	struct job_retry retry;        /* max 0: failures are not retried */
+	unsigned retries;              /* failed attempts retried so far */
+	long long retry_at_ms;         /* waits to be retried until; 0: not */
+	struct event *hold_ev;         /* wakes it at not_before or retry_at */
+	uint64_t *after_any;           /* waits for these to end, however */
+	unsigned nafter_any;
+	uint64_t restarted_from;       /* the job it was restarted from; 0 */
 	bool stop_listed; /* on the list of stops to carry out */
 	bool dirty;       /* changed since the state database last had it */
 	TAILQ_ENTRY(job) dirty_link;

@@ -6,8 +6,12 @@
  *   once but carried out from the deferred "kick" callback, so that the
  *   response to the request that caused them is written before any event.
  *   Starting jobs happens there too, for the same reason.
- * - A queued job is on its user's runnable queue for its kind exactly when
- *   all its dependencies have completed and no stop is pending.
+ * - A queued job is runnable (in the scheduler) exactly when all its
+ *   dependencies have ended as it needs, no stop is pending, it is not
+ *   paused, and neither a delayed start nor a retry holds it back
+ *   (job_try_runnable decides, a timer wakes a held job).
+ * - A failed attempt of a job with retries left goes back to queued
+ *   instead of ending (job_retry); only the last attempt ends the job.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +28,7 @@
 #include "jobs.h"
 #include "kinds.h"
 #include "log.h"
+#include "queues.h"
 #include "retain.h"
 #include "sched.h"
 #include "server.h"
@@ -60,6 +65,7 @@ jobs_init(const char *state_dir, enum db_sync sync)
 	if (store_init(state_dir, sync, job_free) < 0 ||
 	    retain_init(state_dir) < 0)
 		return -1;
+	queues_init();
 	store_each_unfinished(job_recover);
 	retain_settle(job_is_unfinished);
 	return 0;
@@ -88,12 +94,16 @@ job_free(struct job *job)
 		free(job->encoders[s]);
 	if (job->timeout_ev != NULL)
 		event_free(job->timeout_ev);
+	if (job->hold_ev != NULL)
+		event_free(job->hold_ev);
 	free(job->result);
 	free(job->error);
 	free(job->resume);
 	json_object_put(job->stop_error);
 	free(job->dependents);
 	free(job->after);
+	free(job->after_any);
+	free(job->queue);
 	free(job->label);
 	free(job->key);
 	free(job->args);
@@ -106,6 +116,7 @@ jobs_free(void)
 {
 	store_free();
 	retain_free();
+	queues_free(); /* after the jobs, before the scheduler's lanes */
 	sched_free();
 	lh_table_free(queued_per_user);
 	event_free(kick_ev);
@@ -181,13 +192,14 @@ list_add(const struct job *job, void *array)
 }
 
 struct json_object *
-jobs_list(const struct peer *peer, int state, const char *kind, unsigned limit,
-	  uint64_t before_id)
+jobs_list(const struct peer *peer, int state, const char *kind,
+	  const char *queue, unsigned limit, uint64_t before_id)
 {
 	struct json_object *array = json_object_new_array();
 	struct db_filter f = {.owner = peer->uid == 0 ? -1 : (long long)peer->uid,
 			      .state = state,
 			      .kind = kind,
+			      .queue = queue,
 			      .before_id = before_id};
 
 	store_list(&f, limit, list_add, array);
@@ -311,6 +323,88 @@ job_arm_timeout(struct job *job)
 	return 0;
 }
 
+/* ---- Runnable ----------------------------------------------------------- */
+
+static void job_try_runnable(struct job *job);
+
+static void
+job_hold_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
+{
+	job_try_runnable(arg);
+}
+
+/* Makes JOB runnable if nothing holds it back; a delayed start or a
+ * retry that is not due yet arms its timer instead. */
+static void
+job_try_runnable(struct job *job)
+{
+	long long until, left;
+
+	if (job->state != JOB_QUEUED || job->deps_pending > 0 ||
+	    job->stop_error != NULL || job->paused || sched_queued(job))
+		return;
+	until = job->not_before_ms > job->retry_at_ms ? job->not_before_ms
+						      : job->retry_at_ms;
+	if ((left = until - now_wall_ms()) > 0) {
+		struct timeval tv = {left / 1000, left % 1000 * 1000};
+		if (job->hold_ev == NULL)
+			job->hold_ev = evtimer_new(daemon_base, job_hold_cb, job);
+		evtimer_add(job->hold_ev, &tv);
+		return;
+	}
+	sched_push(job);
+}
+
+/* ---- Pause and priority ------------------------------------------------- */
+
+/* Sends JOB's job.paused or job.resumed. */
+static void
+job_emit_paused(struct job *job)
+{
+	job_next_seq(job);
+	struct watch_event ev = watch_event_begin(job);
+	if (ev.buf != NULL) {
+		events_write_paused(ev.buf, job);
+		watch_event_end(job, ev);
+	}
+}
+
+int
+jobs_set_paused(struct job *job, bool paused, bool *changed)
+{
+	if (job->state == JOB_COMPLETED || job->state == JOB_FAILED)
+		return RPC_JOB_FINISHED;
+	*changed = job->paused != paused;
+	if (!*changed)
+		return 0;
+	job->paused = paused;
+	store_touch(job);
+	if (job->state == JOB_RUNNING)
+		job->kind->pause(job, paused);
+	else if (paused)
+		sched_remove(job);
+	else
+		job_try_runnable(job);
+	job_emit_paused(job);
+	return 0;
+}
+
+int
+jobs_set_priority(struct job *job, int priority)
+{
+	bool waiting = sched_queued(job);
+
+	if (job->state != JOB_QUEUED)
+		return RPC_JOB_NOT_QUEUED;
+	if (waiting)
+		sched_remove(job);
+	job->priority = priority;
+	store_touch(job);
+	if (waiting)
+		sched_push(job);
+	return 0;
+}
+
 /* ---- Starting ----------------------------------------------------------- */
 
 static void
@@ -326,6 +420,7 @@ job_start(struct job *job)
 					     (int)strlen(job->args) + 1);
 	}
 	set_state(job, JOB_RUNNING);
+	job->retry_at_ms = 0;
 	if (++job->attempts > 1)
 		retain_drop(job->id); /* the output of an earlier attempt */
 	job->started_ms = now_wall_ms();
@@ -377,16 +472,27 @@ dependents_remove(struct job *dep, struct job *job)
 	dep->ndependents = k;
 }
 
-/* Tells the jobs waiting on JOB that it ended. */
+static bool
+ids_contain(const uint64_t *ids, unsigned n, uint64_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* Tells the jobs waiting on JOB that it ended: a failure fails those
+ * that wait for it in "after"; those in "after_any" take any end. */
 static void
 job_release_dependents(struct job *job)
 {
 	for (unsigned i = 0; i < job->ndependents; i++) {
 		struct job *d = job->dependents[i];
-		if (job->state == JOB_FAILED)
+		if (job->state == JOB_FAILED &&
+		    ids_contain(d->after, d->nafter, job->id))
 			job_request_stop(d, dependency_error(job));
-		else if (--d->deps_pending == 0 && d->stop_error == NULL)
-			sched_push(d);
+		else if (--d->deps_pending == 0)
+			job_try_runnable(d);
 	}
 	free(job->dependents);
 	job->dependents = NULL;
@@ -451,6 +557,76 @@ json_text_take(struct json_object *value)
 	return text;
 }
 
+/* The delay before retry N (1, 2, ...) of JOB: delay_ms x backoff^(N-1),
+ * at most a day. */
+static long long
+retry_delay_ms(const struct job *job, unsigned n)
+{
+	double ms = (double)job->retry.delay_ms;
+
+	for (unsigned i = 1; i < n && ms < PROTO_RETRY_DELAY_MAX_MS; i++)
+		ms *= job->retry.backoff;
+	return ms < PROTO_RETRY_DELAY_MAX_MS ? (long long)ms
+					     : PROTO_RETRY_DELAY_MAX_MS;
+}
+
+/* Whether a failure with ERROR is one a retry may mend. */
+static bool
+retriable(struct json_object *error)
+{
+	static const char *const final[] = {JOBERR_CANCELLED,
+					    JOBERR_DEPENDENCY_FAILED,
+					    JOBERR_TIMEOUT, JOBERR_INTERRUPTED};
+	struct json_object *code;
+	const char *c;
+
+	if (!json_object_object_get_ex(error, "code", &code))
+		return false;
+	c = json_object_get_string(code);
+	for (size_t i = 0; i < sizeof final / sizeof final[0]; i++)
+		if (strcmp(c, final[i]) == 0)
+			return false;
+	return true;
+}
+
+/* A running JOB's attempt failed with ERROR: if it has retries left, it
+ * goes back to queued until its retry is due, and true is returned
+ * (ERROR taken). */
+static bool
+job_retry(struct job *job, struct json_object *error)
+{
+	char *text;
+
+	if (job->retries >= job->retry.max || !retriable(error) ||
+	    (shutting_down && !store_durable()))
+		return false;
+	sched_ended(job);
+	job->retries++;
+	job->retry_at_ms = now_wall_ms() + retry_delay_ms(job, job->retries);
+	set_state(job, JOB_QUEUED);
+	job->output_waiting = false;
+	for (int s = 0; s < STREAM_COUNT; s++) {
+		free(job->encoders[s]); /* the next attempt starts at offset 0 */
+		job->encoders[s] = NULL;
+	}
+	free(job->resume);
+	job->resume = NULL;
+	text = json_text_take(error);
+	log_info("job %llu: attempt %u failed (%s); retry %u of %u",
+		 (unsigned long long)job->id, job->attempts, text, job->retries,
+		 job->retry.max);
+	job_next_seq(job);
+	struct watch_event ev = watch_event_begin(job);
+	if (ev.buf != NULL) {
+		events_write_retrying(ev.buf, job, text);
+		watch_event_end(job, ev);
+	}
+	free(text);
+	job_try_runnable(job);
+	jobs_kick();
+	return true;
+}
+
 static void
 job_finish(struct job *job, struct json_object *result,
 	   struct json_object *error)
@@ -478,6 +654,8 @@ job_finish(struct job *job, struct json_object *result,
 		error = job->stop_error;
 		job->stop_error = NULL;
 	}
+	if (was_running && result == NULL && job_retry(job, error))
+		return;
 	if (was_running)
 		sched_ended(job);
 	if (job->stop_listed) {
@@ -502,11 +680,20 @@ job_finish(struct job *job, struct json_object *result,
 		event_free(job->timeout_ev);
 		job->timeout_ev = NULL;
 	}
-	for (unsigned i = 0; i < job->nafter; i++) {
-		struct job *dep = store_get_resident(job->after[i]);
+	if (job->hold_ev != NULL) {
+		event_free(job->hold_ev);
+		job->hold_ev = NULL;
+	}
+	job->retry_at_ms = 0;
+	for (unsigned i = 0; i < job->nafter + job->nafter_any; i++) {
+		uint64_t id = i < job->nafter ? job->after[i]
+					      : job->after_any[i - job->nafter];
+		struct job *dep = store_get_resident(id);
 		if (dep != NULL)
 			dependents_remove(dep, job);
 	}
+	queue_job_removed(job->jq);
+	job->jq = NULL;
 
 	job_next_seq(job);
 	struct watch_event ev = watch_event_begin(job);
@@ -658,38 +845,64 @@ job_output_end(struct job *job, enum job_stream stream)
 
 /* ---- Submission --------------------------------------------------------- */
 
+/* -32602 naming FIELD unless PEER sees every job of IDS. */
 static int
-check_after(const struct peer *peer, const struct submit_request *req,
-	    struct param_error *err)
+check_ids(const struct peer *peer, const char *field, const uint64_t *ids,
+	  unsigned n, struct param_error *err)
 {
-	for (unsigned i = 0; i < req->nafter; i++)
-		if (jobs_lookup(peer, req->after[i]) == NULL)
-			return param_fail(err, "after", "no such job: %llu",
-					  (unsigned long long)req->after[i]);
+	for (unsigned i = 0; i < n; i++)
+		if (jobs_lookup(peer, ids[i]) == NULL)
+			return param_fail(err, field, "no such job: %llu",
+					  (unsigned long long)ids[i]);
 	return 0;
 }
 
-/* Registers JOB with its dependencies; true if it can run now. */
+/* Registers JOB with the dependency ID: false when it failed and JOB,
+ * which needs it completed (NEED_OK), must fail too. */
 static bool
+job_link_dependency(struct job *job, uint64_t id, bool need_ok)
+{
+	struct job *dep = store_get(id);
+
+	/* Gone past --keep-finished: it ended (for "after": completed, or
+	 * JOB would have failed with it). */
+	if (dep == NULL || dep->state == JOB_COMPLETED ||
+	    (dep->state == JOB_FAILED && !need_ok))
+		return true;
+	if (dep->state == JOB_FAILED) {
+		job_request_stop(job, dependency_error(dep));
+		return false;
+	}
+	dep->dependents = xreallocarray(dep->dependents, dep->ndependents + 1,
+					sizeof *dep->dependents);
+	dep->dependents[dep->ndependents++] = job;
+	job->deps_pending++;
+	return true;
+}
+
+/* Registers JOB with its dependencies, then makes it runnable if
+ * nothing else holds it back. */
+static void
 job_link_dependencies(struct job *job)
 {
-	for (unsigned i = 0; i < job->nafter; i++) {
-		struct job *dep = store_get(job->after[i]);
-		/* Gone past --keep-finished: it completed, or JOB would
-		 * have failed with it. */
-		if (dep == NULL || dep->state == JOB_COMPLETED)
-			continue;
-		if (dep->state == JOB_FAILED) {
-			job_request_stop(job, dependency_error(dep));
-			return false;
-		}
-		dep->dependents = xreallocarray(dep->dependents,
-						dep->ndependents + 1,
-						sizeof *dep->dependents);
-		dep->dependents[dep->ndependents++] = job;
-		job->deps_pending++;
-	}
-	return job->deps_pending == 0;
+	for (unsigned i = 0; i < job->nafter; i++)
+		if (!job_link_dependency(job, job->after[i], true))
+			return;
+	for (unsigned i = 0; i < job->nafter_any; i++)
+		job_link_dependency(job, job->after_any[i], false);
+	job_try_runnable(job);
+}
+
+static uint64_t *
+ids_copy(const uint64_t *ids, unsigned n)
+{
+	uint64_t *copy;
+
+	if (n == 0)
+		return NULL;
+	copy = xreallocarray(NULL, n, sizeof *copy);
+	memcpy(copy, ids, n * sizeof *copy);
+	return copy;
 }
 
 int
@@ -697,6 +910,7 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 	    const struct submit_request *req, struct job **out, bool *existing,
 	    struct param_error *err)
 {
+	struct job_queue *jq;
 	struct job *job;
 	char *key = NULL;
 
@@ -715,7 +929,9 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 			return 0;
 		}
 	}
-	if (check_after(peer, req, err) < 0) {
+	if (check_ids(peer, "after", req->after, req->nafter, err) < 0 ||
+	    check_ids(peer, "after_any", req->after_any, req->nafter_any,
+		      err) < 0) {
 		free(key);
 		return RPC_INVALID_PARAMS;
 	}
@@ -724,7 +940,9 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 		return RPC_STORE_UNAVAILABLE;
 	}
 	if (state_counts[JOB_QUEUED] >= daemon_opts.max_queued ||
-	    queued_of(peer->uid) >= daemon_opts.max_queued_per_user) {
+	    queued_of(peer->uid) >= daemon_opts.max_queued_per_user ||
+	    (jq = queues_get(peer->uid, req->queue != NULL ? req->queue
+							   : QUEUE_DEFAULT)) == NULL) {
 		free(key);
 		return RPC_OVERLOADED;
 	}
@@ -742,11 +960,17 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 	job->fresh = true;
 	TAILQ_INSERT_TAIL(&fresh, job, fresh_link);
 	jobs_kick(); /* which also drops the args of a job that must wait */
-	if (req->nafter > 0) {
-		job->after = xreallocarray(NULL, req->nafter, sizeof *job->after);
-		memcpy(job->after, req->after, req->nafter * sizeof *job->after);
-		job->nafter = req->nafter;
-	}
+	job->after = ids_copy(req->after, req->nafter);
+	job->nafter = req->nafter;
+	job->after_any = ids_copy(req->after_any, req->nafter_any);
+	job->nafter_any = req->nafter_any;
+	job->queue = xstrdup(jq->name);
+	job->jq = jq;
+	queue_job_added(jq);
+	job->priority = req->priority;
+	job->not_before_ms = req->not_before_ms;
+	job->retry = req->retry;
+	job->restarted_from = req->restarted_from;
 	job->created_ms = now_wall_ms();
 	job->timeout_ms = req->timeout_ms;
 	job->requeue = req->on_interrupt >= 0
@@ -760,9 +984,8 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 	store_touch(job);
 	watch_new_job(job, conn, req->watch);
 
-	job_arm_timeout(job);
-	if (job_link_dependencies(job))
-		sched_push(job);
+	if (job_arm_timeout(job) == 0)
+		job_link_dependencies(job);
 	*out = job;
 	return 0;
 }
@@ -781,6 +1004,8 @@ job_recover(struct job *job)
 	state_counts[JOB_QUEUED]++;
 	queued_adjust(job->owner.uid, 1);
 	store_add(job);
+	job->jq = queues_restore(job->owner.uid, job->queue);
+	queue_job_added(job->jq);
 	if (was_running) {
 		store_touch(job);
 		if (!job->requeue || job->attempts > PROTO_INTERRUPT_REQUEUES) {
@@ -794,8 +1019,7 @@ job_recover(struct job *job)
 	}
 	if (job_arm_timeout(job) < 0)
 		return;
-	if (job_link_dependencies(job))
-		sched_push(job);
+	job_link_dependencies(job);
 }
 
 /* ---- Shutdown ----------------------------------------------------------- */

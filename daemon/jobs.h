@@ -23,6 +23,13 @@ struct submit_request {
 	bool watch;
 	const char *key;
 	int on_interrupt; /* enum on_interrupt, or -1: the kind's default */
+	const char *queue; /* NULL: "default" */
+	int priority;
+	long long not_before_ms; /* wall clock; 0: at once */
+	struct job_retry retry;
+	const uint64_t *after_any;
+	unsigned nafter_any;
+	uint64_t restarted_from;
 };
 
 enum on_interrupt { ON_INTERRUPT_FAIL, ON_INTERRUPT_REQUEUE };
@@ -45,11 +52,18 @@ struct job *jobs_lookup(const struct peer *peer, uint64_t id);
 bool jobs_visible(const struct peer *peer, const struct job *job);
 /* Asks JOB to stop with "cancelled": 0, or -32002 when it has ended. */
 int jobs_cancel(struct job *job);
+/* Pauses or resumes JOB (PROTOCOL.md, "Pause and resume"): 0 with
+ * *CHANGED, or -32002 when it has ended. */
+int jobs_set_paused(struct job *job, bool paused, bool *changed);
+/* Gives queued JOB another priority: 0, or -32007 when it is not
+ * queued. */
+int jobs_set_priority(struct job *job, int priority);
 
-/* Jobs PEER can see, newest first. STATE < 0 and KIND NULL: any. */
+/* Jobs PEER can see, newest first. STATE < 0, KIND and QUEUE NULL:
+ * any. */
 struct json_object *jobs_list(const struct peer *peer, int state,
-			      const char *kind, unsigned limit,
-			      uint64_t before_id);
+			      const char *kind, const char *queue,
+			      unsigned limit, uint64_t before_id);
 /* Counts by state, for daemon.info. */
 void jobs_counts(unsigned counts[JOB_NSTATES]);
 unsigned jobs_unfinished(void);

@@ -235,7 +235,7 @@ rpc_job_list(struct rpc_call *call, struct json_object **result,
 	}
 	*result = json_object_new_object();
 	json_object_object_add(*result, "jobs",
-			       jobs_list(call->peer, state, kind,
+			       jobs_list(call->peer, state, kind, NULL,
 					 (unsigned)limit, (uint64_t)before_id));
 	return 0;
 }

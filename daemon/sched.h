@@ -8,6 +8,7 @@
 #include "job-kind.h"
 
 struct json_object;
+struct job_queue;
 
 /* Sets up a queue per kind of the kind table; KICK is called when jobs
  * may start (a limit was raised, a job became runnable). */
@@ -29,13 +30,22 @@ struct json_object *sched_max_running(void);
 /* {"kind": cap, ...} of the per-user caps, for daemon.info. */
 struct json_object *sched_max_running_per_user(void);
 
-/* Queues a runnable JOB behind its user's others of its kind. */
+/* Makes JOB runnable: it waits in its named queue's lane of its kind,
+ * by priority, then submission order. */
 void sched_push(struct job *job);
-/* Takes JOB off the queue, if it is on it. */
+/* Takes JOB off the runnable jobs, if it is there (a job whose priority
+ * changes is taken off and pushed again). */
 void sched_remove(struct job *job);
-/* Starts jobs with START while their kinds have room: each in turn, the
- * oldest job of the user served longest ago among the users below their
- * cap. */
+/* Whether JOB is runnable and waits for its turn. */
+bool sched_queued(const struct job *job);
+/* JQ was paused, resumed or given another limit: its jobs follow. */
+void sched_queue_changed(struct job_queue *jq);
+/* JQ goes: the lanes made for it (empty by then) go too. */
+void sched_queue_free(struct job_queue *jq);
+/* Starts jobs with START while their kinds have room: each in turn, of
+ * the user served longest ago among the users below their cap and with
+ * a queue that allows a start, the job of highest priority, then the
+ * oldest. */
 void sched_run(void (*start)(struct job *job));
 /* The running JOB ended (or goes back to the queue): its place, and one
  * of its user's, is free. */

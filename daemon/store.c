@@ -428,7 +428,11 @@ matches(const struct job *job, const struct db_filter *f)
 {
 	return (f->owner < 0 || job->owner.uid == (uid_t)f->owner) &&
 	       (f->state < 0 || job->state == (enum job_state)f->state) &&
-	       (f->kind == NULL || strcmp(job->kind->name, f->kind) == 0);
+	       (f->kind == NULL || strcmp(job->kind->name, f->kind) == 0) &&
+	       (f->queue == NULL || strcmp(job->queue, f->queue) == 0) &&
+	       (f->finished_before_ms == 0 ||
+		(job->state >= JOB_COMPLETED &&
+		 job->finished_ms < f->finished_before_ms));
 }
 
 void
@@ -461,4 +465,62 @@ store_list(const struct db_filter *f, unsigned limit,
 		}
 	}
 	free(ids);
+}
+
+int
+store_write_queue(uid_t owner, const char *name, unsigned max_running,
+		  bool paused)
+{
+	if (!durable)
+		return 0;
+	if (!available)
+		return -1;
+	if (db_begin() < 0 ||
+	    db_put_queue(owner, name, max_running, paused) < 0 ||
+	    db_commit() < 0) {
+		db_rollback();
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_remove(const uint64_t *ids, unsigned n)
+{
+	unsigned gone[JOB_NSTATES] = {0}, counts[JOB_NSTATES];
+	struct job *job;
+
+	if (durable) {
+		/* What this pass changed first: a job that just ended must
+		 * not be written back after its row is deleted. */
+		store_sync();
+		if (!available)
+			return -1;
+		if (db_begin() < 0)
+			goto fail;
+		for (unsigned i = 0; i < n; i++) {
+			enum job_state state;
+			if (db_delete_finished(ids[i], &state) < 0)
+				goto fail;
+			if (state == JOB_COMPLETED || state == JOB_FAILED)
+				gone[state]++;
+		}
+		if (write_counts(gone, counts) < 0 || db_commit() < 0)
+			goto fail;
+		memcpy(counts_written, counts, sizeof counts_written);
+		finished_counts[JOB_COMPLETED] -= gone[JOB_COMPLETED];
+		finished_counts[JOB_FAILED] -= gone[JOB_FAILED];
+	}
+	for (unsigned i = 0; i < n; i++) {
+		retain_drop(ids[i]);
+		if ((job = idmap_get(&by_id, ids[i])) != NULL) {
+			if (!durable)
+				finished_counts[job->state]--;
+			resident_drop(job);
+		}
+	}
+	return 0;
+fail:
+	db_rollback();
+	return -1;
 }

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "db.h"
 
 struct job;
@@ -65,5 +67,14 @@ struct job *store_older(struct job *job);
  * job loaded for the call only, or one in memory). */
 void store_list(const struct db_filter *f, unsigned limit,
 		void (*fn)(const struct job *job, void *arg), void *arg);
+
+/* Writes a named queue's settings at once, in a transaction of their
+ * own: 0, or -1 when the database cannot be written. */
+int store_write_queue(uid_t owner, const char *name, unsigned max_running,
+		      bool paused);
+/* Forgets the N finished jobs IDS and their kept output, on disk before
+ * it returns: 0, or -1 when the database cannot be written (nothing is
+ * forgotten then). */
+int store_remove(const uint64_t *ids, unsigned n);
 
 #endif

@@ -29,6 +29,8 @@ static const struct {
 	{RPC_OVERLOADED, "overloaded"},
 	{RPC_SHUTTING_DOWN, "shutting down"},
 	{RPC_STORE_UNAVAILABLE, "store unavailable"},
+	{RPC_JOB_NOT_FINISHED, "job not finished"},
+	{RPC_JOB_NOT_QUEUED, "job not queued"},
 };
 
 const char *

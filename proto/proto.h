@@ -21,6 +21,14 @@
 /* Times a job that was running when the daemon stopped is queued again
  * (on_interrupt "requeue") before an interrupt fails it. */
 #define PROTO_INTERRUPT_REQUEUES 3
+/* Job control (PROTOCOL.md, "Job control"). */
+#define PROTO_PRIORITY_MAX 100
+#define PROTO_DELAY_MAX_MS 31536000000LL    /* delay_ms: a year */
+#define PROTO_RETRY_MAX 100
+#define PROTO_RETRY_DELAY_MAX_MS 86400000LL /* a day */
+#define PROTO_RETRY_DELAY_DEFAULT_MS 1000
+#define PROTO_RETRY_BACKOFF_MAX 10.0
+#define PROTO_RETRY_BACKOFF_DEFAULT 2.0
 
 /* JSON-RPC error codes (PROTOCOL.md, "Requests and responses"). */
 enum rpc_code {
@@ -34,6 +42,8 @@ enum rpc_code {
 	RPC_OVERLOADED = -32003,
 	RPC_SHUTTING_DOWN = -32004,
 	RPC_STORE_UNAVAILABLE = -32005,
+	RPC_JOB_NOT_FINISHED = -32006,
+	RPC_JOB_NOT_QUEUED = -32007,
 };
 
 /* The standard message for a code. */
