@@ -1,4 +1,5 @@
-/* Typed reads of request members, each naming the field it rejects. */
+/* The one reader of request params and job args: a table of fields in,
+ * typed values or the first offending field out (params.h). */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,11 @@
 
 #include "../proto/jsonrpc.h"
 #include "params.h"
+
+/* Reads VALUE, the member of row F named FIELD, into DST. */
+typedef int (*param_reader)(struct json_object *value, const char *field,
+			    const struct param_field *f, void *dst,
+			    struct param_error *err);
 
 int
 param_fail(struct param_error *err, const char *field, const char *fmt, ...)
@@ -21,151 +27,197 @@ param_fail(struct param_error *err, const char *field, const char *fmt, ...)
 	return -1;
 }
 
-static void
-field_name(char *buf, size_t size, const char *prefix, const char *name)
-{
-	snprintf(buf, size, "%s%s", prefix, name);
-}
-
-/* Looks NAME up: 1 found, 0 absent and optional, -1 missing. */
 static int
-params_find(struct json_object *obj, const char *prefix, const char *name,
-	    bool required, struct json_object **val, struct param_error *err)
+param_int(struct json_object *value, const char *field,
+	  const struct param_field *f, void *dst, struct param_error *err)
 {
-	char field[96];
+	int64_t i;
 
-	if (obj != NULL && json_object_object_get_ex(obj, name, val))
-		return 1;
-	if (!required)
-		return 0;
-	field_name(field, sizeof field, prefix, name);
-	return param_fail(err, field, "required");
+	if (!json_object_is_type(value, json_type_int))
+		return param_fail(err, field, "must be an integer");
+	/* An integer written outside int64 is out of range, not the value
+	 * json-c clamped it to. */
+	if (!jsonrpc_get_int64(value, &i) || i < f->min || i > f->max)
+		return param_fail(err, field,
+				  "must be an integer from %" PRId64 " to %" PRId64,
+				  f->min, f->max);
+	*(int64_t *)dst = i;
+	return 0;
 }
+
+static int
+param_bool(struct json_object *value, const char *field,
+	   const struct param_field *f UNUSED, void *dst,
+	   struct param_error *err)
+{
+	if (!json_object_is_type(value, json_type_boolean))
+		return param_fail(err, field, "must be true or false");
+	*(bool *)dst = json_object_get_boolean(value);
+	return 0;
+}
+
+/* A string of at most MAX_LEN bytes (0: any) without NUL bytes. */
+static int
+param_check_string(struct json_object *value, const char *field,
+		   size_t max_len, struct param_error *err)
+{
+	size_t len;
+
+	if (!json_object_is_type(value, json_type_string))
+		return param_fail(err, field, "must be a string");
+	len = (size_t)json_object_get_string_len(value);
+	if (max_len > 0 && len > max_len)
+		return param_fail(err, field, "longer than %zu bytes", max_len);
+	if (strlen(json_object_get_string(value)) != len)
+		return param_fail(err, field, "contains a NUL character");
+	return 0;
+}
+
+static int
+param_string(struct json_object *value, const char *field,
+	     const struct param_field *f, void *dst, struct param_error *err)
+{
+	if (param_check_string(value, field, f->max_len, err) < 0)
+		return -1;
+	*(const char **)dst = json_object_get_string(value);
+	return 0;
+}
+
+static int
+param_path(struct json_object *value, const char *field,
+	   const struct param_field *f UNUSED, void *dst,
+	   struct param_error *err)
+{
+	if (param_check_string(value, field, PARAMS_PATH_MAX, err) < 0)
+		return -1;
+	if (json_object_get_string(value)[0] != '/')
+		return param_fail(err, field, "must be an absolute path");
+	*(const char **)dst = json_object_get_string(value);
+	return 0;
+}
+
+/* Fails FIELD with the choices of VALUES: must be "a", "b" or "c". */
+static int
+param_enum_fail(const char *field, const char *const *values,
+		struct param_error *err)
+{
+	char reason[sizeof err->reason];
+	size_t n = 0;
+
+	n += (size_t)snprintf(reason, sizeof reason, "must be");
+	for (size_t i = 0; values[i] != NULL && n < sizeof reason; i++) {
+		const char *sep = i == 0 ? " "
+				  : values[i + 1] == NULL ? " or "
+				  : ", ";
+		n += (size_t)snprintf(reason + n, sizeof reason - n, "%s\"%s\"",
+				      sep, values[i]);
+	}
+	return param_fail(err, field, "%s", reason);
+}
+
+static int
+param_enum(struct json_object *value, const char *field,
+	   const struct param_field *f, void *dst, struct param_error *err)
+{
+	const char *s;
+
+	if (param_check_string(value, field, f->max_len, err) < 0)
+		return -1;
+	s = json_object_get_string(value);
+	for (int i = 0; f->values[i] != NULL; i++) {
+		if (strcmp(s, f->values[i]) == 0) {
+			*(int *)dst = i;
+			return 0;
+		}
+	}
+	return param_enum_fail(field, f->values, err);
+}
+
+static int
+param_object(struct json_object *value, const char *field,
+	     const struct param_field *f UNUSED, void *dst,
+	     struct param_error *err)
+{
+	if (!json_object_is_type(value, json_type_object))
+		return param_fail(err, field, "must be an object");
+	*(struct json_object **)dst = value;
+	return 0;
+}
+
+static int
+param_any(struct json_object *value UNUSED, const char *field UNUSED,
+	  const struct param_field *f UNUSED, void *dst UNUSED,
+	  struct param_error *err UNUSED)
+{
+	return 0;
+}
+
+/* The reader of each type. */
+static const param_reader param_readers[] = {
+	[PARAM_TYPE_INT] = param_int,
+	[PARAM_TYPE_BOOL] = param_bool,
+	[PARAM_TYPE_STRING] = param_string,
+	[PARAM_TYPE_PATH] = param_path,
+	[PARAM_TYPE_ENUM] = param_enum,
+	[PARAM_TYPE_OBJECT] = param_object,
+	[PARAM_TYPE_ANY] = param_any,
+};
 
 int
-params_only(struct json_object *obj, const char *prefix,
-	    const char *const allowed[], struct param_error *err)
+params_read_field(struct json_object *obj, const char *prefix,
+		  const struct param_field *f, void *out,
+		  struct param_error *err)
 {
-	char field[96];
+	struct json_object *value;
+	void *dst = out != NULL ? (char *)out + f->out : NULL;
+	char field[sizeof err->field];
+
+	snprintf(field, sizeof field, "%s%s", prefix, f->name);
+	if (obj == NULL || !json_object_object_get_ex(obj, f->name, &value))
+		return f->required ? param_fail(err, field, "required") : 0;
+	if (param_readers[f->type](value, field, f, dst, err) < 0)
+		return -1;
+	return f->check != NULL ? f->check(value, field, err) : 0;
+}
+
+/* Rejects the first member of OBJ that FIELDS does not list. */
+static int
+params_reject_unknown(struct json_object *obj, const char *prefix,
+		      const struct param_field *fields,
+		      struct param_error *err)
+{
+	const struct param_field *f;
+	char shown[40], field[sizeof err->field];
+	size_t n = 0;
 
 	if (obj == NULL)
 		return 0;
 	json_object_object_foreach(obj, key, val) {
 		(void)val;
-		size_t i;
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(key, allowed[i]) == 0)
+		for (f = fields; f->name != NULL; f++)
+			if (strcmp(key, f->name) == 0)
 				break;
-		if (allowed[i] == NULL) {
-			/* Echo a short, printable piece of the name only. */
-			char shown[40];
-			size_t n = 0;
-			for (const char *k = key; *k && n < sizeof shown - 1; k++)
-				shown[n++] = (*k >= 0x20 && *k < 0x7f) ? *k : '?';
-			shown[n] = '\0';
-			field_name(field, sizeof field, prefix, shown);
-			return param_fail(err, field, "unknown field");
-		}
+		if (f->name != NULL)
+			continue;
+		/* Echo a short, printable piece of the name only. */
+		for (const char *k = key; *k && n < sizeof shown - 1; k++)
+			shown[n++] = (*k >= 0x20 && *k < 0x7f) ? *k : '?';
+		shown[n] = '\0';
+		snprintf(field, sizeof field, "%s%s", prefix, shown);
+		return param_fail(err, field, "unknown field");
 	}
 	return 0;
 }
 
 int
-params_int(struct json_object *obj, const char *prefix, const char *name,
-	   bool required, int64_t min, int64_t max, int64_t *out,
-	   struct param_error *err)
+params_read(struct json_object *obj, const char *prefix,
+	    const struct param_field *fields, void *out,
+	    struct param_error *err)
 {
-	struct json_object *v;
-	char field[96];
-	int found = params_find(obj, prefix, name, required, &v, err);
-
-	if (found <= 0)
-		return found;
-	field_name(field, sizeof field, prefix, name);
-	if (!json_object_is_type(v, json_type_int))
-		return param_fail(err, field, "must be an integer");
-	/* An integer written outside int64 is out of range, not the value
-	 * json-c clamped it to. */
-	int64_t i;
-	if (!jsonrpc_get_int64(v, &i) || i < min || i > max)
-		return param_fail(err, field,
-				  "must be an integer from %" PRId64 " to %" PRId64,
-				  min, max);
-	*out = i;
-	return 1;
-}
-
-int
-params_bool(struct json_object *obj, const char *prefix, const char *name,
-	    bool *out, struct param_error *err)
-{
-	struct json_object *v;
-	char field[96];
-	int found = params_find(obj, prefix, name, false, &v, err);
-
-	if (found <= 0)
-		return found;
-	if (!json_object_is_type(v, json_type_boolean)) {
-		field_name(field, sizeof field, prefix, name);
-		return param_fail(err, field, "must be true or false");
-	}
-	*out = json_object_get_boolean(v);
-	return 1;
-}
-
-int
-params_string(struct json_object *obj, const char *prefix, const char *name,
-	      bool required, size_t maxlen, const char **out,
-	      struct param_error *err)
-{
-	struct json_object *v;
-	char field[96];
-	int found = params_find(obj, prefix, name, required, &v, err);
-
-	if (found <= 0)
-		return found;
-	field_name(field, sizeof field, prefix, name);
-	if (!json_object_is_type(v, json_type_string))
-		return param_fail(err, field, "must be a string");
-	size_t len = (size_t)json_object_get_string_len(v);
-	if (maxlen > 0 && len > maxlen)
-		return param_fail(err, field, "longer than %zu bytes", maxlen);
-	if (strlen(json_object_get_string(v)) != len)
-		return param_fail(err, field, "contains a NUL character");
-	*out = json_object_get_string(v);
-	return 1;
-}
-
-int
-params_path(struct json_object *obj, const char *prefix, const char *name,
-	    bool required, const char **out, struct param_error *err)
-{
-	char field[96];
-	int found = params_string(obj, prefix, name, required, 4095, out, err);
-
-	if (found <= 0)
-		return found;
-	if ((*out)[0] != '/') {
-		field_name(field, sizeof field, prefix, name);
-		return param_fail(err, field, "must be an absolute path");
-	}
-	return 1;
-}
-
-int
-params_object(struct json_object *obj, const char *prefix, const char *name,
-	      bool required, struct json_object **out, struct param_error *err)
-{
-	struct json_object *v;
-	char field[96];
-	int found = params_find(obj, prefix, name, required, &v, err);
-
-	if (found <= 0)
-		return found;
-	if (!json_object_is_type(v, json_type_object)) {
-		field_name(field, sizeof field, prefix, name);
-		return param_fail(err, field, "must be an object");
-	}
-	*out = v;
-	return 1;
+	if (params_reject_unknown(obj, prefix, fields, err) < 0)
+		return -1;
+	for (const struct param_field *f = fields; f->name != NULL; f++)
+		if (params_read_field(obj, prefix, f, out, err) < 0)
+			return -1;
+	return 0;
 }

@@ -75,108 +75,180 @@ job_result(struct job *job)
 	return result;
 }
 
-/* Reads the "id" of a job the caller may see: 0, -32001 or -32602. */
-static int
-read_job(struct rpc_call *call, struct job **job, struct param_error *err)
-{
-	int64_t id;
+/* ---- Params of the methods ---------------------------------------------- */
 
-	if (params_int(call->params, "", "id", true, 1, INT64_MAX, &id, err) < 0)
-		return RPC_INVALID_PARAMS;
-	*job = jobs_lookup(call->peer, (uint64_t)id);
+/* The "id" of job.get, job.cancel and job.watch. */
+struct job_id_params {
+	int64_t id;
+};
+
+static const struct param_field job_id_fields[] = {
+	{PARAM_INT("id", struct job_id_params, id), .required = true,
+	 .min = 1, .max = INT64_MAX},
+	PARAM_END,
+};
+
+/* The job of P's id if the caller may see it: 0 or -32001. */
+static int
+find_job(struct rpc_call *call, const struct job_id_params *p,
+	 struct job **job)
+{
+	*job = jobs_lookup(call->peer, (uint64_t)p->id);
 	return *job != NULL ? 0 : RPC_NO_SUCH_JOB;
 }
 
-/* Reads "after": an array of job ids. */
+/* kind: one of the kinds this daemon runs. */
 static int
-read_after(struct json_object *params, uint64_t **after, unsigned *nafter,
+check_kind(struct json_object *value, const char *field,
 	   struct param_error *err)
 {
-	struct json_object *v;
+	if (kinds_find(json_object_get_string(value)) == NULL)
+		return param_fail(err, field, "unknown kind");
+	return 0;
+}
 
-	if (!json_object_object_get_ex(params, "after", &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_array))
-		return param_fail(err, "after", "must be an array of job ids");
-	size_t n = json_object_array_length(v);
+/* after: an array of at most 1024 job ids. */
+static int
+check_after(struct json_object *value, const char *field,
+	    struct param_error *err)
+{
+	size_t n;
+
+	if (!json_object_is_type(value, json_type_array))
+		return param_fail(err, field, "must be an array of job ids");
+	n = json_object_array_length(value);
 	if (n > 1024)
-		return param_fail(err, "after", "more than 1024 ids");
-	*after = xreallocarray(NULL, n, sizeof **after);
-	*nafter = (unsigned)n;
+		return param_fail(err, field, "more than 1024 ids");
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(v, i);
+		struct json_object *e = json_object_array_get_idx(value, i);
 		if (!json_object_is_type(e, json_type_int) ||
 		    json_object_get_int64(e) < 1 ||
 		    json_object_get_int64(e) == INT64_MAX)
-			return param_fail(err, "after", "must be an array of job ids");
-		(*after)[i] = (uint64_t)json_object_get_int64(e);
+			return param_fail(err, field,
+					  "must be an array of job ids");
 	}
 	return 0;
 }
 
-/* Reads "on_interrupt": "fail" or "requeue". */
-static int
-read_on_interrupt(struct json_object *params, int *out, struct param_error *err)
+/* The ids of a checked "after" in PARAMS, allocated, or NULL without. */
+static uint64_t *
+after_ids(struct json_object *params, unsigned *nafter)
 {
-	const char *v = NULL;
+	struct json_object *v;
+	uint64_t *after;
+	size_t n;
 
-	if (params_string(params, "", "on_interrupt", false, 0, &v, err) < 0)
-		return -1;
-	if (v == NULL)
-		return 0;
-	if (strcmp(v, "fail") == 0)
-		*out = ON_INTERRUPT_FAIL;
-	else if (strcmp(v, "requeue") == 0)
-		*out = ON_INTERRUPT_REQUEUE;
-	else
-		return param_fail(err, "on_interrupt",
-				  "must be \"fail\" or \"requeue\"");
-	return 0;
+	if (!json_object_object_get_ex(params, "after", &v))
+		return NULL;
+	n = json_object_array_length(v);
+	after = xreallocarray(NULL, n, sizeof *after);
+	for (size_t i = 0; i < n; i++)
+		after[i] = (uint64_t)json_object_get_int64(
+			json_object_array_get_idx(v, i));
+	*nafter = (unsigned)n;
+	return after;
 }
+
+struct submit_params {
+	const char *kind;
+	struct json_object *args;
+	const char *label;
+	int64_t timeout_ms;
+	bool watch;
+	const char *key;
+	int on_interrupt;
+};
+
+static const char *const on_interrupt_names[] = {
+	[ON_INTERRUPT_FAIL] = "fail",
+	[ON_INTERRUPT_REQUEUE] = "requeue",
+	NULL,
+};
+
+static const struct param_field submit_fields[] = {
+	{PARAM_STRING("kind", struct submit_params, kind), .required = true,
+	 .check = check_kind},
+	{PARAM_OBJECT("args", struct submit_params, args)},
+	{PARAM_STRING("label", struct submit_params, label),
+	 .max_len = PROTO_LABEL_MAX},
+	{PARAM_ANY("after"), .check = check_after},
+	{PARAM_INT("timeout_ms", struct submit_params, timeout_ms), .min = 1,
+	 .max = INT64_MAX / 1000},
+	{PARAM_BOOL("watch", struct submit_params, watch)},
+	{PARAM_STRING("key", struct submit_params, key),
+	 .max_len = PROTO_KEY_MAX},
+	{PARAM_ENUM("on_interrupt", struct submit_params, on_interrupt),
+	 .values = on_interrupt_names},
+	PARAM_END,
+};
+
+struct list_params {
+	const char *state, *kind;
+	int64_t limit, before_id;
+};
+
+/* state and kind are looked up after the table: a bad limit is reported
+ * before an unknown state. */
+static const struct param_field list_fields[] = {
+	{PARAM_STRING("state", struct list_params, state)},
+	{PARAM_STRING("kind", struct list_params, kind)},
+	{PARAM_INT("limit", struct list_params, limit), .min = 1,
+	 .max = PROTO_LIST_LIMIT_MAX},
+	{PARAM_INT("before_id", struct list_params, before_id), .min = 1,
+	 .max = INT64_MAX - 1},
+	PARAM_END,
+};
+
+struct watch_params {
+	bool all;
+	int64_t since; /* -1: not given */
+};
+
+/* id is read (job_id_fields) after all and since were checked. */
+static const struct param_field watch_fields[] = {
+	{PARAM_BOOL("all", struct watch_params, all)},
+	{PARAM_INT("since", struct watch_params, since), .min = 0,
+	 .max = UINT32_MAX},
+	{PARAM_ANY("id")},
+	PARAM_END,
+};
+
+static const struct param_field no_fields[] = {
+	PARAM_END,
+};
+
+/* ---- The methods -------------------------------------------------------- */
 
 static int
 rpc_job_submit(struct rpc_call *call, struct json_object **result,
 	       struct param_error *err)
 {
-	static const char *const allowed[] = {"kind",	"args", "label",
-					      "after",	"timeout_ms", "watch",
-					      "key",	"on_interrupt", NULL};
-	struct submit_request req = {.watch = true, .on_interrupt = -1};
-	struct json_object *args = NULL, *empty = NULL;
+	struct submit_params p = {.watch = true, .on_interrupt = -1};
+	struct submit_request req;
+	struct json_object *empty = NULL;
 	uint64_t *after = NULL;
-	const char *kind;
-	int64_t timeout_ms = 0;
 	struct job *job;
 	bool existing;
 	int rc = RPC_INVALID_PARAMS;
 
 	if (jobs_shutting_down())
 		return RPC_SHUTTING_DOWN;
-	if (params_only(call->params, "", allowed, err) < 0 ||
-	    params_string(call->params, "", "kind", true, 0, &kind, err) < 0)
+	if (params_read(call->params, "", submit_fields, &p, err) < 0)
 		return RPC_INVALID_PARAMS;
-	if ((req.kind = kinds_find(kind)) == NULL) {
-		param_fail(err, "kind", "unknown kind");
-		return RPC_INVALID_PARAMS;
-	}
-	if (params_object(call->params, "", "args", false, &args, err) < 0 ||
-	    params_string(call->params, "", "label", false, PROTO_LABEL_MAX,
-			  &req.label, err) < 0 ||
-	    read_after(call->params, &after, &req.nafter, err) < 0 ||
-	    params_int(call->params, "", "timeout_ms", false, 1, INT64_MAX / 1000,
-		       &timeout_ms, err) < 0 ||
-	    params_bool(call->params, "", "watch", &req.watch, err) < 0 ||
-	    params_string(call->params, "", "key", false, PROTO_KEY_MAX, &req.key,
-			  err) < 0 ||
-	    read_on_interrupt(call->params, &req.on_interrupt, err) < 0)
+	if (p.args == NULL)
+		p.args = empty = json_object_new_object();
+	req = (struct submit_request){
+		.kind = kinds_find(p.kind),
+		.args = p.args,
+		.label = p.label,
+		.timeout_ms = p.timeout_ms,
+		.watch = p.watch,
+		.key = p.key,
+		.on_interrupt = p.on_interrupt,
+	};
+	if (req.kind->validate(p.args, err) < 0)
 		goto out;
-	if (args == NULL)
-		args = empty = json_object_new_object();
-	if (req.kind->validate(args, err) < 0)
-		goto out;
-	req.args = args;
-	req.after = after;
-	req.timeout_ms = timeout_ms;
+	req.after = after = after_ids(call->params, &req.nafter);
 	rc = jobs_submit(call->peer, call->conn, &req, &job, &existing, err);
 	if (rc == 0) {
 		*result = job_result(job);
@@ -193,13 +265,13 @@ static int
 rpc_job_get(struct rpc_call *call, struct json_object **result,
 	    struct param_error *err)
 {
-	static const char *const allowed[] = {"id", NULL};
+	struct job_id_params p;
 	struct job *job;
 	int rc;
 
-	if (params_only(call->params, "", allowed, err) < 0)
+	if (params_read(call->params, "", job_id_fields, &p, err) < 0)
 		return RPC_INVALID_PARAMS;
-	if ((rc = read_job(call, &job, err)) != 0)
+	if ((rc = find_job(call, &p, &job)) != 0)
 		return rc;
 	*result = job_result(job);
 	return 0;
@@ -209,34 +281,25 @@ static int
 rpc_job_list(struct rpc_call *call, struct json_object **result,
 	     struct param_error *err)
 {
-	static const char *const allowed[] = {"state", "kind", "limit",
-					      "before_id", NULL};
-	const char *state_name = NULL, *kind = NULL;
-	int64_t limit = PROTO_LIST_LIMIT_DEFAULT, before_id = 0;
+	struct list_params p = {.limit = PROTO_LIST_LIMIT_DEFAULT};
 	int state = -1;
 
-	if (params_only(call->params, "", allowed, err) < 0 ||
-	    params_string(call->params, "", "state", false, 0, &state_name,
-			  err) < 0 ||
-	    params_string(call->params, "", "kind", false, 0, &kind, err) < 0 ||
-	    params_int(call->params, "", "limit", false, 1, PROTO_LIST_LIMIT_MAX,
-		       &limit, err) < 0 ||
-	    params_int(call->params, "", "before_id", false, 1, INT64_MAX - 1,
-		       &before_id, err) < 0)
+	if (params_read(call->params, "", list_fields, &p, err) < 0)
 		return RPC_INVALID_PARAMS;
-	if (state_name != NULL && (state = proto_state_parse(state_name)) < 0) {
+	if (p.state != NULL && (state = proto_state_parse(p.state)) < 0) {
 		param_fail(err, "state",
 			   "must be queued, running, completed or failed");
 		return RPC_INVALID_PARAMS;
 	}
-	if (kind != NULL && kinds_find(kind) == NULL) {
+	if (p.kind != NULL && kinds_find(p.kind) == NULL) {
 		param_fail(err, "kind", "unknown kind");
 		return RPC_INVALID_PARAMS;
 	}
 	*result = json_object_new_object();
 	json_object_object_add(*result, "jobs",
-			       jobs_list(call->peer, state, kind, NULL,
-					 (unsigned)limit, (uint64_t)before_id));
+			       jobs_list(call->peer, state, p.kind, NULL,
+					 (unsigned)p.limit,
+					 (uint64_t)p.before_id));
 	return 0;
 }
 
@@ -244,13 +307,13 @@ static int
 rpc_job_cancel(struct rpc_call *call, struct json_object **result,
 	       struct param_error *err)
 {
-	static const char *const allowed[] = {"id", NULL};
+	struct job_id_params p;
 	struct job *job;
 	int rc;
 
-	if (params_only(call->params, "", allowed, err) < 0)
+	if (params_read(call->params, "", job_id_fields, &p, err) < 0)
 		return RPC_INVALID_PARAMS;
-	if ((rc = read_job(call, &job, err)) != 0)
+	if ((rc = find_job(call, &p, &job)) != 0)
 		return rc;
 	if ((rc = jobs_cancel(job)) != 0)
 		return rc;
@@ -262,23 +325,19 @@ static int
 rpc_job_watch(struct rpc_call *call, struct json_object **result,
 	      struct param_error *err)
 {
-	static const char *const allowed[] = {"id", "all", "since", NULL};
-	bool all = false;
+	struct watch_params p = {.all = false, .since = -1};
+	struct job_id_params id;
 	struct job *job;
-	int64_t since = -1;
 	int rc;
 
-	if (params_only(call->params, "", allowed, err) < 0 ||
-	    params_bool(call->params, "", "all", &all, err) < 0 ||
-	    params_int(call->params, "", "since", false, 0, UINT32_MAX, &since,
-		       err) < 0)
+	if (params_read(call->params, "", watch_fields, &p, err) < 0)
 		return RPC_INVALID_PARAMS;
-	if (all) {
+	if (p.all) {
 		if (json_object_object_get_ex(call->params, "id", NULL)) {
 			param_fail(err, "id", "give either id or all, not both");
 			return RPC_INVALID_PARAMS;
 		}
-		if (since >= 0) {
+		if (p.since >= 0) {
 			param_fail(err, "since", "goes with id, not with all");
 			return RPC_INVALID_PARAMS;
 		}
@@ -287,16 +346,19 @@ rpc_job_watch(struct rpc_call *call, struct json_object **result,
 				       watch_all(call->peer, call->conn));
 		return 0;
 	}
-	if ((rc = read_job(call, &job, err)) != 0)
+	if (params_read_field(call->params, "", &job_id_fields[0], &id,
+			      err) < 0)
+		return RPC_INVALID_PARAMS;
+	if ((rc = find_job(call, &id, &job)) != 0)
 		return rc;
-	if (since < 0) {
+	if (p.since < 0) {
 		watch_add(job, call->conn);
 		*result = job_result(job);
 		return 0;
 	}
 	unsigned count;
-	struct replay *replay = watch_replay(job, call->conn, (uint32_t)since,
-					     &count);
+	struct replay *replay = watch_replay(job, call->conn,
+					     (uint32_t)p.since, &count);
 	if (replay == NULL) {
 		param_fail(err, "since", "a replay of this job is running on "
 					 "this connection");
@@ -313,13 +375,12 @@ static int
 rpc_daemon_info(struct rpc_call *call, struct json_object **result,
 		struct param_error *err)
 {
-	static const char *const allowed[] = {NULL};
 	static const char *const names[] = {"queued", "running", "completed",
 					    "failed"};
 	unsigned counts[JOB_NSTATES];
 	struct json_object *kinds, *jobs, *limits;
 
-	if (params_only(call->params, "", allowed, err) < 0)
+	if (params_read(call->params, "", no_fields, NULL, err) < 0)
 		return RPC_INVALID_PARAMS;
 	*result = json_object_new_object();
 	json_object_object_add(*result, "version",

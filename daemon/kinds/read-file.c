@@ -83,27 +83,32 @@ struct read_file {
 	unsigned inflight; /* pool items whose done function is due */
 };
 
+/* The args as read_file_fields reads them. */
+struct read_file_args {
+	const char *path;
+	int64_t offset, length;
+	int encoding; /* in read_file_encodings */
+};
+
+static const char *const read_file_encodings[] = {"auto", "base64", NULL};
+
+static const struct param_field read_file_fields[] = {
+	{PARAM_PATH("path", struct read_file_args, path), .required = true},
+	{PARAM_INT("offset", struct read_file_args, offset), .min = 0,
+	 .max = INT64_MAX - 1},
+	{PARAM_INT("length", struct read_file_args, length), .min = 0,
+	 .max = INT64_MAX - 1},
+	{PARAM_ENUM("encoding", struct read_file_args, encoding),
+	 .max_len = 16, .values = read_file_encodings},
+	PARAM_END,
+};
+
 static int
 read_file_validate(struct json_object *args, struct param_error *err)
 {
-	static const char *const allowed[] = {"path", "offset", "length",
-					      "encoding", NULL};
-	const char *path, *encoding = "auto";
-	int64_t n;
+	struct read_file_args a;
 
-	if (params_only(args, "args.", allowed, err) < 0 ||
-	    params_path(args, "args.", "path", true, &path, err) < 0 ||
-	    params_int(args, "args.", "offset", false, 0, INT64_MAX - 1, &n,
-		       err) < 0 ||
-	    params_int(args, "args.", "length", false, 0, INT64_MAX - 1, &n,
-		       err) < 0 ||
-	    params_string(args, "args.", "encoding", false, 16, &encoding,
-			  err) < 0)
-		return -1;
-	if (strcmp(encoding, "auto") != 0 && strcmp(encoding, "base64") != 0)
-		return param_fail(err, "args.encoding",
-				  "must be \"auto\" or \"base64\"");
-	return 0;
+	return params_read(args, "args.", read_file_fields, &a, err);
 }
 
 /* Frees RF once neither the job nor a pool item refers to it. */

@@ -20,16 +20,23 @@ struct sleep_job {
 	long long deadline_mono_ms;
 };
 
+/* The args as sleep_fields reads them. */
+struct sleep_args {
+	int64_t ms;
+};
+
+static const struct param_field sleep_fields[] = {
+	{PARAM_INT("ms", struct sleep_args, ms), .required = true, .min = 0,
+	 .max = SLEEP_MAX_MS},
+	PARAM_END,
+};
+
 static int
 sleep_validate(struct json_object *args, struct param_error *err)
 {
-	static const char *const allowed[] = {"ms", NULL};
-	int64_t ms;
+	struct sleep_args a;
 
-	if (params_only(args, "args.", allowed, err) < 0 ||
-	    params_int(args, "args.", "ms", true, 0, SLEEP_MAX_MS, &ms, err) < 0)
-		return -1;
-	return 0;
+	return params_read(args, "args.", sleep_fields, &a, err);
 }
 
 static void

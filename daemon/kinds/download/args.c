@@ -45,9 +45,12 @@ download_args_scheme_allowed(const char *scheme)
 	return false;
 }
 
+/* url: one libcurl parses, of a scheme allowed. */
 static int
-download_args_check_url(const char *url, struct param_error *err)
+download_args_check_url(struct json_object *value, const char *field,
+			struct param_error *err)
 {
+	const char *url = json_object_get_string(value);
 	CURLU *u = curl_url();
 	char *scheme = NULL;
 	CURLUcode uc;
@@ -59,10 +62,10 @@ download_args_check_url(const char *url, struct param_error *err)
 	if (uc == CURLUE_OK)
 		uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
 	if (uc != CURLUE_OK)
-		rc = param_fail(err, "args.url", "not a URL: %s",
+		rc = param_fail(err, field, "not a URL: %s",
 				curl_url_strerror(uc));
 	else if (!download_args_scheme_allowed(scheme))
-		rc = param_fail(err, "args.url", "URL scheme %.20s is not allowed",
+		rc = param_fail(err, field, "URL scheme %.20s is not allowed",
 				scheme);
 	curl_free(scheme);
 	curl_url_cleanup(u);
@@ -70,40 +73,51 @@ download_args_check_url(const char *url, struct param_error *err)
 }
 
 static int
-download_args_check_sha256(const char *hex, struct param_error *err)
+download_args_check_sha256(struct json_object *value, const char *field,
+			   struct param_error *err)
 {
+	const char *hex = json_object_get_string(value);
+
 	if (strlen(hex) != 64 || strspn(hex, "0123456789abcdefABCDEF") != 64)
-		return param_fail(err, "args.sha256", "must be 64 hex digits");
+		return param_fail(err, field, "must be 64 hex digits");
 	return 0;
 }
+
+/* The args as download_args_fields reads them, borrowed from the JSON;
+ * struct download_args is the job's copy. */
+struct download_args_view {
+	const char *url, *dest, *sha256;
+	bool stream, overwrite, resume;
+	int64_t max_bytes, retries;
+};
+
+static const struct param_field download_args_fields[] = {
+	{PARAM_STRING("url", struct download_args_view, url), .required = true,
+	 .max_len = DL_URL_MAX, .check = download_args_check_url},
+	{PARAM_BOOL("stream", struct download_args_view, stream)},
+	{PARAM_PATH("dest", struct download_args_view, dest)},
+	{PARAM_BOOL("overwrite", struct download_args_view, overwrite)},
+	{PARAM_STRING("sha256", struct download_args_view, sha256),
+	 .check = download_args_check_sha256},
+	{PARAM_BOOL("resume", struct download_args_view, resume)},
+	{PARAM_INT("max_bytes", struct download_args_view, max_bytes),
+	 .min = 0, .max = INT64_MAX},
+	{PARAM_INT("retries", struct download_args_view, retries), .min = 0,
+	 .max = DL_RETRIES_MAX},
+	PARAM_END,
+};
 
 int
 download_args_validate(struct json_object *args, struct param_error *err)
 {
-	static const char *const allowed[] = {"url", "dest", "overwrite",
-					      "sha256", "resume", "max_bytes",
-					      "stream", "retries", NULL};
-	const char *url, *dest = NULL, *sha = NULL;
-	bool flag, stream = false, resume = false;
-	int64_t n;
+	struct download_args_view a = {.dest = NULL, .stream = false,
+					 .resume = false};
 
-	if (params_only(args, "args.", allowed, err) < 0 ||
-	    params_string(args, "args.", "url", true, DL_URL_MAX, &url, err) < 0 ||
-	    download_args_check_url(url, err) < 0 ||
-	    params_bool(args, "args.", "stream", &stream, err) < 0 ||
-	    params_path(args, "args.", "dest", false, &dest, err) < 0 ||
-	    params_bool(args, "args.", "overwrite", &flag, err) < 0 ||
-	    params_string(args, "args.", "sha256", false, 0, &sha, err) < 0 ||
-	    (sha != NULL && download_args_check_sha256(sha, err) < 0) ||
-	    params_bool(args, "args.", "resume", &resume, err) < 0 ||
-	    params_int(args, "args.", "max_bytes", false, 0, INT64_MAX, &n,
-		       err) < 0 ||
-	    params_int(args, "args.", "retries", false, 0, DL_RETRIES_MAX, &n,
-		       err) < 0)
+	if (params_read(args, "args.", download_args_fields, &a, err) < 0)
 		return -1;
-	if (stream && dest != NULL)
+	if (a.stream && a.dest != NULL)
 		return param_fail(err, "args.dest", "not allowed with stream");
-	if (stream && resume)
+	if (a.stream && a.resume)
 		return param_fail(err, "args.resume",
 				  "not allowed with stream: there is no file");
 	return 0;

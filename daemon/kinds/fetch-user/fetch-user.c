@@ -32,26 +32,34 @@ struct fetch_user {
 	struct user_cache_stamp stamp; /* the database when the look-up began */
 };
 
+/* The args as fetch_user_fields reads them. */
+struct fetch_user_args {
+	int64_t uid; /* -1: not given */
+	const char *name;
+};
+
+static const struct param_field fetch_user_fields[] = {
+	{PARAM_INT("uid", struct fetch_user_args, uid), .min = 0,
+	 .max = FETCH_USER_UID_MAX},
+	{PARAM_STRING("name", struct fetch_user_args, name),
+	 .max_len = FETCH_USER_NAME_MAX},
+	PARAM_END,
+};
+
+/* The table, then exactly one of uid and name. */
 static int
 fetch_user_validate(struct json_object *args, struct param_error *err)
 {
-	static const char *const allowed[] = {"uid", "name", NULL};
-	const char *name;
-	int64_t uid;
-	int has_uid, has_name;
+	struct fetch_user_args a = {.uid = -1, .name = NULL};
 
-	if (params_only(args, "args.", allowed, err) < 0 ||
-	    (has_uid = params_int(args, "args.", "uid", false, 0,
-				  FETCH_USER_UID_MAX, &uid, err)) < 0 ||
-	    (has_name = params_string(args, "args.", "name", false,
-				      FETCH_USER_NAME_MAX, &name, err)) < 0)
+	if (params_read(args, "args.", fetch_user_fields, &a, err) < 0)
 		return -1;
-	if (has_uid && has_name)
+	if (a.uid >= 0 && a.name != NULL)
 		return param_fail(err, "args.name",
 				  "give either uid or name, not both");
-	if (!has_uid && !has_name)
+	if (a.uid < 0 && a.name == NULL)
 		return param_fail(err, "args.uid", "required: uid or name");
-	if (has_name && *name == '\0')
+	if (a.name != NULL && *a.name == '\0')
 		return param_fail(err, "args.name", "must not be empty");
 	return 0;
 }

@@ -22,36 +22,37 @@
 
 /* ---- Validation --------------------------------------------------------- */
 
+/* argv: a non-empty array of strings, the first not empty. */
 static int
-process_args_check_argv(struct json_object *args, struct param_error *err)
+process_args_check_argv(struct json_object *argv, const char *field,
+			struct param_error *err)
 {
-	struct json_object *argv, *v;
-	char field[48];
+	struct json_object *v;
+	char item[64];
 	size_t n;
 
-	if (!json_object_object_get_ex(args, "argv", &argv))
-		return param_fail(err, "args.argv", "required");
 	if (!json_object_is_type(argv, json_type_array) ||
 	    (n = json_object_array_length(argv)) == 0)
-		return param_fail(err, "args.argv",
+		return param_fail(err, field,
 				  "must be a non-empty array of strings");
 	for (size_t i = 0; i < n; i++) {
 		v = json_object_array_get_idx(argv, i);
-		snprintf(field, sizeof field, "args.argv.%zu", i);
+		snprintf(item, sizeof item, "%s.%zu", field, i);
 		if (!json_object_is_type(v, json_type_string))
-			return param_fail(err, field, "must be a string");
+			return param_fail(err, item, "must be a string");
 		if (strlen(json_object_get_string(v)) !=
 		    (size_t)json_object_get_string_len(v))
-			return param_fail(err, field, "contains a NUL character");
+			return param_fail(err, item, "contains a NUL character");
 		if (i == 0 && json_object_get_string_len(v) == 0)
-			return param_fail(err, field, "must not be empty");
+			return param_fail(err, item, "must not be empty");
 	}
 	return 0;
 }
 
-/* "args.env.NAME", NAME shortened to a printable piece. */
+/* "FIELD.NAME", NAME shortened to a printable piece. */
 static void
-process_args_env_field(char *buf, size_t size, const char *name)
+process_args_env_field(char *buf, size_t size, const char *field,
+		       const char *name)
 {
 	char shown[40];
 	size_t n = 0;
@@ -59,46 +60,55 @@ process_args_env_field(char *buf, size_t size, const char *name)
 	for (const char *k = name; *k != '\0' && n < sizeof shown - 1; k++)
 		shown[n++] = (*k >= 0x20 && *k < 0x7f) ? *k : '?';
 	shown[n] = '\0';
-	snprintf(buf, size, "args.env.%s", shown);
+	snprintf(buf, size, "%s.%s", field, shown);
 }
 
+/* env: variables the program may get, each a string; never the progress
+ * channel's. */
 static int
-process_args_check_env(struct json_object *env, struct param_error *err)
+process_args_check_env(struct json_object *env, const char *field,
+		       struct param_error *err)
 {
-	char field[64];
+	char var[64];
 
 	json_object_object_foreach(env, key, val) {
-		process_args_env_field(field, sizeof field, key);
+		process_args_env_field(var, sizeof var, field, key);
 		if (*key == '\0' || strchr(key, '=') != NULL)
-			return param_fail(err, field, "not a variable name");
+			return param_fail(err, var, "not a variable name");
 		if (strcmp(key, PROCESS_PROGRESS_VAR) == 0)
-			return param_fail(err, field,
+			return param_fail(err, var,
 					  "reserved for the progress channel");
 		if (!json_object_is_type(val, json_type_string))
-			return param_fail(err, field, "must be a string");
+			return param_fail(err, var, "must be a string");
 		if (strlen(json_object_get_string(val)) !=
 		    (size_t)json_object_get_string_len(val))
-			return param_fail(err, field, "contains a NUL character");
+			return param_fail(err, var, "contains a NUL character");
 	}
 	return 0;
 }
 
+/* The args as process_args_fields reads them (argv is only checked). */
+struct process_args {
+	const char *cwd, *stdin_path;
+	struct json_object *env;
+};
+
+static const struct param_field process_args_fields[] = {
+	{PARAM_ANY("argv"), .required = true,
+	 .check = process_args_check_argv},
+	{PARAM_PATH("cwd", struct process_args, cwd)},
+	{PARAM_OBJECT("env", struct process_args, env),
+	 .check = process_args_check_env},
+	{PARAM_PATH("stdin", struct process_args, stdin_path)},
+	PARAM_END,
+};
+
 int
 process_args_validate(struct json_object *args, struct param_error *err)
 {
-	static const char *const allowed[] = {"argv", "cwd", "env", "stdin",
-					      NULL};
-	struct json_object *env = NULL;
-	const char *path;
+	struct process_args a;
 
-	if (params_only(args, "args.", allowed, err) < 0 ||
-	    process_args_check_argv(args, err) < 0 ||
-	    params_path(args, "args.", "cwd", false, &path, err) < 0 ||
-	    params_object(args, "args.", "env", false, &env, err) < 0 ||
-	    (env != NULL && process_args_check_env(env, err) < 0) ||
-	    params_path(args, "args.", "stdin", false, &path, err) < 0)
-		return -1;
-	return 0;
+	return params_read(args, "args.", process_args_fields, &a, err);
 }
 
 /* ---- The environment ---------------------------------------------------- */
