@@ -1,6 +1,7 @@
 /* The method table and the dispatcher. The dispatcher does the generic
  * checks (envelope, method, params type); each handler gets parsed params
  * and the caller's credentials and returns a result or an error code. */
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 #include "kinds.h"
 #include "log.h"
 #include "params.h"
+#include "rpc-call.h"
+#include "rpc-control.h"
 #include "rpc.h"
 #include "sched.h"
 #include "server.h"
@@ -21,26 +24,11 @@
 #include "watch.h"
 #include "xmalloc.h"
 
-struct rpc_call {
-	struct conn *conn;
-	const struct peer *peer;
-	struct json_object *params; /* NULL when absent */
-	/* What a handler has for the connection once its response is
-	 * written (the replay of a job.watch since), or NULL. */
-	void (*then)(void *arg);
-	void *then_arg;
-};
-
 /* A call's "then", carried past the response. */
 struct rpc_then {
 	void (*fn)(void *arg);
 	void *arg;
 };
-
-/* Returns 0 with *result set, or an error code (for -32602, ERR says
- * which field). */
-typedef int (*rpc_handler)(struct rpc_call *call, struct json_object **result,
-			   struct param_error *err);
 
 struct rpc_method {
 	const char *name;
@@ -66,36 +54,7 @@ rpc_free(void)
 	tokener = NULL;
 }
 
-static struct json_object *
-job_result(struct job *job)
-{
-	struct json_object *result = json_object_new_object();
-
-	json_object_object_add(result, "job", events_job_object(job));
-	return result;
-}
-
 /* ---- Params of the methods ---------------------------------------------- */
-
-/* The "id" of job.get, job.cancel and job.watch. */
-struct job_id_params {
-	int64_t id;
-};
-
-static const struct param_field job_id_fields[] = {
-	{PARAM_INT("id", struct job_id_params, id), .required = true,
-	 .min = 1, .max = INT64_MAX},
-	PARAM_END,
-};
-
-/* The job of P's id if the caller may see it: 0 or -32001. */
-static int
-find_job(struct rpc_call *call, const struct job_id_params *p,
-	 struct job **job)
-{
-	*job = jobs_lookup(call->peer, (uint64_t)p->id);
-	return *job != NULL ? 0 : RPC_NO_SUCH_JOB;
-}
 
 /* kind: one of the kinds this daemon runs. */
 static int
@@ -107,48 +66,6 @@ check_kind(struct json_object *value, const char *field,
 	return 0;
 }
 
-/* after: an array of at most 1024 job ids. */
-static int
-check_after(struct json_object *value, const char *field,
-	    struct param_error *err)
-{
-	size_t n;
-
-	if (!json_object_is_type(value, json_type_array))
-		return param_fail(err, field, "must be an array of job ids");
-	n = json_object_array_length(value);
-	if (n > 1024)
-		return param_fail(err, field, "more than 1024 ids");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(value, i);
-		if (!json_object_is_type(e, json_type_int) ||
-		    json_object_get_int64(e) < 1 ||
-		    json_object_get_int64(e) == INT64_MAX)
-			return param_fail(err, field,
-					  "must be an array of job ids");
-	}
-	return 0;
-}
-
-/* The ids of a checked "after" in PARAMS, allocated, or NULL without. */
-static uint64_t *
-after_ids(struct json_object *params, unsigned *nafter)
-{
-	struct json_object *v;
-	uint64_t *after;
-	size_t n;
-
-	if (!json_object_object_get_ex(params, "after", &v))
-		return NULL;
-	n = json_object_array_length(v);
-	after = xreallocarray(NULL, n, sizeof *after);
-	for (size_t i = 0; i < n; i++)
-		after[i] = (uint64_t)json_object_get_int64(
-			json_object_array_get_idx(v, i));
-	*nafter = (unsigned)n;
-	return after;
-}
-
 struct submit_params {
 	const char *kind;
 	struct json_object *args;
@@ -157,7 +74,86 @@ struct submit_params {
 	bool watch;
 	const char *key;
 	int on_interrupt;
+	const char *queue;
+	int64_t priority;
+	const char *not_before;
+	int64_t delay_ms; /* -1: not given */
+	struct json_object *retry;
 };
+
+/* not_before: an RFC 3339 time. */
+static int
+check_time(struct json_object *value, const char *field,
+	   struct param_error *err)
+{
+	long long ms;
+
+	if (proto_parse_time(json_object_get_string(value), &ms) < 0)
+		return param_fail(err, field, "must be an RFC 3339 time, such "
+					      "as 2026-11-30T18:00:00Z");
+	return 0;
+}
+
+struct retry_params {
+	int64_t max, delay_ms;
+};
+
+/* retry.backoff: a number from 1.0 to 10.0. */
+static int
+check_backoff(struct json_object *value, const char *field,
+	      struct param_error *err)
+{
+	double b = json_object_get_double(value);
+
+	if ((!json_object_is_type(value, json_type_double) &&
+	     !json_object_is_type(value, json_type_int)) ||
+	    !(b >= 1.0 && b <= PROTO_RETRY_BACKOFF_MAX))
+		return param_fail(err, field, "must be a number from 1 to 10");
+	return 0;
+}
+
+static const struct param_field retry_fields[] = {
+	{PARAM_INT("max", struct retry_params, max), .required = true,
+	 .min = 1, .max = PROTO_RETRY_MAX},
+	{PARAM_INT("delay_ms", struct retry_params, delay_ms), .min = 0,
+	 .max = PROTO_RETRY_DELAY_MAX_MS},
+	{PARAM_ANY("backoff"), .check = check_backoff},
+	PARAM_END,
+};
+
+/* retry: {"max", "delay_ms", "backoff"}. */
+static int
+check_retry(struct json_object *value, const char *field,
+	    struct param_error *err)
+{
+	struct retry_params p;
+	char prefix[16];
+
+	if (!json_object_is_type(value, json_type_object))
+		return param_fail(err, field, "must be an object");
+	snprintf(prefix, sizeof prefix, "%s.", field);
+	return params_read(value, prefix, retry_fields, &p, err);
+}
+
+/* The retry policy of a checked "retry" object (NULL: none). */
+static struct job_retry
+retry_policy(struct json_object *retry)
+{
+	struct job_retry r = {0, 0, 0};
+	struct json_object *v;
+
+	if (retry == NULL)
+		return r;
+	json_object_object_get_ex(retry, "max", &v);
+	r.max = (unsigned)json_object_get_int64(v);
+	r.delay_ms = json_object_object_get_ex(retry, "delay_ms", &v)
+			     ? json_object_get_int64(v)
+			     : PROTO_RETRY_DELAY_DEFAULT_MS;
+	r.backoff = json_object_object_get_ex(retry, "backoff", &v)
+			    ? json_object_get_double(v)
+			    : PROTO_RETRY_BACKOFF_DEFAULT;
+	return r;
+}
 
 static const char *const on_interrupt_names[] = {
 	[ON_INTERRUPT_FAIL] = "fail",
@@ -171,7 +167,7 @@ static const struct param_field submit_fields[] = {
 	{PARAM_OBJECT("args", struct submit_params, args)},
 	{PARAM_STRING("label", struct submit_params, label),
 	 .max_len = PROTO_LABEL_MAX},
-	{PARAM_ANY("after"), .check = check_after},
+	{PARAM_ANY("after"), .check = rpc_check_ids},
 	{PARAM_INT("timeout_ms", struct submit_params, timeout_ms), .min = 1,
 	 .max = INT64_MAX / 1000},
 	{PARAM_BOOL("watch", struct submit_params, watch)},
@@ -179,11 +175,46 @@ static const struct param_field submit_fields[] = {
 	 .max_len = PROTO_KEY_MAX},
 	{PARAM_ENUM("on_interrupt", struct submit_params, on_interrupt),
 	 .values = on_interrupt_names},
+	{PARAM_STRING("queue", struct submit_params, queue),
+	 .check = rpc_check_queue_name},
+	{PARAM_INT("priority", struct submit_params, priority),
+	 .min = -PROTO_PRIORITY_MAX, .max = PROTO_PRIORITY_MAX},
+	{PARAM_STRING("not_before", struct submit_params, not_before),
+	 .check = check_time},
+	{PARAM_INT("delay_ms", struct submit_params, delay_ms), .min = 0,
+	 .max = PROTO_DELAY_MAX_MS},
+	{PARAM_OBJECT("retry", struct submit_params, retry),
+	 .check = check_retry},
+	{PARAM_ANY("after_any"), .check = rpc_check_ids},
 	PARAM_END,
 };
 
+/* When a job of P may start (0: at once), checked against its timeout:
+ * 0, or -1 with ERR. */
+static int
+submit_not_before(const struct submit_params *p, long long *not_before_ms,
+		  struct param_error *err)
+{
+	long long now = now_wall_ms();
+
+	*not_before_ms = 0;
+	if (p->not_before != NULL && p->delay_ms >= 0)
+		return param_fail(err, "delay_ms",
+				  "give either not_before or delay_ms");
+	if (p->not_before != NULL)
+		proto_parse_time(p->not_before, not_before_ms);
+	else if (p->delay_ms > 0)
+		*not_before_ms = now + p->delay_ms;
+	if (*not_before_ms <= now)
+		*not_before_ms = 0; /* due already */
+	else if (p->timeout_ms > 0 && now + p->timeout_ms < *not_before_ms)
+		return param_fail(err, "timeout_ms",
+				  "would end before the job may start");
+	return 0;
+}
+
 struct list_params {
-	const char *state, *kind;
+	const char *state, *kind, *queue;
 	int64_t limit, before_id;
 };
 
@@ -196,6 +227,8 @@ static const struct param_field list_fields[] = {
 	 .max = PROTO_LIST_LIMIT_MAX},
 	{PARAM_INT("before_id", struct list_params, before_id), .min = 1,
 	 .max = INT64_MAX - 1},
+	{PARAM_STRING("queue", struct list_params, queue),
+	 .check = rpc_check_queue_name},
 	PARAM_END,
 };
 
@@ -204,7 +237,7 @@ struct watch_params {
 	int64_t since; /* -1: not given */
 };
 
-/* id is read (job_id_fields) after all and since were checked. */
+/* id is read (rpc_job_id_fields) after all and since were checked. */
 static const struct param_field watch_fields[] = {
 	{PARAM_BOOL("all", struct watch_params, all)},
 	{PARAM_INT("since", struct watch_params, since), .min = 0,
@@ -223,17 +256,20 @@ static int
 rpc_job_submit(struct rpc_call *call, struct json_object **result,
 	       struct param_error *err)
 {
-	struct submit_params p = {.watch = true, .on_interrupt = -1};
+	struct submit_params p = {.watch = true, .on_interrupt = -1,
+				  .delay_ms = -1};
 	struct submit_request req;
 	struct json_object *empty = NULL;
-	uint64_t *after = NULL;
+	uint64_t *after = NULL, *after_any = NULL;
+	long long not_before_ms;
 	struct job *job;
 	bool existing;
 	int rc = RPC_INVALID_PARAMS;
 
 	if (jobs_shutting_down())
 		return RPC_SHUTTING_DOWN;
-	if (params_read(call->params, "", submit_fields, &p, err) < 0)
+	if (params_read(call->params, "", submit_fields, &p, err) < 0 ||
+	    submit_not_before(&p, &not_before_ms, err) < 0)
 		return RPC_INVALID_PARAMS;
 	if (p.args == NULL)
 		p.args = empty = json_object_new_object();
@@ -245,19 +281,26 @@ rpc_job_submit(struct rpc_call *call, struct json_object **result,
 		.watch = p.watch,
 		.key = p.key,
 		.on_interrupt = p.on_interrupt,
+		.queue = p.queue,
+		.priority = (int)p.priority,
+		.not_before_ms = not_before_ms,
+		.retry = retry_policy(p.retry),
 	};
 	if (req.kind->validate(p.args, err) < 0)
 		goto out;
-	req.after = after = after_ids(call->params, &req.nafter);
+	req.after = after = rpc_ids(call->params, "after", &req.nafter);
+	req.after_any = after_any = rpc_ids(call->params, "after_any",
+					    &req.nafter_any);
 	rc = jobs_submit(call->peer, call->conn, &req, &job, &existing, err);
 	if (rc == 0) {
-		*result = job_result(job);
+		*result = rpc_job_result(job);
 		json_object_object_add(*result, "existing",
 				       json_object_new_boolean(existing));
 	}
 out:
 	json_object_put(empty);
 	free(after);
+	free(after_any);
 	return rc;
 }
 
@@ -269,11 +312,11 @@ rpc_job_get(struct rpc_call *call, struct json_object **result,
 	struct job *job;
 	int rc;
 
-	if (params_read(call->params, "", job_id_fields, &p, err) < 0)
+	if (params_read(call->params, "", rpc_job_id_fields, &p, err) < 0)
 		return RPC_INVALID_PARAMS;
-	if ((rc = find_job(call, &p, &job)) != 0)
+	if ((rc = rpc_find_job(call, &p, &job)) != 0)
 		return rc;
-	*result = job_result(job);
+	*result = rpc_job_result(job);
 	return 0;
 }
 
@@ -297,7 +340,7 @@ rpc_job_list(struct rpc_call *call, struct json_object **result,
 	}
 	*result = json_object_new_object();
 	json_object_object_add(*result, "jobs",
-			       jobs_list(call->peer, state, p.kind, NULL,
+			       jobs_list(call->peer, state, p.kind, p.queue,
 					 (unsigned)p.limit,
 					 (uint64_t)p.before_id));
 	return 0;
@@ -311,13 +354,13 @@ rpc_job_cancel(struct rpc_call *call, struct json_object **result,
 	struct job *job;
 	int rc;
 
-	if (params_read(call->params, "", job_id_fields, &p, err) < 0)
+	if (params_read(call->params, "", rpc_job_id_fields, &p, err) < 0)
 		return RPC_INVALID_PARAMS;
-	if ((rc = find_job(call, &p, &job)) != 0)
+	if ((rc = rpc_find_job(call, &p, &job)) != 0)
 		return rc;
 	if ((rc = jobs_cancel(job)) != 0)
 		return rc;
-	*result = job_result(job);
+	*result = rpc_job_result(job);
 	return 0;
 }
 
@@ -346,14 +389,14 @@ rpc_job_watch(struct rpc_call *call, struct json_object **result,
 				       watch_all(call->peer, call->conn));
 		return 0;
 	}
-	if (params_read_field(call->params, "", &job_id_fields[0], &id,
+	if (params_read_field(call->params, "", &rpc_job_id_fields[0], &id,
 			      err) < 0)
 		return RPC_INVALID_PARAMS;
-	if ((rc = find_job(call, &id, &job)) != 0)
+	if ((rc = rpc_find_job(call, &id, &job)) != 0)
 		return rc;
 	if (p.since < 0) {
 		watch_add(job, call->conn);
-		*result = job_result(job);
+		*result = rpc_job_result(job);
 		return 0;
 	}
 	unsigned count;
@@ -364,7 +407,7 @@ rpc_job_watch(struct rpc_call *call, struct json_object **result,
 					 "this connection");
 		return RPC_INVALID_PARAMS;
 	}
-	*result = job_result(job);
+	*result = rpc_job_result(job);
 	json_object_object_add(*result, "replayed", json_object_new_int64(count));
 	call->then = watch_replay_start;
 	call->then_arg = replay;
@@ -440,6 +483,16 @@ static const struct rpc_method methods[] = {
 	{"job.cancel", rpc_job_cancel},
 	{"job.watch", rpc_job_watch},
 	{"daemon.info", rpc_daemon_info},
+	{"job.pause", rpc_job_pause},
+	{"job.resume", rpc_job_resume},
+	{"job.update", rpc_job_update},
+	{"job.restart", rpc_job_restart},
+	{"job.remove", rpc_job_remove},
+	{"job.clean", rpc_job_clean},
+	{"queue.set", rpc_queue_set},
+	{"queue.list", rpc_queue_list},
+	{"queue.pause", rpc_queue_pause},
+	{"queue.resume", rpc_queue_resume},
 };
 
 static const struct rpc_method *

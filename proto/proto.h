@@ -91,5 +91,9 @@ char *proto_default_socket(void);
 /* Writes NOW_MS (milliseconds since the epoch) as RFC 3339 UTC with
  * milliseconds into BUF (at least 25 bytes). */
 void proto_format_time(long long now_ms, char buf[32]);
+/* Reads an RFC 3339 time ("2026-11-30T18:00:00Z", fractions and an
+ * offset such as "+01:00" allowed) into milliseconds since the epoch:
+ * 0, or -1 when TEXT is not one (or is before 1970). */
+int proto_parse_time(const char *text, long long *ms);
 
 #endif
