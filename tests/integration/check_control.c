@@ -736,6 +736,94 @@ START_TEST(every_control_survives_a_restart)
 }
 END_TEST
 
+/* ---- Between users (root) ------------------------------------------------- */
+
+/* Two users' queues of one name are two queues; one user's paused or
+ * full queue holds nobody else; uid 0 acts on another's queue by owner,
+ * and a user sees only their own. */
+START_TEST(queues_belong_to_their_user)
+{
+	struct tconn *nobody = tc_open_as(d.sock, TEST_NOBODY, TEST_NOBODY);
+	struct json_object *r;
+	int64_t mine, theirs;
+
+	json_object_put(tc_call(c, "queue.set", "{\"name\":\"encode\",\"max_running\":1}"));
+	json_object_put(tc_call(c, "queue.pause", "{\"name\":\"encode\"}"));
+	mine = submit_sleep(0, "\"queue\":\"encode\"");
+	theirs = tc_submit(nobody, "{\"kind\":\"sleep\",\"args\":{\"ms\":0},"
+				   "\"queue\":\"encode\"}");
+	json_object_put(tc_wait_end(nobody, theirs, 10000));
+	assert_state(mine, "queued");
+
+	/* nobody sees one queue, theirs; root sees both. */
+	r = tc_call(nobody, "queue.list", NULL);
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.queues")), 0);
+	json_object_put(r);
+	r = tc_call(nobody, "queue.set", "{\"name\":\"encode\",\"max_running\":2}");
+	ck_assert_int_eq(jint(r, "result.queue.owner"), TEST_NOBODY);
+	ck_assert(!json_object_get_boolean(jget(r, "result.queue.paused")));
+	json_object_put(r);
+	r = tc_call(c, "queue.list", NULL);
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.queues")), 2);
+	json_object_put(r);
+	r = tc_call(nobody, "queue.pause", "{\"name\":\"encode\",\"owner\":0}");
+	assert_rpc_error(r, -32602, "owner");
+	json_object_put(r);
+	r = tc_call(c, "queue.pause", "{\"name\":\"encode\",\"owner\":%d}", TEST_NOBODY);
+	ck_assert_int_eq(jint(r, "result.queue.owner"), TEST_NOBODY);
+	ck_assert(json_object_get_boolean(jget(r, "result.queue.paused")));
+	json_object_put(r);
+	/* A user's controls reach only their own jobs. */
+	r = tc_call(nobody, "job.pause", "{\"id\":%lld}", (long long)mine);
+	assert_rpc_error(r, -32001, NULL);
+	json_object_put(r);
+	r = tc_call(nobody, "job.restart", "{\"id\":%lld}", (long long)mine);
+	assert_rpc_error(r, -32001, NULL);
+	json_object_put(r);
+	r = tc_call(nobody, "job.clean", "{}");
+	ck_assert_int_eq(jint(r, "result.removed"), 1); /* theirs, not root's */
+	json_object_put(r);
+	json_object_put(tc_call(c, "queue.resume", "{\"name\":\"encode\"}"));
+	json_object_put(wait_end(mine));
+	tc_close(nobody);
+}
+END_TEST
+
+/* uid 0 restarts another user's job: the new job is that user's. */
+START_TEST(root_restarts_a_users_job_as_that_user)
+{
+	struct tconn *nobody = tc_open_as(d.sock, TEST_NOBODY, TEST_NOBODY);
+	int64_t old = tc_submit(nobody, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
+	struct json_object *r;
+
+	json_object_put(tc_wait_end(nobody, old, 10000));
+	r = tc_call(c, "job.restart", "{\"id\":%lld}", (long long)old);
+	ck_assert_int_eq(jint(r, "result.job.owner"), TEST_NOBODY);
+	ck_assert_int_eq(jint(r, "result.job.restarted_from"), old);
+	int64_t fresh = jint(r, "result.job.id");
+	json_object_put(r);
+	r = tc_call(nobody, "job.get", "{\"id\":%lld}", (long long)fresh);
+	ck_assert_ptr_nonnull(jget(r, "result.job"));
+	json_object_put(r);
+	json_object_put(wait_end(fresh));
+	tc_close(nobody);
+}
+END_TEST
+
+static Suite *
+control_root_suite(void)
+{
+	Suite *s = suite_create("control as root");
+	TCase *tc = tcase_create("users");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, queues_belong_to_their_user);
+	tcase_add_test(tc, root_restarts_a_users_job_as_that_user);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
 static Suite *
 control_suite(void)
 {
@@ -776,5 +864,6 @@ control_suite(void)
 int
 main(void)
 {
-	return run_suite(control_suite());
+	return run_suite_split(control_suite, control_root_suite,
+			       "the cases connect as a second user");
 }
