@@ -45,20 +45,27 @@ static const struct param_field sample_fields[] = {
 	PARAM_END,
 };
 
+/* The object read last: strings read from it point into it. */
+static struct json_object *parsed;
+
 /* Reads TEXT against sample_fields under "args."; S starts as the
  * defaults. */
 static int
 read_sample(const char *text, struct sample *s, struct param_error *err)
 {
-	struct json_object *obj = json_tokener_parse(text);
-	int rc;
-
-	ck_assert_ptr_nonnull(obj);
+	json_object_put(parsed);
+	parsed = json_tokener_parse(text);
+	ck_assert_ptr_nonnull(parsed);
 	*s = (struct sample){.n = 99, .flag = true, .mode = -1};
 	memset(err, 0, sizeof *err);
-	rc = params_read(obj, "args.", sample_fields, s, err);
-	json_object_put(obj);
-	return rc;
+	return params_read(parsed, "args.", sample_fields, s, err);
+}
+
+static void
+teardown(void)
+{
+	json_object_put(parsed);
+	parsed = NULL;
 }
 
 /* Expects TEXT refused with FIELD and REASON. */
@@ -185,6 +192,8 @@ main(void)
 {
 	Suite *s = suite_create("params");
 	TCase *tc = tcase_create("table");
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
 
 	tcase_add_test(tc, values_land_in_their_members);
 	tcase_add_test(tc, absent_members_keep_the_defaults);

@@ -1,15 +1,7 @@
-/* A download's args: what a client may ask for, and where the file goes.
- *
- * Without dest, a download goes to the daemon's download directory:
- * --download-dir, else ~/Downloads of the daemon's user. A daemon running
- * as root serves many users from one directory it owns, so each user gets
- * a subdirectory named after the uid, made on first use (mode 0700, owned
- * by the user): --download-dir (default /var/lib/asyncd/downloads)/UID/.
- */
-#include <stdio.h>
+/* A download's args: what a client may ask for, and the file name a URL
+ * gives (where the file goes is dest.c's). */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -21,7 +13,6 @@
 
 #define DL_RETRIES_DEFAULT 2
 #define DL_RETRIES_MAX 10
-#define DL_ROOT_DIR "/var/lib/asyncd/downloads"
 #define DL_URL_MAX 8192
 #define DL_NAME_MAX 200 /* longer last segments are saved as "download" */
 
@@ -202,24 +193,4 @@ download_args_file_name(const char *url)
 	curl_free(path);
 	curl_url_cleanup(u);
 	return name != NULL ? name : xstrdup("download");
-}
-
-/* See the top of the file. */
-void
-download_args_default_dir(struct download_file_spec *spec, char **alloc)
-{
-	const char *home = getenv("HOME");
-
-	*alloc = NULL;
-	if (geteuid() == 0) {
-		spec->default_dir = daemon_opts.download_dir ? daemon_opts.download_dir
-							     : DL_ROOT_DIR;
-		spec->per_user = true;
-	} else if (daemon_opts.download_dir != NULL) {
-		spec->default_dir = daemon_opts.download_dir;
-	} else if (home != NULL && home[0] == '/') {
-		if (asprintf(alloc, "%s/Downloads", home) < 0)
-			fatal("asprintf");
-		spec->default_dir = *alloc;
-	}
 }

@@ -1,12 +1,11 @@
 /* A download's args: checked at submit, copied when the job starts, and
- * turned into where the file goes. */
+ * the file name a URL gives. */
 #ifndef ASYNCD_DOWNLOAD_ARGS_H
 #define ASYNCD_DOWNLOAD_ARGS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "file.h"
 #include "../../job-kind.h"
 
 struct json_object;
@@ -30,8 +29,5 @@ void download_args_free(struct download_args *a);
 /* The file name for URL inside a directory: its last path segment,
  * decoded, or "download" when that is empty or not a plain name. */
 char *download_args_file_name(const char *url);
-/* Fills SPEC's default directory; *ALLOC is what SPEC points at that the
- * caller frees afterwards, or NULL. */
-void download_args_default_dir(struct download_file_spec *spec, char **alloc);
 
 #endif

@@ -325,16 +325,15 @@ download_open_file(struct download *d)
 		.uid = d->job->owner.uid,
 		.gid = d->job->owner.gid,
 		.dest = d->note_path != NULL ? d->note_path : d->args.dest,
+		.download_dir = daemon_opts.download_dir,
 		.overwrite = d->args.overwrite,
 		.resume = d->args.resume || d->note_path != NULL,
 	};
-	char *name = download_args_file_name(d->args.url), *dir;
+	char *name = download_args_file_name(d->args.url);
 
 	spec.name = name;
-	download_args_default_dir(&spec, &dir);
 	d->file = download_file_new(&spec, download_drained, d);
 	free(name);
-	free(dir);
 	d->phase = DL_OPENING;
 	download_file_open(d->file, download_opened);
 }

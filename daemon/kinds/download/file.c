@@ -1,4 +1,6 @@
-/* A download's file, written on the worker pool (see file.h).
+/* A download's file, written on the worker pool (see file.h): the write
+ * pipeline. Where the file goes is dest.c's; the buffers of the bytes on
+ * their way are chunks.c's.
  *
  * Why not write on the loop: a write(2) that lands in the page cache is
  * quick, but one that meets dirty-page throttling or a slow or remote
@@ -27,8 +29,9 @@
  *
  * Memory: writes are batched; while one batch is being written and
  * hashed, the next accumulates in `pending`. Both are lists of fixed-size
- * chunks, recycled through a spare list (no page faults for buffers that
- * come and go, and a download whose bytes are all written holds none).
+ * chunks, recycled through a spare list (chunks.c: no page faults for
+ * buffers that come and go, and a download whose bytes are all written
+ * holds none).
  * The producer is told to wait (download_file_full) once `pending` holds
  * DOWNLOAD_FILE_QUEUE_MAX bytes,
  * or once the bytes not yet written by all downloads together reach
@@ -50,38 +53,20 @@
 
 #include <openssl/evp.h>
 
+#include "chunks.h"
+#include "dest.h"
 #include "file.h"
 #include "../../identity.h"
 #include "../../log.h"
 #include "../../pool.h"
-#include "../../userdb.h"
 #include "../../xmalloc.h"
 
 #define DOWNLOAD_FILE_QUEUE_MAX (512 * 1024)
-#define DOWNLOAD_FILE_BUDGET (8 * 1024 * 1024)
 #define DOWNLOAD_FILE_READ_CHUNK (1024 * 1024) /* hashing a resumed part */
 #define DOWNLOAD_FILE_MODE 0644
-#define DOWNLOAD_DIR_MODE 0755
-#define DOWNLOAD_USER_DIR_MODE 0700
 
-#define CHUNK_SIZE (64 * 1024)
-/* Chunks kept for reuse while downloads run: up to the budget's worth, so
- * that a busy daemon allocates (and faults in) its buffers only once. */
-#define CHUNKS_SPARE (DOWNLOAD_FILE_BUDGET / CHUNK_SIZE)
 /* Chunks hashed, then written by one writev(2). */
 #define CHUNKS_PER_WRITE 4
-
-struct chunk {
-	struct chunk *next;
-	size_t len;
-	unsigned char data[CHUNK_SIZE];
-};
-
-/* Bytes in a queue of chunks. */
-struct chunk_list {
-	struct chunk *head, *tail;
-	size_t len;
-};
 
 enum file_op { OP_NONE, OP_OPEN, OP_WRITE, OP_TRUNCATE, OP_COMMIT, OP_DISCARD };
 
@@ -89,8 +74,9 @@ struct download_file {
 	/* Read-only after creation. */
 	uid_t uid;
 	gid_t gid;
-	char *dest, *name, *default_dir;
-	bool per_user, overwrite, resume;
+	char *dest, *name;
+	char *download_dir; /* --download-dir when the job started, or NULL */
+	bool overwrite, resume;
 	char *want_sha; /* set before the commit is submitted */
 	/* The worker's while an operation runs. */
 	struct identity id;
@@ -122,94 +108,8 @@ struct download_file {
 static void download_file_kick(struct download_file *f);
 
 static size_t unwritten_total;
-static struct chunk *spare_chunks; /* the loop's */
-static unsigned nspare_chunks;
-static unsigned nfiles;
+static unsigned nfiles; /* with none left, the spare chunks go */
 static TAILQ_HEAD(, download_file) waiters = TAILQ_HEAD_INITIALIZER(waiters);
-
-/* A chunk from the spare list, or a new one. */
-static struct chunk *
-chunk_get(void)
-{
-	struct chunk *ch = spare_chunks;
-
-	if (ch == NULL) {
-		ch = xmalloc(sizeof *ch);
-	} else {
-		spare_chunks = ch->next;
-		nspare_chunks--;
-	}
-	ch->next = NULL;
-	ch->len = 0;
-	return ch;
-}
-
-/* Empties L, keeping its chunks for reuse up to CHUNKS_SPARE. */
-static void
-chunks_release(struct chunk_list *l)
-{
-	struct chunk *ch, *next;
-
-	for (ch = l->head; ch != NULL; ch = next) {
-		next = ch->next;
-		if (nspare_chunks < CHUNKS_SPARE && nfiles > 0) {
-			ch->next = spare_chunks;
-			spare_chunks = ch;
-			nspare_chunks++;
-		} else {
-			free(ch);
-		}
-	}
-	memset(l, 0, sizeof *l);
-}
-
-/* With no download left, the spare chunks go back to the system. */
-static void
-chunks_free_spare(void)
-{
-	struct chunk *ch;
-
-	while ((ch = spare_chunks) != NULL) {
-		spare_chunks = ch->next;
-		free(ch);
-	}
-	nspare_chunks = 0;
-}
-
-static void
-chunks_append(struct chunk_list *l, const unsigned char *data, size_t len)
-{
-	while (len > 0) {
-		if (l->tail == NULL || l->tail->len == CHUNK_SIZE) {
-			struct chunk *ch = chunk_get();
-			if (l->tail != NULL)
-				l->tail->next = ch;
-			else
-				l->head = ch;
-			l->tail = ch;
-		}
-		size_t n = CHUNK_SIZE - l->tail->len;
-		if (n > len)
-			n = len;
-		memcpy(l->tail->data + l->tail->len, data, n);
-		l->tail->len += n;
-		l->len += n;
-		data += n;
-		len -= n;
-	}
-}
-
-static char *
-path_join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir);
-	char *p;
-
-	if (asprintf(&p, "%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/",
-		     name) < 0)
-		fatal("asprintf");
-	return p;
-}
 
 /* ---- Worker side -------------------------------------------------------- */
 
@@ -227,122 +127,6 @@ write_all(int fd, const unsigned char *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-/* mkdir -p DIR as the daemon; 0 or an errno value. */
-static int
-make_dirs(const char *dir, mode_t mode)
-{
-	char *copy = xstrdup(dir);
-	int err = 0;
-
-	for (char *s = strchr(copy + 1, '/');; s = strchr(s + 1, '/')) {
-		if (s != NULL)
-			*s = '\0';
-		if (copy[0] != '\0' && mkdir(copy, mode) < 0 && errno != EEXIST) {
-			err = errno;
-			break;
-		}
-		if (s == NULL)
-			break;
-		*s = '/';
-	}
-	free(copy);
-	return err;
-}
-
-/* As root: BASE/UID, a directory owned by the user, mode 0700. */
-static int
-user_subdir(struct download_file *f, const char *base, char **out)
-{
-	char uid[16];
-	struct stat st;
-	int err, fd;
-
-	if ((err = make_dirs(base, DOWNLOAD_DIR_MODE)) != 0)
-		return err;
-	snprintf(uid, sizeof uid, "%u", (unsigned)f->uid);
-	*out = path_join(base, uid);
-	if (mkdir(*out, DOWNLOAD_USER_DIR_MODE) < 0 && errno != EEXIST)
-		return errno;
-	fd = open(*out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	err = 0;
-	if (fstat(fd, &st) < 0)
-		err = errno;
-	else if (st.st_uid != f->uid &&
-		 fchown(fd, f->uid, f->gid) < 0)
-		err = errno;
-	close(fd);
-	return err;
-}
-
-/* The directory a download without dest goes to, made if missing. */
-static int
-default_dir(struct download_file *f, char **out)
-{
-	struct userdb_user u;
-	int err;
-
-	if (f->per_user)
-		return user_subdir(f, f->default_dir, out);
-	if (f->default_dir != NULL) {
-		*out = xstrdup(f->default_dir);
-	} else {
-		if ((err = userdb_by_uid(geteuid(), &u)) != 0)
-			return err;
-		*out = path_join(u.home, "Downloads");
-		userdb_user_free(&u);
-	}
-	if (mkdir(*out, DOWNLOAD_DIR_MODE) < 0 && errno != EEXIST)
-		return errno;
-	return 0;
-}
-
-/* Sets f->path: DEST, DEST/NAME when DEST is a directory, or the default
- * directory's NAME. */
-static int
-resolve_path(struct download_file *f)
-{
-	struct stat st;
-	char *dir = NULL;
-	int rc;
-
-	if (f->dest == NULL) {
-		rc = default_dir(f, &dir);
-		if (rc != 0) {
-			f->path = dir != NULL ? dir : NULL;
-			return rc;
-		}
-		f->path = path_join(dir, f->name);
-		free(dir);
-		return 0;
-	}
-	rc = identity_stat(&f->id, f->dest, &st);
-	if (rc == 0 && S_ISDIR(st.st_mode))
-		f->path = path_join(f->dest, f->name);
-	else if (rc == 0 || rc == -ENOENT)
-		f->path = xstrdup(f->dest);
-	else
-		return -rc;
-	return 0;
-}
-
-/* An existing DEST: EEXIST unless overwrite, EISDIR if a directory. */
-static int
-check_dest(struct download_file *f)
-{
-	struct stat st;
-	int rc = identity_stat(&f->id, f->path, &st);
-
-	if (rc == -ENOENT)
-		return 0;
-	if (rc < 0)
-		return -rc;
-	if (S_ISDIR(st.st_mode))
-		return EISDIR;
-	return f->overwrite ? 0 : EEXIST;
 }
 
 /* Opens DEST.part as the user: a regular file (never a FIFO that would
@@ -410,8 +194,10 @@ open_work(struct pool_work *w, void *arg)
 		return;
 	}
 	f->have_id = true;
-	if ((f->op_err = resolve_path(f)) != 0 ||
-	    (f->op_err = check_dest(f)) != 0 ||
+	if ((f->op_err = download_dest_resolve(&f->id, f->dest, f->name,
+					       f->download_dir, &f->path)) != 0 ||
+	    (f->op_err = download_dest_check(&f->id, f->path,
+					     f->overwrite)) != 0 ||
 	    (f->op_err = open_part(f)) != 0)
 		return;
 	if (f->resume)
@@ -673,8 +459,8 @@ download_file_new(const struct download_file_spec *spec,
 	f->gid = spec->gid;
 	f->dest = spec->dest ? xstrdup(spec->dest) : NULL;
 	f->name = xstrdup(spec->name);
-	f->default_dir = spec->default_dir ? xstrdup(spec->default_dir) : NULL;
-	f->per_user = spec->per_user;
+	f->download_dir = spec->download_dir ? xstrdup(spec->download_dir)
+					     : NULL;
 	f->overwrite = spec->overwrite;
 	f->resume = spec->resume;
 	f->fd = -1;
@@ -710,7 +496,7 @@ download_file_free(struct download_file *f)
 		chunks_free_spare();
 	free(f->dest);
 	free(f->name);
-	free(f->default_dir);
+	free(f->download_dir);
 	free(f->want_sha);
 	free(f->path);
 	free(f->part);

@@ -19,13 +19,11 @@
 struct download_file_spec {
 	uid_t uid; /* the submitting user */
 	gid_t gid;
-	const char *dest; /* absolute, or NULL: inside the default directory */
+	const char *dest; /* absolute, or NULL: inside the download directory */
 	const char *name; /* the file name inside a directory */
-	/* The default directory; with PER_USER a subdirectory named after
-	 * the uid is made in it (mode 0700, owned by the user). NULL: the
-	 * daemon user's ~/Downloads. */
-	const char *default_dir;
-	bool per_user;
+	/* --download-dir as it is when the job starts (a SIGHUP may change
+	 * it later), or NULL; dest.h says where that puts the file. */
+	const char *download_dir;
 	bool overwrite;
 	bool resume; /* keep and continue an existing DEST.part */
 };
