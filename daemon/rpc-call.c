@@ -51,7 +51,7 @@ rpc_check_ids(struct json_object *value, const char *field,
 	if (!json_object_is_type(value, json_type_array))
 		return param_fail(err, field, "must be an array of job ids");
 	n = json_object_array_length(value);
-	if (n > 1024)
+	if (n > PROTO_IDS_MAX)
 		return param_fail(err, field, "more than 1024 ids");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(value, i);

@@ -18,6 +18,7 @@
 #define PROTO_KEY_MAX 128
 #define PROTO_LIST_LIMIT_DEFAULT 100
 #define PROTO_LIST_LIMIT_MAX 10000
+#define PROTO_IDS_MAX 1024 /* ids in one "after" or "after_any" */
 /* Times a job that was running when the daemon stopped is queued again
  * (on_interrupt "requeue") before an interrupt fails it. */
 #define PROTO_INTERRUPT_REQUEUES 3

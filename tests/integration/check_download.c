@@ -518,6 +518,53 @@ START_TEST(default_dir_is_per_user_for_a_root_daemon)
 }
 END_TEST
 
+/* Under a --download-dir in a directory everyone may write (sticky, as
+ * /tmp), another user's planted links and directories get nothing from
+ * root: a link in the path is not followed, and a user's directory made
+ * by a third user is refused, not adopted. */
+START_TEST(planted_links_and_directories_are_refused)
+{
+	char shared[300], dl[320], target[300], args[256], path[400];
+	const char *extra[] = {"--download-dir", dl, NULL};
+	struct stat st;
+	struct run r;
+
+	snprintf(shared, sizeof shared, "%s/shared", work);
+	snprintf(dl, sizeof dl, "%s/dl", shared);
+	snprintf(target, sizeof target, "%s/target", work);
+	ck_assert_int_eq(mkdir(shared, 01777), 0);
+	ck_assert_int_eq(chmod(shared, 01777), 0);
+	ck_assert_int_eq(mkdir(target, 0755), 0);
+	/* uid 65534 plants shared/dl -> target before the daemon makes it. */
+	ck_assert_int_eq(seteuid(TEST_NOBODY), 0);
+	int rc = symlink(target, dl);
+	ck_assert_int_eq(seteuid(0), 0);
+	ck_assert_int_eq(rc, 0);
+	start(extra);
+	snprintf(args, sizeof args, "{\"url\":\"%s/bytes/10\"}", base);
+	run_download(args, &r);
+	assert_failed(&r, "io-error");
+	snprintf(path, sizeof path, "%s/0", target);
+	ck_assert_int_ne(lstat(path, &st), 0); /* nothing made through it */
+	run_free(&r);
+
+	/* Now a real directory, and root's own one made by 65534, 0777. */
+	ck_assert_int_eq(unlink(dl), 0);
+	ck_assert_int_eq(mkdir(dl, 01777), 0);
+	ck_assert_int_eq(chmod(dl, 01777), 0);
+	snprintf(path, sizeof path, "%s/0", dl);
+	ck_assert_int_eq(seteuid(TEST_NOBODY), 0);
+	rc = mkdir(path, 0777);
+	ck_assert_int_eq(seteuid(0), 0);
+	ck_assert_int_eq(rc, 0);
+	run_download(args, &r);
+	assert_failed(&r, "permission-denied");
+	snprintf(path, sizeof path, "%s/0/10", dl);
+	ck_assert_int_ne(lstat(path, &st), 0);
+	run_free(&r);
+}
+END_TEST
+
 START_TEST(existing_dest_needs_overwrite)
 {
 	char dest[512], args[1200];
@@ -1674,6 +1721,7 @@ download_root_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, default_dir_is_per_user_for_a_root_daemon);
+	tcase_add_test(tc, planted_links_and_directories_are_refused);
 	tcase_add_test(tc, unwritable_dest_is_permission_denied);
 	tcase_add_test(tc, file_belongs_to_the_submitting_user);
 	suite_add_tcase(s, tc);

@@ -30,51 +30,102 @@ path_join(const char *dir, const char *name)
 	return p;
 }
 
-/* mkdir -p DIR as the daemon; 0 or an errno value. */
+/* Enters NAME under AT (made with MODE if missing): a symbolic link is
+ * followed only when root owns it, since another user's could send root
+ * anywhere. The directory's descriptor, or -1 with errno set. */
 static int
-make_dirs(const char *dir, mode_t mode)
+enter_dir(int at, const char *name, mode_t mode)
 {
-	char *copy = xstrdup(dir);
-	int err = 0;
+	struct stat st;
+	int fd;
 
-	for (char *s = strchr(copy + 1, '/');; s = strchr(s + 1, '/')) {
-		if (s != NULL)
-			*s = '\0';
-		if (copy[0] != '\0' && mkdir(copy, mode) < 0 && errno != EEXIST) {
-			err = errno;
-			break;
-		}
-		if (s == NULL)
-			break;
-		*s = '/';
+	if (mkdirat(at, name, mode) < 0 && errno != EEXIST)
+		return -1;
+	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 || (errno != ELOOP && errno != ENOTDIR))
+		return fd;
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	if (!S_ISLNK(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
 	}
-	free(copy);
-	return err;
+	if (st.st_uid != 0) {
+		log_warnx("%s: a link of uid %u in the download directory's path; "
+			  "refused", name, (unsigned)st.st_uid);
+		errno = ELOOP;
+		return -1;
+	}
+	return openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-/* As root: BASE/UID, a directory owned by the user, mode 0700. */
+/* As root: opens DIR, made (MODE) where missing, from / one component at
+ * a time (enter_dir), and refuses it when others may write it without
+ * the sticky bit (they could swap the users' directories). The
+ * descriptor, or -1 with errno set. */
+static int
+open_base_dir(const char *dir, mode_t mode)
+{
+	char *copy = xstrdup(dir), *save = NULL;
+	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC), next, err;
+	struct stat st;
+
+	for (char *name = strtok_r(copy, "/", &save); name != NULL && fd >= 0;
+	     name = strtok_r(NULL, "/", &save)) {
+		next = enter_dir(fd, name, mode);
+		err = errno;
+		close(fd);
+		fd = next;
+		errno = err;
+	}
+	err = errno;
+	free(copy);
+	if (fd >= 0 && fstat(fd, &st) == 0 && (st.st_mode & 0002) &&
+	    !(st.st_mode & S_ISVTX)) {
+		log_warnx("download directory %s: others may write it; refused",
+			  dir);
+		close(fd);
+		fd = -1;
+		err = EPERM;
+	}
+	errno = err;
+	return fd;
+}
+
+/* As root: BASE/UID, the user's own directory: made mode 0700 and given
+ * to the user; one that is there already must be the user's, or root's
+ * (then it is given to the user), never a third user's. */
 static int
 user_subdir(const struct identity *id, const char *base, char **out)
 {
 	char uid[16];
 	struct stat st;
-	int err, fd;
+	int err = 0, base_fd, fd;
 
-	if ((err = make_dirs(base, DOWNLOAD_DIR_MODE)) != 0)
-		return err;
 	snprintf(uid, sizeof uid, "%u", (unsigned)id->uid);
 	*out = path_join(base, uid);
-	if (mkdir(*out, DOWNLOAD_USER_DIR_MODE) < 0 && errno != EEXIST)
+	if ((base_fd = open_base_dir(base, DOWNLOAD_DIR_MODE)) < 0)
 		return errno;
-	fd = open(*out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	err = 0;
-	if (fstat(fd, &st) < 0)
+	if (mkdirat(base_fd, uid, DOWNLOAD_USER_DIR_MODE) < 0 && errno != EEXIST)
 		err = errno;
-	else if (st.st_uid != id->uid && fchown(fd, id->uid, id->gid) < 0)
+	else if ((fd = openat(base_fd, uid, O_RDONLY | O_DIRECTORY |
+						   O_NOFOLLOW | O_CLOEXEC)) < 0)
 		err = errno;
-	close(fd);
+	else {
+		if (fstat(fd, &st) < 0)
+			err = errno;
+		else if (st.st_uid == 0 &&
+			 (fchown(fd, id->uid, id->gid) < 0 ||
+			  fchmod(fd, DOWNLOAD_USER_DIR_MODE) < 0))
+			err = errno;
+		else if (st.st_uid != 0 && st.st_uid != id->uid) {
+			log_warnx("%s belongs to uid %u, not to uid %u; refused",
+				  *out, (unsigned)st.st_uid, (unsigned)id->uid);
+			err = EACCES;
+		}
+		close(fd);
+	}
+	close(base_fd);
 	return err;
 }
 
