@@ -15,7 +15,7 @@ packages=(build-essential autoconf automake libtool pkg-config
 	libsystemd-dev libinih-dev libsqlite3-dev systemd mandoc curl
 	ca-certificates libnss-wrapper)
 # What only the test command needs besides: clang and its libFuzzer.
-test_packages=(clang libclang-rt-14-dev)
+test_packages=(clang libclang-rt-14-dev python3-prometheus-client)
 
 # install_missing PACKAGE...: apt-get installs those not installed.
 install_missing() {

@@ -28,6 +28,7 @@
 #include "jobs.h"
 #include "kinds.h"
 #include "log.h"
+#include "metrics.h"
 #include "queues.h"
 #include "retain.h"
 #include "sched.h"
@@ -158,6 +159,7 @@ queued_adjust(uid_t uid, int delta)
 static void
 set_state(struct job *job, enum job_state state)
 {
+	metrics_job_state(job->kind, job->state, state);
 	state_counts[job->state]--;
 	if (state == JOB_QUEUED || state == JOB_RUNNING)
 		state_counts[state]++;
@@ -570,6 +572,17 @@ retry_delay_ms(const struct job *job, unsigned n)
 					     : PROTO_RETRY_DELAY_MAX_MS;
 }
 
+/* The "code" of a job error object. */
+static const char *
+error_code_of(struct json_object *error)
+{
+	struct json_object *code;
+
+	if (!json_object_object_get_ex(error, "code", &code))
+		return "internal";
+	return json_object_get_string(code);
+}
+
 /* Whether a failure with ERROR is one a retry may mend. */
 static bool
 retriable(struct json_object *error)
@@ -577,12 +590,8 @@ retriable(struct json_object *error)
 	static const char *const final[] = {JOBERR_CANCELLED,
 					    JOBERR_DEPENDENCY_FAILED,
 					    JOBERR_TIMEOUT, JOBERR_INTERRUPTED};
-	struct json_object *code;
-	const char *c;
+	const char *c = error_code_of(error);
 
-	if (!json_object_object_get_ex(error, "code", &code))
-		return false;
-	c = json_object_get_string(code);
 	for (size_t i = 0; i < sizeof final / sizeof final[0]; i++)
 		if (strcmp(c, final[i]) == 0)
 			return false;
@@ -601,6 +610,7 @@ job_retry(struct job *job, struct json_object *error)
 	    (shutting_down && !store_durable()))
 		return false;
 	sched_ended(job);
+	metrics_job_retried(job->kind);
 	job->retries++;
 	job->retry_at_ms = now_wall_ms() + retry_delay_ms(job, job->retries);
 	set_state(job, JOB_QUEUED);
@@ -658,6 +668,8 @@ job_finish(struct job *job, struct json_object *result,
 		return;
 	if (was_running)
 		sched_ended(job);
+	metrics_job_ended(job->kind, error != NULL ? error_code_of(error) : NULL,
+			  was_running ? now_mono_ms() - job->started_mono_ms : -1);
 	if (job->stop_listed) {
 		TAILQ_REMOVE(&stops, job, stop_link);
 		job->stop_listed = false;
@@ -799,10 +811,12 @@ output_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 						      .offset = offset,
 						      .data = raw,
 						      .len = len});
-	if (ctx->ev.buf != NULL)
+	if (ctx->ev.buf != NULL) {
+		metrics_output_bytes(len);
 		events_write_output(ctx->ev.buf, job->id, job->seq,
 				    events_stream_name(ctx->stream), offset, enc, raw,
 				    len);
+	}
 }
 
 static struct chunk_encoder *
@@ -979,6 +993,8 @@ jobs_submit(const struct peer *peer, struct conn *conn,
 					 job->kind->requeue_by_default(req->args);
 	TAILQ_INIT(&job->watches);
 	state_counts[JOB_QUEUED]++;
+	metrics_job_submitted(job->kind);
+	metrics_job_state(job->kind, JOB_NSTATES, JOB_QUEUED);
 	queued_adjust(peer->uid, 1);
 	store_add(job);
 	store_touch(job);
@@ -1002,6 +1018,7 @@ job_recover(struct job *job)
 
 	job->state = JOB_QUEUED;
 	state_counts[JOB_QUEUED]++;
+	metrics_job_state(job->kind, JOB_NSTATES, JOB_QUEUED);
 	queued_adjust(job->owner.uid, 1);
 	store_add(job);
 	job->jq = queues_restore(job->owner.uid, job->queue);

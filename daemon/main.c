@@ -17,6 +17,8 @@
 #include "runtime.h"
 #include "jobs.h"
 #include "log.h"
+#include "metrics-http.h"
+#include "metrics.h"
 #include "options.h"
 #include "pool.h"
 #include "rpc.h"
@@ -178,6 +180,7 @@ main(int argc, char **argv)
 	state_dir = state_dir_resolve(daemon_opts.state_dir);
 	if (state_dir != NULL && state_dir_open(state_dir) < 0)
 		return 1;
+	metrics_init();
 	if (jobs_init(state_dir, daemon_opts.sync_full ? DB_SYNC_FULL
 							: DB_SYNC_NORMAL) < 0)
 		return 1;
@@ -195,6 +198,9 @@ main(int argc, char **argv)
 		daemon_opts.socket_path = proto_default_socket();
 	if (daemon_opts.socket_mode < 0)
 		daemon_opts.socket_mode = geteuid() == 0 ? 0666 : 0600;
+	if (daemon_opts.metrics_listen != NULL &&
+	    metrics_http_listen(daemon_opts.metrics_listen, rpc_metrics_text) < 0)
+		return 1;
 	if (listen_fd >= 0)
 		server_listen_fd(listen_fd);
 	else if (server_listen_path(daemon_opts.socket_path,
@@ -219,11 +225,13 @@ main(int argc, char **argv)
 	event_base_dispatch(daemon_base);
 
 	server_free();
+	metrics_http_free();
 	/* The jobs first: the kind of each job still running lets go of it
 	 * (its free hook), so that no done function looks at a job again.
 	 * Then the pool and libcurl hand what is left to its owners, which
 	 * free it. */
 	jobs_free();
+	metrics_free();
 	pool_free();
 	curl_loop_free();
 	user_cache_free();
@@ -240,6 +248,7 @@ main(int argc, char **argv)
 	event_base_free(daemon_base);
 	free(daemon_opts.socket_path);
 	free(daemon_opts.download_dir);
+	free(daemon_opts.metrics_listen);
 	free(daemon_opts.allowed_schemes);
 	free(daemon_opts.state_dir);
 	free(state_dir);

@@ -81,6 +81,9 @@ static const struct option_def option_defs[] = {
 	 "the same as --max-running process=N (default: CPUs)", "N"},
 	{"workers", ARG_COUNT, &daemon_opts.workers,
 	 "worker threads for blocking work (default: CPUs, at least 2)", "N"},
+	{"metrics-listen", ARG_STRING, &daemon_opts.metrics_listen,
+	 "also serve GET /metrics (Prometheus) over HTTP on ADDR:PORT "
+	 "(default: off)", "ADDR:PORT"},
 	{"download-dir", ARG_STRING, &daemon_opts.download_dir,
 	 "where downloads without a dest go", "DIR"},
 	{"allow-scheme", ARG_SPECIAL, NULL,

@@ -66,7 +66,7 @@ static char *dir; /* STATE/output, or NULL in memory */
 static struct idmap by_id;
 static struct kept_list all = TAILQ_HEAD_INITIALIZER(all);
 static struct kept_list finished = TAILQ_HEAD_INITIALIZER(finished);
-static long long total;
+static long long total; /* bytes kept in all */
 
 static void
 segment_path(char *buf, size_t size, uint64_t id, enum job_stream s,
@@ -581,4 +581,10 @@ retain_close(struct retain_cursor *cur)
 	}
 	free(cur->buf);
 	free(cur);
+}
+
+long long
+retain_bytes(void)
+{
+	return total;
 }

@@ -33,6 +33,8 @@ struct retained_chunk {
  * an earlier run kept there. Returns 0 or -1 (logged). */
 int retain_init(const char *state_dir);
 void retain_free(void);
+/* Bytes of output kept now, in all. */
+long long retain_bytes(void);
 
 /* Keeps one chunk of job ID's output. */
 void retain_chunk(uint64_t id, const struct retained_chunk *chunk);

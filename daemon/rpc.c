@@ -14,7 +14,9 @@
 #include "jobs.h"
 #include "kinds.h"
 #include "log.h"
+#include "metrics.h"
 #include "params.h"
+#include "retain.h"
 #include "rpc-call.h"
 #include "rpc-control.h"
 #include "rpc.h"
@@ -476,6 +478,37 @@ rpc_daemon_info(struct rpc_call *call, struct json_object **result,
 	return 0;
 }
 
+void
+rpc_metrics_text(struct evbuffer *out)
+{
+	struct metrics_state st = {
+		.connections = server_connections(),
+		.retained_bytes = retain_bytes(),
+		.store_bytes = store_durable() ? db_bytes() : -1,
+	};
+
+	metrics_render(out, &st);
+}
+
+static int
+rpc_daemon_metrics(struct rpc_call *call, struct json_object **result,
+		   struct param_error *err)
+{
+	struct evbuffer *text;
+
+	if (params_read(call->params, "", no_fields, NULL, err) < 0)
+		return RPC_INVALID_PARAMS;
+	text = evbuffer_new();
+	rpc_metrics_text(text);
+	*result = json_object_new_object();
+	json_object_object_add(
+		*result, "text",
+		json_object_new_string_len((const char *)evbuffer_pullup(text, -1),
+					   (int)evbuffer_get_length(text)));
+	evbuffer_free(text);
+	return 0;
+}
+
 static const struct rpc_method methods[] = {
 	{"job.submit", rpc_job_submit},
 	{"job.get", rpc_job_get},
@@ -483,6 +516,7 @@ static const struct rpc_method methods[] = {
 	{"job.cancel", rpc_job_cancel},
 	{"job.watch", rpc_job_watch},
 	{"daemon.info", rpc_daemon_info},
+	{"daemon.metrics", rpc_daemon_metrics},
 	{"job.pause", rpc_job_pause},
 	{"job.resume", rpc_job_resume},
 	{"job.update", rpc_job_update},

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 struct conn;
+struct evbuffer;
 
 void rpc_init(void);
 void rpc_free(void);
@@ -13,5 +14,7 @@ void rpc_free(void);
 void rpc_handle_line(struct conn *conn, const char *line, size_t len);
 /* Answers a line longer than --max-request. */
 void rpc_too_large(struct conn *conn);
+/* The daemon.metrics text, appended to OUT (also for --metrics-listen). */
+void rpc_metrics_text(struct evbuffer *out);
 
 #endif

@@ -26,3 +26,12 @@ now_mono_ms(void)
 {
 	return clock_ms(CLOCK_MONOTONIC);
 }
+
+long long
+now_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

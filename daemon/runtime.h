@@ -21,6 +21,7 @@ struct daemon_options {
 	unsigned output_hwm_timeout;  /* seconds past output_hwm; 0: any */
 	unsigned workers;
 	char *download_dir;
+	char *metrics_listen;  /* ADDR:PORT of GET /metrics, or NULL */
 	char *allowed_schemes; /* comma-separated, "http,https" by default */
 	unsigned download_stall_timeout; /* seconds without data; 0: never */
 	unsigned idle_exit;    /* seconds; 0: never */
@@ -45,5 +46,7 @@ struct peer {
 /* Milliseconds since the epoch, and on the monotonic clock. */
 long long now_wall_ms(void);
 long long now_mono_ms(void);
+/* Microseconds on the monotonic clock. */
+long long now_mono_us(void);
 
 #endif

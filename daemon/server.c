@@ -35,6 +35,7 @@
 #include "../proto/jsonrpc.h"
 #include "identity.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "socket-file.h"
 #include "xmalloc.h"
@@ -637,6 +638,7 @@ accept_cb(struct evconnlistener *l UNUSED, evutil_socket_t fd, struct sockaddr *
 		return;
 	}
 	if (!server_admit(&peer)) {
+		metrics_connection_refused();
 		close(fd);
 		return;
 	}

@@ -9,6 +9,7 @@
 #include "idmap.h"
 #include "job-kind.h"
 #include "log.h"
+#include "metrics.h"
 #include "retain.h"
 #include "store.h"
 #include "xmalloc.h"
@@ -273,9 +274,11 @@ commit_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	unsigned gone[JOB_NSTATES] = {0}, counts[JOB_NSTATES] = {0};
 	struct job *job;
+	long long t0;
 
 	if (TAILQ_EMPTY(&dirty) && last_id == last_id_written)
 		return;
+	t0 = now_mono_us();
 	if (db_begin() < 0)
 		goto fail;
 	TAILQ_FOREACH(job, &dirty, dirty_link)
@@ -285,6 +288,7 @@ commit_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 	    (last_id != last_id_written && db_set_last_id(last_id) < 0) ||
 	    db_commit() < 0)
 		goto fail;
+	metrics_store_commit((double)(now_mono_us() - t0) / 1e6);
 	memcpy(counts_written, counts, sizeof counts_written);
 	if (!available)
 		log_notice("state database %s: writable again", db_path());

@@ -19,6 +19,7 @@
 #include "../../daemon/jobs.h"
 #include "../../daemon/kinds.h"
 #include "../../daemon/log.h"
+#include "../../daemon/metrics.h"
 #include "../../daemon/options.h"
 #include "../../daemon/rpc.h"
 #include "../../daemon/runtime.h"
@@ -132,6 +133,7 @@ teardown(void)
 {
 	server_free();
 	jobs_free();
+	metrics_free();
 	rpc_free();
 	event_base_free(daemon_base);
 	daemon_base = NULL;

@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <openssl/evp.h>
 
+#include "../../metrics.h"
 #include "curl-loop.h"
 #include "download.h"
 #include "../../log.h"
@@ -333,6 +334,7 @@ download_transfer_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 		return CURL_WRITEFUNC_ERROR;
 	if (d->have_all)
 		return len; /* the body of a 416 */
+	metrics_download_bytes(len);
 	if (d->skip > 0) {
 		size_t k = d->skip < n ? (size_t)d->skip : n;
 		d->skip -= k;

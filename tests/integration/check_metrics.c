@@ -1,0 +1,256 @@
+/* daemon.metrics and --metrics-listen against a real asyncd: the text
+ * parses with a real Prometheus parser (python3-prometheus-client, run
+ * as tests/metrics-samples.py), and its counters and gauges move as jobs
+ * run. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../testutil.h"
+
+static struct tdaemon d;
+static struct tconn *c;
+
+static void
+teardown(void)
+{
+	if (c != NULL)
+		tc_close(c);
+	c = NULL;
+	if (d.pid > 0)
+		ck_assert_int_eq(td_stop(&d), 0);
+}
+
+static void
+start(const char *const extra[])
+{
+	td_start(&d, extra);
+	c = tc_open(d.sock);
+}
+
+/* Parses TEXT with the real parser; returns its samples as lines "NAME
+ * LABELS VALUE" (allocated). Skips the program (77) without the parser. */
+static char *
+parse(const char *text)
+{
+	char path[200], script[300];
+	struct run_result rr;
+	char *samples;
+
+	snprintf(path, sizeof path, "%s/metrics.txt", d.dir);
+	write_file(path, text, strlen(text), 0644);
+	snprintf(script, sizeof script, "%s/tests/metrics-samples.py",
+		 ASYNCD_SRCDIR);
+	char *argv[] = {"/usr/bin/python3", script, path, NULL};
+	run_program(argv, NULL, NULL, -1, &rr);
+	if (rr.status == 77) {
+		fprintf(stderr, "SKIP: %s", rr.err);
+		exit(77);
+	}
+	ck_assert_msg(rr.status == 0, "the parser refused the text: %s", rr.err);
+	samples = strdup(rr.out);
+	run_result_free(&rr);
+	return samples;
+}
+
+/* daemon.metrics, parsed. */
+static char *
+metrics(void)
+{
+	struct json_object *r = tc_call(c, "daemon.metrics", NULL);
+	const char *text = jstr(r, "result.text");
+	char *samples;
+
+	ck_assert_ptr_nonnull(text);
+	samples = parse(text);
+	json_object_put(r);
+	return samples;
+}
+
+/* The value of sample NAME with LABELS ("-" for none) in SAMPLES; fails
+ * the test when there is none. */
+static double
+value(const char *samples, const char *name, const char *labels)
+{
+	char key[200];
+	const char *p;
+
+	snprintf(key, sizeof key, "%s %s ", name, labels);
+	for (p = samples; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (strncmp(p, key, strlen(key)) == 0)
+			return atof(p + strlen(key));
+	ck_abort_msg("no sample %s%s", key, samples);
+	return 0;
+}
+
+static int64_t
+submit(const char *params)
+{
+	int64_t id = tc_submit(c, "%s", params);
+
+	json_object_put(tc_wait_end(c, id, 10000));
+	return id;
+}
+
+START_TEST(counters_move_as_jobs_run)
+{
+	char *before, *after;
+
+	start(NULL);
+	before = metrics();
+	ck_assert(value(before, "asyncd_jobs_submitted_total", "kind=sleep") == 0);
+	ck_assert(value(before, "asyncd_build_info", "version=" PACKAGE_VERSION) == 1);
+	ck_assert(value(before, "process_start_time_seconds", "-") > 1.7e9);
+	ck_assert(value(before, "asyncd_connections_open", "-") >= 1);
+	for (int i = 0; i < 3; i++)
+		submit("{\"kind\":\"sleep\",\"args\":{\"ms\":20}}");
+	submit("{\"kind\":\"read-file\",\"args\":{\"path\":\"/no/such/file\"}}");
+	submit("{\"kind\":\"process\",\"args\":{\"argv\":[\"echo\",\"hello\"]}}");
+	after = metrics();
+	ck_assert(value(after, "asyncd_jobs_submitted_total", "kind=sleep") == 3);
+	ck_assert(value(after, "asyncd_jobs_completed_total", "kind=sleep") == 3);
+	ck_assert(value(after, "asyncd_jobs_failed_total",
+			"code=not-found,kind=read-file") == 1);
+	ck_assert(value(after, "asyncd_job_duration_seconds_count", "kind=sleep") == 3);
+	ck_assert(value(after, "asyncd_job_duration_seconds_sum", "kind=sleep") >= 0.06);
+	ck_assert(value(after, "asyncd_job_duration_seconds_bucket",
+			"kind=sleep,le=0.01") == 0);
+	ck_assert(value(after, "asyncd_job_duration_seconds_bucket",
+			"kind=sleep,le=+Inf") == 3);
+	ck_assert(value(after, "asyncd_jobs_running", "kind=sleep") == 0);
+	ck_assert(value(after, "asyncd_jobs_queued", "kind=sleep") == 0);
+	/* "hello\n" went to this client, and was kept for replays. */
+	ck_assert(value(after, "asyncd_output_bytes_total", "-") >= 6);
+	ck_assert(value(after, "asyncd_retained_bytes", "-") >= 6);
+	ck_assert(value(after, "asyncd_store_bytes", "-") > 0);
+	ck_assert(value(after, "asyncd_store_commit_seconds_count", "-") >
+		  value(before, "asyncd_store_commit_seconds_count", "-"));
+	free(before);
+	free(after);
+}
+END_TEST
+
+START_TEST(gauges_show_queued_and_running)
+{
+	static const char *const extra[] = {"--max-running", "sleep=2", NULL};
+	char *m;
+	int64_t ids[3];
+
+	start(extra);
+	for (int i = 0; i < 3; i++)
+		ids[i] = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":60000}}");
+	for (int started = 0; started < 2;) {
+		struct json_object *ev = tc_event(c, 10000);
+		ck_assert_ptr_nonnull(ev);
+		if (strcmp(jstr(ev, "method"), "job.started") == 0)
+			started++;
+		json_object_put(ev);
+	}
+	m = metrics();
+	ck_assert(value(m, "asyncd_jobs_running", "kind=sleep") == 2);
+	ck_assert(value(m, "asyncd_jobs_queued", "kind=sleep") == 1);
+	free(m);
+	for (int i = 0; i < 3; i++)
+		json_object_put(tc_call(c, "job.cancel", "{\"id\":%lld}", (long long)ids[i]));
+	for (int i = 0; i < 3; i++)
+		json_object_put(tc_wait_end(c, ids[i], 10000));
+	m = metrics();
+	ck_assert(value(m, "asyncd_jobs_running", "kind=sleep") == 0);
+	ck_assert(value(m, "asyncd_jobs_queued", "kind=sleep") == 0);
+	ck_assert(value(m, "asyncd_jobs_failed_total", "code=cancelled,kind=sleep") == 3);
+	free(m);
+}
+END_TEST
+
+/* A free TCP port on 127.0.0.1 (free a moment ago). */
+static int
+free_port(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* The whole HTTP/1.0 answer to REQUEST on 127.0.0.1:PORT. */
+static char *
+http(int port, const char *request)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	size_t len = 0, cap = 65536;
+	char *buf = malloc(cap + 1);
+	ssize_t n;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	ck_assert_int_eq(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	while ((n = read(fd, buf + len, cap - len)) > 0) {
+		len += (size_t)n;
+		if (len == cap)
+			buf = realloc(buf, (cap *= 2) + 1);
+	}
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+START_TEST(metrics_listen_serves_get_metrics_and_nothing_else)
+{
+	char addr[40], *resp, *body, *m;
+	int port = free_port();
+	const char *extra[] = {"--metrics-listen", addr, NULL};
+
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+	start(extra);
+	submit("{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
+	resp = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
+	ck_assert_msg(strncmp(resp, "HTTP/1.0 200", 12) == 0 ||
+			      strncmp(resp, "HTTP/1.1 200", 12) == 0, "%s", resp);
+	ck_assert_ptr_nonnull(strstr(resp, "Content-Type: text/plain; version=0.0.4"));
+	body = strstr(resp, "\r\n\r\n");
+	ck_assert_ptr_nonnull(body);
+	m = parse(body + 4);
+	ck_assert(value(m, "asyncd_jobs_completed_total", "kind=sleep") == 1);
+	free(m);
+	free(resp);
+	resp = http(port, "GET / HTTP/1.0\r\n\r\n");
+	ck_assert_msg(strstr(resp, " 404 ") != NULL, "%s", resp);
+	free(resp);
+	resp = http(port, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+	ck_assert_msg(strstr(resp, " 405 ") != NULL, "%s", resp);
+	free(resp);
+}
+END_TEST
+
+static Suite *
+metrics_suite(void)
+{
+	Suite *s = suite_create("metrics");
+	TCase *tc = tcase_create("metrics");
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, counters_move_as_jobs_run);
+	tcase_add_test(tc, gauges_show_queued_and_running);
+	tcase_add_test(tc, metrics_listen_serves_get_metrics_and_nothing_else);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return run_suite(metrics_suite());
+}
