@@ -54,7 +54,8 @@ show_queue(struct json_object *queue)
 
 /* queue NAME: the caller's queue NAME (uid 0: every user's of that
  * name). A queue without jobs or settings of its own is shown with the
- * defaults, as a submit to it would find it. */
+ * defaults, as a submit to it would find it, and a note says so (a
+ * misspelt name shows up). */
 static int
 queue_show(struct ctl *ctl, const char *name)
 {
@@ -86,6 +87,8 @@ queue_show(struct ctl *ctl, const char *name)
 		json_object_object_add(q, "queued", json_object_new_int64(0));
 		json_object_object_add(q, "running", json_object_new_int64(0));
 		json_object_array_add(mine, q);
+		fprintf(stderr, "asyncctl: queue %s has no jobs or settings "
+				"of its own: these are the defaults\n", name);
 	}
 	render_queue_table(stdout, mine);
 	json_object_put(mine);

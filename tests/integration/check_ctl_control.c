@@ -357,6 +357,13 @@ START_TEST(queue_max_running_and_list)
 
 	/* A queue with no jobs and no settings: shown with the defaults. */
 	EXPECT_OUT(0, "         none      no       0        0", "queue", "nowhere");
+	EXPECT_ERR(0, "queue nowhere has no jobs or settings of its own", "queue",
+		   "nowhere");
+	/* No such note for a queue that has jobs. */
+	CTL(&r, "queue", "work");
+	ck_assert_msg(strstr(r.out, "         none      no       0        4"), "%s", r.out);
+	ck_assert_str_eq(r.err, "");
+	run_result_free(&r);
 	EXPECT_ERR(4, "max_running", "queue", "work", "--max-running", "5000");
 	tc_close(c);
 }
