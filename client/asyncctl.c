@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -12,6 +13,7 @@
 #include "asyncctl.h"
 #include "connection.h"
 #include "render.h"
+#include "when.h"
 
 volatile sig_atomic_t ctl_interrupted;
 
@@ -36,6 +38,15 @@ static const struct option longopts[] = {
 	{"env", required_argument, NULL, OPT_ENV},
 	{"stdin", required_argument, NULL, OPT_STDIN},
 	{"follow", no_argument, NULL, OPT_FOLLOW},
+	{"queue", required_argument, NULL, OPT_QUEUE},
+	{"priority", required_argument, NULL, OPT_PRIORITY},
+	{"in", required_argument, NULL, OPT_IN},
+	{"at", required_argument, NULL, OPT_AT},
+	{"retry", required_argument, NULL, OPT_RETRY},
+	{"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
+	{"after-any", required_argument, NULL, OPT_AFTER_ANY},
+	{"max-running", required_argument, NULL, OPT_MAX_RUNNING},
+	{"failed", no_argument, NULL, OPT_FAILED},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -46,12 +57,18 @@ usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: asyncctl [--socket PATH] [--json] [--detach] [--label TEXT]\n"
-		"                [--after ID,...] [--timeout SECONDS] COMMAND ...\n\n"
+		"                [--after ID,...] [--timeout SECONDS] COMMAND ...\n"
+		"Job commands also take [--queue NAME] [--priority N]\n"
+		"  [--in DURATION | --at TIME] [--retry N [--retry-delay DURATION]]\n"
+		"  [--after-any ID,...]\n\n"
 		"Commands:\n");
 	for (const struct ctl_command *c = ctl_commands; c->name != NULL; c++)
 		fprintf(out, "  %s\n", c->usage);
 	fprintf(out,
-		"\nThe socket is $ASYNCD_SOCKET, else the daemon's default.\n"
+		"\nDURATION: a number and a unit, ms, s, m, h or d; none is seconds\n"
+		"(90, 500ms, 30s, 5m, 2h, 1d). TIME: RFC 3339 (2026-11-30T18:00:00Z),\n"
+		"or HH:MM on the local clock, the next such time (today or tomorrow).\n"
+		"The socket is $ASYNCD_SOCKET, else the daemon's default.\n"
 		"Exit status: 0 every job completed, 1 a job failed, 2 usage error,\n"
 		"3 the daemon cannot be reached, 4 the daemon refused the request.\n");
 }
@@ -82,6 +99,15 @@ ctl_parse_id(const char *s)
 	return errno == 0 && *end == '\0' && id < INT64_MAX ? id : 0;
 }
 
+struct json_object *
+ctl_id_params(uint64_t id)
+{
+	struct json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
+	return p;
+}
+
 static int
 parse_count(const char *s, long long *out)
 {
@@ -94,23 +120,56 @@ parse_count(const char *s, long long *out)
 	return errno == 0 && *end == '\0' ? 0 : -1;
 }
 
+/* An integer with an optional sign. */
 static int
-parse_after(struct ctl *ctl, const char *list)
+parse_integer(const char *s, long long *out)
+{
+	char *end;
+
+	if (s == NULL || *s == '\0' || strchr("+-0123456789", *s) == NULL)
+		return -1;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno == 0 && *end == '\0' && end > s ? 0 : -1;
+}
+
+/* Adds the ids of LIST (ID,...) to the array *IDS, made if need be. */
+static int
+parse_ids(struct json_object **ids, const char *list)
 {
 	char *copy = strdup(list), *save = NULL;
 
-	if (ctl->after == NULL)
-		ctl->after = json_object_new_array();
+	if (*ids == NULL)
+		*ids = json_object_new_array();
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		uint64_t id = ctl_parse_id(t);
 		if (id == 0) {
 			free(copy);
 			return -1;
 		}
-		json_object_array_add(ctl->after, json_object_new_int64((int64_t)id));
+		json_object_array_add(*ids, json_object_new_int64((int64_t)id));
 	}
 	free(copy);
 	return 0;
+}
+
+static int
+parse_at(struct ctl *ctl, const char *s)
+{
+	free(ctl->not_before);
+	ctl->not_before = when_time(s, time(NULL));
+	return ctl->not_before != NULL ? 0 : -1;
+}
+
+/* queue --max-running: a count, or "none" (0) for no limit of its own. */
+static int
+parse_max_running(struct ctl *ctl, const char *s)
+{
+	if (strcmp(s, "none") == 0) {
+		ctl->max_running = 0;
+		return 0;
+	}
+	return parse_count(s, &ctl->max_running);
 }
 
 static int
@@ -145,6 +204,34 @@ parse_env(struct ctl *ctl, const char *kv)
 	return 0;
 }
 
+/* What a value of option OPT looks like, for the message on a bad one. */
+static const char *
+option_hint(int opt)
+{
+	switch (opt) {
+	case OPT_IN:
+	case OPT_RETRY_DELAY:
+		return " (a DURATION: 90, 500ms, 30s, 5m, 2h, 1d)";
+	case OPT_AT:
+		return " (a TIME: RFC 3339 such as 2026-11-30T18:00:00Z, or HH:MM)";
+	case OPT_AFTER:
+	case OPT_AFTER_ANY:
+		return " (job ids separated by commas)";
+	case OPT_PRIORITY:
+		return " (an integer)";
+	case OPT_MAX_RUNNING:
+		return " (a number, or none)";
+	case OPT_RETRY:
+	case OPT_MAX_BYTES:
+	case OPT_OFFSET:
+	case OPT_LENGTH:
+	case OPT_LIMIT:
+		return " (a number)";
+	default:
+		return "";
+	}
+}
+
 /* Applies option OPT; -1 when its value is bad. */
 static int
 set_option(struct ctl *ctl, int opt, const char *arg)
@@ -154,7 +241,7 @@ set_option(struct ctl *ctl, int opt, const char *arg)
 	case OPT_JSON: ctl->json = true; return 0;
 	case OPT_DETACH: ctl->detach = true; return 0;
 	case OPT_LABEL: ctl->label = arg; return 0;
-	case OPT_AFTER: return parse_after(ctl, arg);
+	case OPT_AFTER: return parse_ids(&ctl->after, arg);
 	case OPT_TIMEOUT: return parse_timeout(ctl, arg);
 	case OPT_OUTPUT: ctl->output = arg; return 0;
 	case OPT_SHA256: ctl->sha256 = arg; return 0;
@@ -170,6 +257,15 @@ set_option(struct ctl *ctl, int opt, const char *arg)
 	case OPT_ENV: return parse_env(ctl, arg);
 	case OPT_FOLLOW: ctl->follow = true; return 0;
 	case OPT_STDIN: ctl->stdin_path = arg; return 0;
+	case OPT_QUEUE: ctl->queue = arg; return 0;
+	case OPT_PRIORITY: return parse_integer(arg, &ctl->priority);
+	case OPT_IN: return when_duration(arg, &ctl->delay_ms);
+	case OPT_AT: return parse_at(ctl, arg);
+	case OPT_RETRY: return parse_count(arg, &ctl->retry_max);
+	case OPT_RETRY_DELAY: return when_duration(arg, &ctl->retry_delay_ms);
+	case OPT_AFTER_ANY: return parse_ids(&ctl->after_any, arg);
+	case OPT_MAX_RUNNING: return parse_max_running(ctl, arg);
+	case OPT_FAILED: ctl->failed = true; return 0;
 	default: return -1;
 	}
 }
@@ -218,53 +314,82 @@ ctl_free(struct ctl *ctl)
 {
 	client_close(ctl->conn);
 	json_object_put(ctl->after);
+	json_object_put(ctl->after_any);
 	json_object_put(ctl->env);
+	free(ctl->not_before);
+}
+
+/* The command named at OPTIND, in *CMD, when it takes every option
+ * given; else a usage error. */
+static int
+check_command(struct ctl *ctl, int argc, char **argv,
+	      const struct ctl_command **cmd)
+{
+	const struct ctl_command *c;
+	unsigned stray;
+
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (c = ctl_commands; c->name != NULL; c++)
+		if (strcmp(c->name, argv[optind]) == 0)
+			break;
+	if (c->name == NULL)
+		return ctl_usage(NULL, "unknown command: %s", argv[optind]);
+	stray = ctl->given & ~(c->options | OPTBIT(OPT_SOCKET) | OPTBIT(OPT_JSON));
+	for (int o = 0; stray != 0; o++, stray >>= 1)
+		if (stray & 1)
+			return ctl_usage(c->name, "--%s does not apply",
+					 longopts[o].name);
+	*cmd = c;
+	return EXIT_OK;
 }
 
 int
 main(int argc, char **argv)
 {
-	struct ctl ctl = {.limit = -1, .offset = -1, .length = -1, .max_bytes = -1};
-	const struct ctl_command *cmd;
+	struct ctl ctl = {.limit = -1, .offset = -1, .length = -1, .max_bytes = -1,
+			  .delay_ms = -1, .retry_max = -1, .retry_delay_ms = -1,
+			  .max_running = -1};
+	const struct ctl_command *cmd = NULL;
 	char *default_socket = NULL;
 	int opt, status;
 
 	/* Options may stand before or after the command; "--" ends them, so
 	 * that `process -- ls -l` keeps -l for ls. */
 	while ((opt = getopt_long(argc, argv, "fho:V", longopts, NULL)) != -1) {
-		if (opt == 'h') {
-			usage(stdout);
-			return EXIT_OK;
-		}
-		if (opt == 'V') {
-			printf("asyncctl %s (protocol %d)\n", PACKAGE_VERSION, PROTO_VERSION);
+		if (opt == 'h' || opt == 'V') {
+			if (opt == 'h')
+				usage(stdout);
+			else
+				printf("asyncctl %s (protocol %d)\n",
+				       PACKAGE_VERSION, PROTO_VERSION);
+			ctl_free(&ctl);
 			return EXIT_OK;
 		}
 		if (opt == 'o')
 			opt = OPT_OUTPUT;
 		if (opt == 'f')
 			opt = OPT_FOLLOW;
-		if (opt == '?')
+		if (opt == '?') {
+			ctl_free(&ctl);
 			return ctl_usage(NULL, "bad option");
-		if (set_option(&ctl, opt, optarg) < 0)
-			return ctl_usage(NULL, "bad value for --%s: %s",
-					 longopts[opt].name, optarg ? optarg : "");
+		}
+		if (set_option(&ctl, opt, optarg) < 0) {
+			status = ctl_usage(NULL, "bad value for --%s: %s%s",
+					   longopts[opt].name,
+					   optarg ? optarg : "",
+					   option_hint(opt));
+			ctl_free(&ctl);
+			return status;
+		}
 		ctl.given |= OPTBIT(opt);
 	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
+	if ((status = check_command(&ctl, argc, argv, &cmd)) != EXIT_OK) {
+		ctl_free(&ctl);
+		return status;
 	}
-	for (cmd = ctl_commands; cmd->name != NULL; cmd++)
-		if (strcmp(cmd->name, argv[optind]) == 0)
-			break;
-	if (cmd->name == NULL)
-		return ctl_usage(NULL, "unknown command: %s", argv[optind]);
-	unsigned stray = ctl.given & ~(cmd->options | OPTBIT(OPT_SOCKET) | OPTBIT(OPT_JSON));
-	for (int o = 0; stray != 0; o++, stray >>= 1)
-		if (stray & 1)
-			return ctl_usage(cmd->name, "--%s does not apply", longopts[o].name);
-
 	if (ctl.socket_path == NULL)
 		ctl.socket_path = getenv("ASYNCD_SOCKET");
 	if (ctl.socket_path == NULL || *ctl.socket_path == '\0')

@@ -24,12 +24,17 @@ enum ctl_option {
 	OPT_SOCKET, OPT_JSON, OPT_DETACH, OPT_LABEL, OPT_AFTER, OPT_TIMEOUT,
 	OPT_OUTPUT, OPT_SHA256, OPT_RESUME, OPT_OVERWRITE, OPT_MAX_BYTES,
 	OPT_OFFSET, OPT_LENGTH, OPT_STATE, OPT_KIND, OPT_LIMIT, OPT_CWD,
-	OPT_ENV, OPT_STDIN, OPT_FOLLOW,
+	OPT_ENV, OPT_STDIN, OPT_FOLLOW, OPT_QUEUE, OPT_PRIORITY, OPT_IN,
+	OPT_AT, OPT_RETRY, OPT_RETRY_DELAY, OPT_AFTER_ANY, OPT_MAX_RUNNING,
+	OPT_FAILED,
 };
 #define OPTBIT(o) (1u << (o))
 /* Options every job-submitting command takes. */
 #define OPTS_SUBMIT (OPTBIT(OPT_DETACH) | OPTBIT(OPT_LABEL) | \
-		     OPTBIT(OPT_AFTER) | OPTBIT(OPT_TIMEOUT))
+		     OPTBIT(OPT_AFTER) | OPTBIT(OPT_TIMEOUT) | \
+		     OPTBIT(OPT_QUEUE) | OPTBIT(OPT_PRIORITY) | OPTBIT(OPT_IN) | \
+		     OPTBIT(OPT_AT) | OPTBIT(OPT_RETRY) | \
+		     OPTBIT(OPT_RETRY_DELAY) | OPTBIT(OPT_AFTER_ANY))
 
 struct ctl {
 	const char *socket_path;
@@ -42,6 +47,17 @@ struct ctl {
 	bool resume, overwrite, follow;
 	long long max_bytes, offset, length, limit;
 	struct json_object *env; /* object, or NULL */
+	/* Job control (asyncctl(1), "Job control options"). */
+	const char *queue;
+	long long priority;
+	long long delay_ms;          /* --in, -1: not given */
+	char *not_before;            /* --at, as RFC 3339 (malloc'd), or NULL */
+	long long retry_max;         /* --retry, -1: not given */
+	long long retry_delay_ms;    /* --retry-delay, -1: not given */
+	struct json_object *after_any; /* array of ids, or NULL */
+	long long max_running;       /* queue --max-running: -1 not given,
+				      * 0 "none" */
+	bool failed;                 /* restart --failed */
 	unsigned given;          /* OPTBIT()s of the options on the line */
 	struct client *conn;
 };
@@ -75,6 +91,10 @@ int ctl_usage(const char *command, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Parses a job id; 0 if it is not one. */
 uint64_t ctl_parse_id(const char *s);
+/* {"id": ID}, the params of the methods about one job. */
+struct json_object *ctl_id_params(uint64_t id);
+/* Whether option O was on the command line. */
+#define ctl_given(ctl, o) (((ctl)->given & OPTBIT(o)) != 0)
 
 /* submit.c: submits a job of KIND with ARGS (taken) under the common
  * options and returns its id, or 0 after printing why (*status set). */
@@ -84,6 +104,15 @@ uint64_t ctl_submit(struct ctl *ctl, const char *kind, struct json_object *args,
  * --detach prints their ids. */
 int ctl_run_jobs(struct ctl *ctl, const char *kind, struct json_object **args,
 		 size_t n, const struct kind_ui *ui);
+/* Follows the N jobs IDS this invocation made (submitted, restarted), or
+ * with --detach prints their ids; STATUS is what making them gave, kept
+ * when it is not EXIT_OK. */
+int ctl_follow_made(struct ctl *ctl, const uint64_t *ids, size_t n,
+		    const struct kind_ui *ui, int status);
+
+/* cmd-kinds.c: how a job of KIND is shown when followed (what its job
+ * command shows), or a generic one for an unknown kind. */
+const struct kind_ui *ctl_kind_ui(const char *kind);
 
 /* follow.c: from now on a Ctrl-C (or SIGTERM) sets ctl_interrupted, and
  * a second one exits at once. */
@@ -112,5 +141,11 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv);
 int cmd_info(struct ctl *ctl, int argc, char **argv);
 int cmd_log(struct ctl *ctl, int argc, char **argv);
 int cmd_call(struct ctl *ctl, int argc, char **argv);
+int cmd_queue(struct ctl *ctl, int argc, char **argv);
+int cmd_pause(struct ctl *ctl, int argc, char **argv);
+int cmd_resume(struct ctl *ctl, int argc, char **argv);
+int cmd_restart(struct ctl *ctl, int argc, char **argv);
+int cmd_rm(struct ctl *ctl, int argc, char **argv);
+int cmd_clean(struct ctl *ctl, int argc, char **argv);
 
 #endif

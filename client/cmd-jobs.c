@@ -13,15 +13,6 @@
 #include "render.h"
 
 static struct json_object *
-id_params(uint64_t id)
-{
-	struct json_object *p = json_object_new_object();
-
-	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
-	return p;
-}
-
-static struct json_object *
 result_of(struct json_object *response, const char *key)
 {
 	return render_get(render_get(response, "result"), key);
@@ -36,7 +27,7 @@ cmd_get(struct ctl *ctl, int argc, char **argv)
 
 	if (argc != 1 || (id = ctl_parse_id(argv[0])) == 0)
 		return ctl_usage("get", "expected one job id");
-	if ((r = ctl_call(ctl, "job.get", id_params(id), &status)) == NULL)
+	if ((r = ctl_call(ctl, "job.get", ctl_id_params(id), &status)) == NULL)
 		return status;
 	if (!ctl->json)
 		render_job(stdout, result_of(r, "job"));
@@ -58,6 +49,8 @@ cmd_list(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(p, "state", json_object_new_string(ctl->state));
 	if (ctl->kind != NULL)
 		json_object_object_add(p, "kind", json_object_new_string(ctl->kind));
+	if (ctl->queue != NULL)
+		json_object_object_add(p, "queue", json_object_new_string(ctl->queue));
 	if (ctl->limit >= 0)
 		json_object_object_add(p, "limit", json_object_new_int64(ctl->limit));
 	if ((r = ctl_call(ctl, "job.list", p, &status)) == NULL)
@@ -81,7 +74,7 @@ cmd_cancel(struct ctl *ctl, int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		int status;
 		struct json_object *r = ctl_call(ctl, "job.cancel",
-						 id_params(ctl_parse_id(argv[i])), &status);
+						 ctl_id_params(ctl_parse_id(argv[i])), &status);
 		if (r == NULL) {
 			worst = status;
 			continue;
@@ -110,7 +103,7 @@ wait_or_watch(struct ctl *ctl, int argc, char **argv, const struct kind_ui *ui)
 	}
 	for (int i = 0; i < argc && status == EXIT_OK; i++) {
 		uint64_t id = ctl_parse_id(argv[i]);
-		struct json_object *r = ctl_call(ctl, "job.watch", id_params(id), &status);
+		struct json_object *r = ctl_call(ctl, "job.watch", ctl_id_params(id), &status);
 		if (r == NULL)
 			break;
 		struct json_object *job = result_of(r, "job");

@@ -1,5 +1,6 @@
 /* One command per job kind: each turns its arguments into the kind's args
- * and submits through ctl_run_jobs(). */
+ * and submits through ctl_run_jobs(); and how each kind's jobs are shown
+ * when followed (ctl_kind_ui). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,10 +20,11 @@ sleep_completed(struct ctl *ctl UNUSED, uint64_t id, struct json_object *result)
 	       json_object_get_int64(render_get(result, "slept_ms")));
 }
 
+static const struct kind_ui sleep_ui = {sleep_completed, false};
+
 int
 cmd_sleep(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct kind_ui ui = {sleep_completed, false};
 	struct json_object *args;
 	char *end;
 	long long ms;
@@ -35,7 +37,7 @@ cmd_sleep(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("sleep", "not a number of milliseconds: %s", argv[0]);
 	args = json_object_new_object();
 	json_object_object_add(args, "ms", json_object_new_int64(ms));
-	return ctl_run_jobs(ctl, "sleep", &args, 1, &ui);
+	return ctl_run_jobs(ctl, "sleep", &args, 1, &sleep_ui);
 }
 
 /* ARG as an absolute path: a relative one is taken from the working
@@ -59,13 +61,20 @@ absolute_path(const char *arg)
 	return path;
 }
 
+/* Only the bytes go to stdout; a progress bar (stderr) only when they do
+ * not go to the terminal. */
+static const struct kind_ui *
+read_file_ui(void)
+{
+	static const struct kind_ui quiet = {NULL, false};
+	static const struct kind_ui bar = {NULL, true};
+
+	return isatty(STDOUT_FILENO) ? &quiet : &bar;
+}
+
 int
 cmd_read_file(struct ctl *ctl, int argc, char **argv)
 {
-	/* Only the bytes go to stdout; a progress bar (stderr) only when
-	 * they do not go to the terminal. */
-	static const struct kind_ui quiet = {NULL, false};
-	static const struct kind_ui bar = {NULL, true};
 	struct json_object *args;
 	char *path;
 
@@ -85,8 +94,7 @@ cmd_read_file(struct ctl *ctl, int argc, char **argv)
 	if (ctl->length >= 0)
 		json_object_object_add(args, "length",
 				       json_object_new_int64(ctl->length));
-	return ctl_run_jobs(ctl, "read-file", &args, 1,
-			    isatty(STDOUT_FILENO) ? &quiet : &bar);
+	return ctl_run_jobs(ctl, "read-file", &args, 1, read_file_ui());
 }
 
 /* Member KEY of a fetch-user result, as text. */
@@ -118,10 +126,11 @@ fetch_user_completed(struct ctl *ctl UNUSED, uint64_t id UNUSED, struct json_obj
 	printf("\n");
 }
 
+static const struct kind_ui fetch_user_ui = {fetch_user_completed, false};
+
 int
 cmd_fetch_user(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct kind_ui ui = {fetch_user_completed, false};
 	struct json_object *args;
 	const char *arg;
 	char *end;
@@ -143,14 +152,15 @@ cmd_fetch_user(struct ctl *ctl, int argc, char **argv)
 	} else {
 		json_object_object_add(args, "name", json_object_new_string(arg));
 	}
-	return ctl_run_jobs(ctl, "fetch-user", &args, 1, &ui);
+	return ctl_run_jobs(ctl, "fetch-user", &args, 1, &fetch_user_ui);
 }
+
+/* The program's output is all a completed job shows. */
+static const struct kind_ui process_ui = {NULL, false};
 
 int
 cmd_process(struct ctl *ctl, int argc, char **argv)
 {
-	/* The program's output is all a completed job shows. */
-	static const struct kind_ui ui = {NULL, false};
 	struct json_object *args, *array;
 	char *cwd, *in = NULL;
 
@@ -177,7 +187,7 @@ cmd_process(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(args, "stdin", json_object_new_string(in));
 	free(cwd);
 	free(in);
-	return ctl_run_jobs(ctl, "process", &args, 1, &ui);
+	return ctl_run_jobs(ctl, "process", &args, 1, &process_ui);
 }
 
 /* Prints where a download was saved (nothing for one sent to stdout). */
@@ -215,10 +225,11 @@ download_args(struct ctl *ctl, const char *url, const char *dest, bool stream)
 	return args;
 }
 
+static const struct kind_ui download_ui = {download_completed, true};
+
 int
 cmd_download(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct kind_ui ui = {download_completed, true};
 	bool stream = ctl->output != NULL && strcmp(ctl->output, "-") == 0;
 	struct json_object **args;
 	char *dest = NULL;
@@ -242,8 +253,38 @@ cmd_download(struct ctl *ctl, int argc, char **argv)
 	}
 	for (int i = 0; i < argc; i++)
 		args[i] = download_args(ctl, argv[i], dest, stream);
-	status = ctl_run_jobs(ctl, "download", args, (size_t)argc, &ui);
+	status = ctl_run_jobs(ctl, "download", args, (size_t)argc, &download_ui);
 	free(args);
 	free(dest);
 	return status;
+}
+
+/* A completed job of a kind this client does not know: its result. */
+static void
+generic_completed(struct ctl *ctl UNUSED, uint64_t id, struct json_object *result)
+{
+	printf("job %" PRIu64 " completed: %s\n", id,
+	       json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
+}
+
+const struct kind_ui *
+ctl_kind_ui(const char *kind)
+{
+	static const struct kind_ui generic = {generic_completed, false};
+	static const struct {
+		const char *kind;
+		const struct kind_ui *ui;
+	} uis[] = {
+		{"sleep", &sleep_ui},
+		{"download", &download_ui},
+		{"fetch-user", &fetch_user_ui},
+		{"process", &process_ui},
+	};
+
+	if (kind != NULL && strcmp(kind, "read-file") == 0)
+		return read_file_ui();
+	for (size_t i = 0; kind != NULL && i < sizeof uis / sizeof uis[0]; i++)
+		if (strcmp(kind, uis[i].kind) == 0)
+			return uis[i].ui;
+	return &generic;
 }

@@ -225,6 +225,16 @@ show_end(struct follow *f, int i, uint64_t id, struct json_object *msg, bool ok)
 		render_event(stdout, msg);
 }
 
+/* Whether METHOD is an event of job control, which a job command notes
+ * on stderr: its job goes on. */
+static bool
+is_control_event(const char *method)
+{
+	return strcmp(method, "job.retrying") == 0 ||
+	       strcmp(method, "job.paused") == 0 ||
+	       strcmp(method, "job.resumed") == 0;
+}
+
 /* Shows one event; returns 1 when it ended a job, with *ok. */
 static int
 handle_event(struct follow *f, struct json_object *msg, int i, bool *ok)
@@ -249,6 +259,8 @@ handle_event(struct follow *f, struct json_object *msg, int i, bool *ok)
 		write_output(p);
 	else if (strcmp(method, "job.progress") == 0)
 		progress_update(f->progress, i, id, p);
+	else if (f->ui != NULL && is_control_event(method))
+		progress_note(f->progress, i, msg);
 	else if (f->ui == NULL)
 		render_event(stdout, msg);
 	return end;

@@ -114,6 +114,24 @@ progress_end(struct progress *pg, int i, uint64_t id,
 }
 
 void
+progress_note(struct progress *pg, int i, struct json_object *event)
+{
+	if (pg->block && i >= 0) {
+		progress_line_begin(pg, i);
+		render_control_text(stderr, event);
+		progress_line_end(pg, i);
+		return;
+	}
+	if (pg->drawn) { /* the bar comes back with the next progress */
+		fprintf(stderr, "\r\033[K");
+		pg->drawn = false;
+	}
+	if (render_control_text(stderr, event))
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+void
 progress_free(struct progress *pg)
 {
 	for (size_t i = 0; i < pg->n; i++) {

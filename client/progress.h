@@ -24,6 +24,10 @@ void progress_update(struct progress *pg, int i, uint64_t id,
  * back for progress_free(); false when the caller shows it. */
 bool progress_end(struct progress *pg, int i, uint64_t id,
 		  struct json_object *params, bool ok);
+/* Shows a job.paused, job.resumed or job.retrying EVENT of job I (-1:
+ * not one) on stderr: on its line of the block of bars, else on a line
+ * of its own, under a bar left on screen. */
+void progress_note(struct progress *pg, int i, struct json_object *event);
 /* Prints the results the block held back, then frees PG. */
 void progress_free(struct progress *pg);
 

@@ -2,9 +2,11 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
+#include "../proto/proto.h"
 #include "render.h"
 
 struct json_object *
@@ -41,28 +43,85 @@ render_json_line(FILE *out, struct json_object *obj)
 	fflush(out);
 }
 
+/* Whether V is absent or JSON null. */
+static bool
+is_null(struct json_object *v)
+{
+	return v == NULL || json_object_is_type(v, json_type_null);
+}
+
+/* One "  name   value" line of a job. */
+static void
+field(FILE *out, const char *name, const char *value)
+{
+	fprintf(out, "  %-14s %s\n", name, value);
+}
+
+/* The job control fields of a job that are not their defaults. */
+static void
+render_job_control(FILE *out, struct json_object *job)
+{
+	struct json_object *v, *retry;
+	char buf[96];
+
+	if (strcmp(str_or(job, "queue", "default"), "default") != 0)
+		field(out, "queue", str_or(job, "queue", "?"));
+	if ((v = render_get(job, "priority")) != NULL && json_object_get_int64(v) != 0) {
+		snprintf(buf, sizeof buf, "%" PRId64, json_object_get_int64(v));
+		field(out, "priority", buf);
+	}
+	if (json_object_get_boolean(render_get(job, "paused")))
+		field(out, "paused", "yes");
+	if (!is_null(v = render_get(job, "not_before")))
+		field(out, "not before", json_object_get_string(v));
+	if (!is_null(retry = render_get(job, "retry"))) {
+		snprintf(buf, sizeof buf, "%" PRId64 " times, after %" PRId64
+			 " ms, backoff %g",
+			 json_object_get_int64(render_get(retry, "max")),
+			 json_object_get_int64(render_get(retry, "delay_ms")),
+			 json_object_get_double(render_get(retry, "backoff")));
+		field(out, "retry", buf);
+	}
+	if (!is_null(v = render_get(job, "retry_at")))
+		field(out, "retry at", json_object_get_string(v));
+	if ((v = render_get(job, "attempts")) != NULL && json_object_get_int64(v) > 1) {
+		snprintf(buf, sizeof buf, "%" PRId64, json_object_get_int64(v));
+		field(out, "attempts", buf);
+	}
+	if ((v = render_get(job, "after_any")) != NULL &&
+	    json_object_is_type(v, json_type_array) && json_object_array_length(v) > 0)
+		field(out, "after any", compact(v));
+	if (!is_null(v = render_get(job, "restarted_from"))) {
+		snprintf(buf, sizeof buf, "%" PRId64, json_object_get_int64(v));
+		field(out, "restarted from", buf);
+	}
+}
+
 void
 render_job(FILE *out, struct json_object *job)
 {
 	struct json_object *v;
+	char buf[32];
 
 	fprintf(out, "job %" PRId64 "  %s  %s",
 		json_object_get_int64(render_get(job, "id")),
 		str_or(job, "kind", "?"), str_or(job, "state", "?"));
-	if ((v = render_get(job, "label")) != NULL && !json_object_is_type(v, json_type_null))
+	if (!is_null(v = render_get(job, "label")))
 		fprintf(out, "  label=%s", json_object_get_string(v));
-	fprintf(out, "\n  owner    %" PRId64 "\n",
-		json_object_get_int64(render_get(job, "owner")));
+	fputc('\n', out);
+	snprintf(buf, sizeof buf, "%" PRId64, json_object_get_int64(render_get(job, "owner")));
+	field(out, "owner", buf);
 	if ((v = render_get(job, "after")) != NULL && json_object_array_length(v) > 0)
-		fprintf(out, "  after    %s\n", compact(v));
-	fprintf(out, "  created  %s\n", str_or(job, "created", "-"));
-	fprintf(out, "  started  %s\n", str_or(job, "started", "-"));
-	fprintf(out, "  finished %s\n", str_or(job, "finished", "-"));
-	fprintf(out, "  args     %s\n", compact(render_get(job, "args")));
-	if ((v = render_get(job, "result")) != NULL)
-		fprintf(out, "  result   %s\n", compact(v));
-	if ((v = render_get(job, "error")) != NULL)
-		fprintf(out, "  error    %s\n", compact(v));
+		field(out, "after", compact(v));
+	render_job_control(out, job);
+	field(out, "created", str_or(job, "created", "-"));
+	field(out, "started", str_or(job, "started", "-"));
+	field(out, "finished", str_or(job, "finished", "-"));
+	field(out, "args", compact(render_get(job, "args")));
+	if (!is_null(v = render_get(job, "result")))
+		field(out, "result", compact(v));
+	if (!is_null(v = render_get(job, "error")))
+		field(out, "error", compact(v));
 }
 
 void
@@ -70,14 +129,41 @@ render_job_table(FILE *out, struct json_object *jobs)
 {
 	size_t n = json_object_array_length(jobs);
 
-	fprintf(out, "%8s  %-9s  %-10s  %-24s  %s\n", "ID", "STATE", "KIND",
-		"CREATED", "LABEL");
+	fprintf(out, "%8s  %-9s  %-10s  %-10s  %-24s  %s\n", "ID", "STATE",
+		"KIND", "QUEUE", "CREATED", "LABEL");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *job = json_object_array_get_idx(jobs, i);
-		fprintf(out, "%8" PRId64 "  %-9s  %-10s  %-24s  %s\n",
+		fprintf(out, "%8" PRId64 "  %-9s  %-10s  %-10s  %-24s  %s\n",
 			json_object_get_int64(render_get(job, "id")),
 			str_or(job, "state", "?"), str_or(job, "kind", "?"),
-			str_or(job, "created", "-"), str_or(job, "label", ""));
+			str_or(job, "queue", "-"), str_or(job, "created", "-"),
+			str_or(job, "label", ""));
+	}
+}
+
+void
+render_queue_table(FILE *out, struct json_object *queues)
+{
+	size_t n = json_object_array_length(queues);
+
+	fprintf(out, "%-16s  %6s  %11s  %6s  %6s  %7s\n", "NAME", "OWNER",
+		"MAX-RUNNING", "PAUSED", "QUEUED", "RUNNING");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *q = json_object_array_get_idx(queues, i);
+		struct json_object *max = render_get(q, "max_running");
+		char limit[24];
+
+		if (is_null(max))
+			snprintf(limit, sizeof limit, "none");
+		else
+			snprintf(limit, sizeof limit, "%" PRId64,
+				 json_object_get_int64(max));
+		fprintf(out, "%-16s  %6" PRId64 "  %11s  %6s  %6" PRId64 "  %7" PRId64 "\n",
+			str_or(q, "name", "?"),
+			json_object_get_int64(render_get(q, "owner")), limit,
+			json_object_get_boolean(render_get(q, "paused")) ? "yes" : "no",
+			json_object_get_int64(render_get(q, "queued")),
+			json_object_get_int64(render_get(q, "running")));
 	}
 }
 
@@ -148,9 +234,57 @@ render_event(FILE *out, struct json_object *event)
 			compact(render_get(p, "result")));
 	else if (strcmp(method, "job.failed") == 0)
 		render_job_error(out, (unsigned long long)id, render_get(p, "error"));
+	else if (render_control_text(out, event))
+		fputc('\n', out);
 	else
 		render_json_line(out, event);
 	fflush(out);
+}
+
+/* An RFC 3339 time as HH:MM:SS on the local clock, or TEXT itself. */
+static void
+local_clock(FILE *out, const char *text)
+{
+	long long ms;
+	time_t t;
+	struct tm tm;
+	char buf[16];
+
+	if (text == NULL || proto_parse_time(text, &ms) < 0) {
+		fputs(text ? text : "?", out);
+		return;
+	}
+	t = (time_t)(ms / 1000);
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, sizeof buf, "%H:%M:%S", &tm) == 0) {
+		fputs(text, out);
+		return;
+	}
+	fputs(buf, out);
+}
+
+bool
+render_control_text(FILE *out, struct json_object *event)
+{
+	struct json_object *p = render_get(event, "params");
+	const char *method = str_or(event, "method", "");
+	int64_t id = json_object_get_int64(render_get(p, "id"));
+	struct json_object *error = render_get(p, "error");
+
+	if (strcmp(method, "job.paused") == 0) {
+		fprintf(out, "job %" PRId64 ": paused", id);
+	} else if (strcmp(method, "job.resumed") == 0) {
+		fprintf(out, "job %" PRId64 ": resumed", id);
+	} else if (strcmp(method, "job.retrying") == 0) {
+		fprintf(out, "job %" PRId64 ": attempt %" PRId64 " failed (%s: %s); "
+			     "retrying at ",
+			id, json_object_get_int64(render_get(p, "attempt")),
+			str_or(error, "code", "?"), str_or(error, "message", ""));
+		local_clock(out, str_or(p, "retry_at", NULL));
+	} else {
+		return false;
+	}
+	return true;
 }
 
 void

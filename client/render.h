@@ -2,6 +2,7 @@
 #ifndef ASYNCCTL_RENDER_H
 #define ASYNCCTL_RENDER_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct json_object;
@@ -12,9 +13,15 @@ void render_json_line(FILE *out, struct json_object *obj);
 void render_job(FILE *out, struct json_object *job);
 /* A table of jobs, a line each. */
 void render_job_table(FILE *out, struct json_object *jobs);
+/* A table of queue objects, a line each. */
+void render_queue_table(FILE *out, struct json_object *queues);
 void render_info(FILE *out, struct json_object *info);
 /* A one-line account of an event (for `watch`). */
 void render_event(FILE *out, struct json_object *event);
+/* The line of a job.paused, job.resumed or job.retrying event, without
+ * its end ("job 7: attempt 1 failed (not-found: ...); retrying at
+ * 10:00:01"); false, printing nothing, for other events. */
+bool render_control_text(FILE *out, struct json_object *event);
 /* The error of a response, as "asyncctl: message (field: reason)". */
 void render_rpc_error(FILE *out, struct json_object *response);
 /* A job error object, as "job N failed: code: message", without and with

@@ -17,6 +17,21 @@ _asyncctl_filedir()
 	fi
 }
 
+# The caller's queue names, from the daemon named by --socket (if any on
+# the line) or the default one; nothing when it cannot be asked at once.
+_asyncctl_queues()
+{
+	local i sock=()
+	for ((i = 1; i < cword; i++)); do
+		[[ ${words[i]} == --socket ]] && sock=(--socket "${words[i + 1]}")
+		[[ ${words[i]} == --socket=* ]] && sock=(--socket "${words[i]#*=}")
+	done
+	local names
+	names=$(timeout 1 "${words[0]}" "${sock[@]}" queue 2>/dev/null |
+		awk 'NR > 1 { print $1 }')
+	COMPREPLY=($(compgen -W "$names" -- "$cur"))
+}
+
 _asyncctl()
 {
 	local cur prev words cword split=false
@@ -38,9 +53,10 @@ _asyncctl()
 	fi
 
 	local commands="sleep download read-file fetch-user process get list
-		cancel wait watch log info call"
+		cancel wait watch log queue pause resume restart rm clean info call"
 	local global="--socket --json --help --version"
-	local submit="--detach --label --after --timeout"
+	local submit="--detach --label --after --timeout --queue --priority
+		--in --at --retry --retry-delay --after-any"
 
 	# The command, and for process where its program starts.
 	local i w command= program=0 dashdash=0
@@ -57,7 +73,9 @@ _asyncctl()
 		# Options that take the next word as their value.
 		--socket | --label | --after | --timeout | -o | --output | \
 			--sha256 | --max-bytes | --offset | --length | --state | \
-			--kind | --limit | --cwd | --env | --stdin)
+			--kind | --limit | --cwd | --env | --stdin | --queue | \
+			--priority | --in | --at | --retry | --retry-delay | \
+			--after-any | --max-running)
 			((i++))
 			;;
 		-*) ;;
@@ -103,7 +121,20 @@ _asyncctl()
 		return
 		;;
 	--state)
-		COMPREPLY=($(compgen -W "queued running completed failed" -- "$cur"))
+		if [[ $command == clean ]]; then
+			COMPREPLY=($(compgen -W "completed failed" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "queued running completed failed" \
+				-- "$cur"))
+		fi
+		return
+		;;
+	--queue)
+		_asyncctl_queues
+		return
+		;;
+	--max-running)
+		COMPREPLY=($(compgen -W "none" -- "$cur"))
 		return
 		;;
 	--kind)
@@ -117,7 +148,8 @@ _asyncctl()
 		return
 		;;
 	--label | --after | --timeout | --sha256 | --max-bytes | --offset | \
-		--length | --limit)
+		--length | --limit | --priority | --in | --at | --retry | \
+		--retry-delay | --after-any)
 		return
 		;;
 	esac
@@ -134,8 +166,11 @@ _asyncctl()
 			;;
 		read-file) opts+=" $submit --offset --length" ;;
 		process) opts+=" $submit --cwd --env --stdin --" ;;
-		list) opts+=" --state --kind --limit" ;;
+		list) opts+=" --state --kind --queue --limit" ;;
 		log) opts+=" -f --follow" ;;
+		queue) opts+=" --max-running" ;;
+		restart) opts+=" --detach --failed --queue" ;;
+		clean) opts+=" --state --queue" ;;
 		esac
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return
@@ -151,6 +186,25 @@ _asyncctl()
 	fetch-user)
 		COMPREPLY=($(compgen -u -- "$cur"))
 		;;
+	queue)
+		# queue [NAME], queue pause|resume NAME
+		local args=()
+		for ((i = 1; i < cword; i++)); do
+			case ${words[i]} in
+			--max-running | --socket) ((i++)) ;;
+			-*) ;;
+			*) args+=("${words[i]}") ;;
+			esac
+		done
+		# args[0] is "queue" itself.
+		if ((${#args[@]} == 1)); then
+			_asyncctl_queues
+			COMPREPLY+=($(compgen -W "pause resume" -- "$cur"))
+		elif ((${#args[@]} == 2)) &&
+			[[ ${args[1]} == pause || ${args[1]} == resume ]]; then
+			_asyncctl_queues
+		fi
+		;;
 	process)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -c -- "$cur"))
@@ -161,7 +215,9 @@ _asyncctl()
 			[[ ${words[i]} == call ]] && n=$((cword - i))
 		done
 		((n == 1)) && COMPREPLY=($(compgen -W "job.submit job.get job.list
-			job.cancel job.watch daemon.info" -- "$cur"))
+			job.cancel job.watch job.pause job.resume job.update
+			job.restart job.remove job.clean queue.set queue.list
+			queue.pause queue.resume daemon.info" -- "$cur"))
 		;;
 	esac
 } &&
