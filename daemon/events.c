@@ -342,11 +342,11 @@ events_write_started(struct evbuffer *out, const struct job *job,
 }
 
 void
-events_write_paused(struct evbuffer *out, const struct job *job)
+events_write_paused(struct evbuffer *out, const struct job *job, bool paused)
 {
 	struct line l = {.len = 0};
 
-	line_event_head(&l, job->paused ? "job.paused" : "job.resumed", job->id,
+	line_event_head(&l, paused ? "job.paused" : "job.resumed", job->id,
 			job->seq);
 	line_str(&l, "}}\n");
 	line_flush(&l, out);

@@ -22,8 +22,9 @@ struct json_object *events_job_object(const struct job *job);
  * again, else JOB's current one. */
 void events_write_started(struct evbuffer *out, const struct job *job,
 			  uint32_t seq);
-/* job.paused or job.resumed, as JOB->paused says. */
-void events_write_paused(struct evbuffer *out, const struct job *job);
+/* job.paused, or job.resumed when not PAUSED. */
+void events_write_paused(struct evbuffer *out, const struct job *job,
+			 bool paused);
 /* job.retrying: the attempt that failed with ERROR (JSON text) and when
  * the next may start. */
 void events_write_retrying(struct evbuffer *out, const struct job *job,

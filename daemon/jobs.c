@@ -45,6 +45,13 @@ static TAILQ_HEAD(, job) stops = TAILQ_HEAD_INITIALIZER(stops);
  * keep only the text, since a queued job must stay small. */
 static TAILQ_HEAD(, job) fresh = TAILQ_HEAD_INITIALIZER(fresh);
 static struct event *kick_ev;
+/* job.paused and job.resumed to send from the kick, after the response
+ * to the request that paused (as stops are carried out there). */
+static struct pause_notice {
+	uint64_t id;
+	bool paused;
+} *notices;
+static size_t nnotices, notices_cap;
 static struct json_tokener *args_tokener;
 static bool shutting_down;
 
@@ -122,6 +129,9 @@ jobs_free(void)
 	lh_table_free(queued_per_user);
 	event_free(kick_ev);
 	json_tokener_free(args_tokener);
+	free(notices);
+	notices = NULL;
+	nnotices = notices_cap = 0;
 }
 
 static void
@@ -359,16 +369,24 @@ job_try_runnable(struct job *job)
 
 /* ---- Pause and priority ------------------------------------------------- */
 
-/* Sends JOB's job.paused or job.resumed. */
+/* Sends the job.paused and job.resumed events noted since the last
+ * kick, of the jobs that have not ended meanwhile. */
 static void
-job_emit_paused(struct job *job)
+jobs_send_pause_notices(void)
 {
-	job_next_seq(job);
-	struct watch_event ev = watch_event_begin(job);
-	if (ev.buf != NULL) {
-		events_write_paused(ev.buf, job);
-		watch_event_end(job, ev);
+	for (size_t i = 0; i < nnotices; i++) {
+		struct job *job = store_get_resident(notices[i].id);
+		if (job == NULL || job->state == JOB_COMPLETED ||
+		    job->state == JOB_FAILED)
+			continue;
+		job_next_seq(job);
+		struct watch_event ev = watch_event_begin(job);
+		if (ev.buf != NULL) {
+			events_write_paused(ev.buf, job, notices[i].paused);
+			watch_event_end(job, ev);
+		}
 	}
+	nnotices = 0;
 }
 
 int
@@ -387,7 +405,12 @@ jobs_set_paused(struct job *job, bool paused, bool *changed)
 		sched_remove(job);
 	else
 		job_try_runnable(job);
-	job_emit_paused(job);
+	if (nnotices == notices_cap) {
+		notices_cap = notices_cap ? notices_cap * 2 : 16;
+		notices = xreallocarray(notices, notices_cap, sizeof *notices);
+	}
+	notices[nnotices++] = (struct pause_notice){job->id, paused};
+	jobs_kick();
 	return 0;
 }
 
@@ -442,6 +465,7 @@ jobs_kick_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	struct job *job;
 
+	jobs_send_pause_notices();
 	while ((job = TAILQ_FIRST(&stops)) != NULL) {
 		TAILQ_REMOVE(&stops, job, stop_link);
 		job->stop_listed = false;

@@ -295,14 +295,25 @@ START_TEST(a_paused_queued_job_does_not_start)
 	json_object_put(tc_call(c, "queue.set", "{\"name\":\"one\",\"max_running\":1}"));
 	blocker = submit_sleep(60000, "\"queue\":\"one\"");
 	job = submit_sleep(0, "\"queue\":\"one\"");
-	r = tc_call(c, "job.pause", "{\"id\":%lld}", (long long)job);
+	/* On a connection that watches the job, the answer comes first,
+	 * then the event. */
+	struct tconn *w = tc_open(d.sock);
+	json_object_put(tc_call(w, "job.watch", "{\"id\":%lld}", (long long)job));
+	tc_send(w, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"job.pause\","
+		   "\"params\":{\"id\":%lld}}", (long long)job);
+	r = tc_recv(w, 10000);
+	ck_assert_int_eq(jint(r, "id"), 7);
 	ck_assert(json_object_get_boolean(jget(r, "result.changed")));
 	ck_assert(json_object_get_boolean(jget(r, "result.job.paused")));
 	ck_assert_str_eq(jstr(r, "result.job.state"), "queued");
 	json_object_put(r);
-	ev = next_event_of(job, "job.paused");
+	ev = tc_recv(w, 10000);
+	ck_assert_str_eq(method(ev), "job.paused");
+	ck_assert_int_eq(jint(ev, "params.id"), job);
 	ck_assert_int_ge(jint(ev, "params.seq"), 1);
 	json_object_put(ev);
+	tc_close(w);
+	json_object_put(next_event_of(job, "job.paused"));
 	r = tc_call(c, "job.pause", "{\"id\":%lld}", (long long)job);
 	ck_assert(!json_object_get_boolean(jget(r, "result.changed")));
 	json_object_put(r);
