@@ -47,6 +47,7 @@ static const struct option longopts[] = {
 	{"after-any", required_argument, NULL, OPT_AFTER_ANY},
 	{"max-running", required_argument, NULL, OPT_MAX_RUNNING},
 	{"failed", no_argument, NULL, OPT_FAILED},
+	{"textfile", required_argument, NULL, OPT_TEXTFILE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -266,6 +267,7 @@ set_option(struct ctl *ctl, int opt, const char *arg)
 	case OPT_AFTER_ANY: return parse_ids(&ctl->after_any, arg);
 	case OPT_MAX_RUNNING: return parse_max_running(ctl, arg);
 	case OPT_FAILED: ctl->failed = true; return 0;
+	case OPT_TEXTFILE: ctl->textfile = arg; return 0;
 	default: return -1;
 	}
 }

@@ -26,7 +26,7 @@ enum ctl_option {
 	OPT_OFFSET, OPT_LENGTH, OPT_STATE, OPT_KIND, OPT_LIMIT, OPT_CWD,
 	OPT_ENV, OPT_STDIN, OPT_FOLLOW, OPT_QUEUE, OPT_PRIORITY, OPT_IN,
 	OPT_AT, OPT_RETRY, OPT_RETRY_DELAY, OPT_AFTER_ANY, OPT_MAX_RUNNING,
-	OPT_FAILED,
+	OPT_FAILED, OPT_TEXTFILE,
 };
 #define OPTBIT(o) (1u << (o))
 /* Options every job-submitting command takes. */
@@ -58,6 +58,7 @@ struct ctl {
 	long long max_running;       /* queue --max-running: -1 not given,
 				      * 0 "none" */
 	bool failed;                 /* restart --failed */
+	const char *textfile;        /* metrics --textfile */
 	unsigned given;          /* OPTBIT()s of the options on the line */
 	struct client *conn;
 };
@@ -139,6 +140,7 @@ int cmd_cancel(struct ctl *ctl, int argc, char **argv);
 int cmd_wait(struct ctl *ctl, int argc, char **argv);
 int cmd_watch(struct ctl *ctl, int argc, char **argv);
 int cmd_info(struct ctl *ctl, int argc, char **argv);
+int cmd_metrics(struct ctl *ctl, int argc, char **argv);
 int cmd_log(struct ctl *ctl, int argc, char **argv);
 int cmd_call(struct ctl *ctl, int argc, char **argv);
 int cmd_queue(struct ctl *ctl, int argc, char **argv);

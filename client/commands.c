@@ -37,6 +37,7 @@ const struct ctl_command ctl_commands[] = {
 	{"clean", cmd_clean, OPTBIT(OPT_STATE) | OPTBIT(OPT_QUEUE),
 	 "clean [--state completed|failed] [--queue NAME]"},
 	{"info", cmd_info, 0, "info"},
+	{"metrics", cmd_metrics, OPTBIT(OPT_TEXTFILE), "metrics [--textfile PATH]"},
 	{"call", cmd_call, 0, "call METHOD [PARAMS_JSON]"},
 	{NULL, NULL, 0, NULL},
 };

@@ -53,7 +53,8 @@ _asyncctl()
 	fi
 
 	local commands="sleep download read-file fetch-user process get list
-		cancel wait watch log queue pause resume restart rm clean info call"
+		cancel wait watch log queue pause resume restart rm clean info metrics
+		call"
 	local global="--socket --json --help --version"
 	local submit="--detach --label --after --timeout --queue --priority
 		--in --at --retry --retry-delay --after-any"
@@ -112,7 +113,7 @@ _asyncctl()
 	fi
 
 	case $prev in
-	--socket | -o | --output | --stdin)
+	--socket | -o | --output | --stdin | --textfile)
 		_asyncctl_filedir
 		return
 		;;
@@ -171,6 +172,7 @@ _asyncctl()
 		queue) opts+=" --max-running" ;;
 		restart) opts+=" --detach --failed --queue" ;;
 		clean) opts+=" --state --queue" ;;
+		metrics) opts+=" --textfile" ;;
 		esac
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return
@@ -217,7 +219,8 @@ _asyncctl()
 		((n == 1)) && COMPREPLY=($(compgen -W "job.submit job.get job.list
 			job.cancel job.watch job.pause job.resume job.update
 			job.restart job.remove job.clean queue.set queue.list
-			queue.pause queue.resume daemon.info" -- "$cur"))
+			queue.pause queue.resume daemon.info daemon.metrics" \
+			-- "$cur"))
 		;;
 	esac
 } &&

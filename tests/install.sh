@@ -100,8 +100,13 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 		sed "s|^ExecStart=$sbindir/|ExecStart=$dest$sbindir/|" \
 			"$dest$userunitdir/$u" >"$vdir/user/$u"
 	done
+	# The metrics timer pair: installed, not enabled.
+	sed "s|^ExecStart=$bindir/|ExecStart=$dest$bindir/|" \
+		"$dest$unitdir/asyncd-metrics.service" >"$vdir/asyncd-metrics.service"
+	cp "$dest$unitdir/asyncd-metrics.timer" "$vdir/"
 	if out=$(systemd-analyze verify --man=no "$vdir/asyncd.socket" \
-		"$vdir/asyncd.service" 2>&1); then
+		"$vdir/asyncd.service" "$vdir/asyncd-metrics.service" \
+		"$vdir/asyncd-metrics.timer" 2>&1); then
 		[ -z "$out" ] || fail "systemd-analyze verify: $out"
 	elif echo "$out" | grep -q -i -e 'failed to initialize' \
 		-e 'failed to .*manager' -e 'no such device'; then

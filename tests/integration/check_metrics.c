@@ -3,11 +3,13 @@
  * as tests/metrics-samples.py), and its counters and gauges move as jobs
  * run. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../testutil.h"
@@ -234,6 +236,62 @@ START_TEST(metrics_listen_serves_get_metrics_and_nothing_else)
 }
 END_TEST
 
+/* asyncctl metrics prints the text; --textfile writes it whole (a
+ * temporary file renamed over the old one), readable by the exporter. */
+START_TEST(asyncctl_metrics_and_textfile)
+{
+	char path[300], dirpath[200];
+	struct run_result rr;
+	struct stat st;
+	char *text, *m;
+	size_t len;
+	DIR *dir;
+	struct dirent *e;
+
+	start(NULL);
+	submit("{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
+	char *argv[] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "--socket",
+			d.sock, "metrics", NULL};
+	run_program(argv, NULL, NULL, -1, &rr);
+	ck_assert_msg(rr.status == 0, "%s", rr.err);
+	m = parse(rr.out);
+	ck_assert(value(m, "asyncd_jobs_completed_total", "kind=sleep") == 1);
+	free(m);
+	run_result_free(&rr);
+
+	snprintf(dirpath, sizeof dirpath, "%s/textfiles", d.dir);
+	ck_assert_int_eq(mkdir(dirpath, 0755), 0);
+	snprintf(path, sizeof path, "%s/asyncd.prom", dirpath);
+	write_file(path, "old\n", 4, 0600);
+	char *argv2[] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "--socket",
+			 d.sock, "metrics", "--textfile", path, NULL};
+	run_program(argv2, NULL, NULL, -1, &rr);
+	ck_assert_msg(rr.status == 0, "%s", rr.err);
+	ck_assert_uint_eq(rr.out_len, 0);
+	run_result_free(&rr);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0644);
+	text = read_file(path, &len);
+	m = parse(text);
+	ck_assert(value(m, "asyncd_jobs_completed_total", "kind=sleep") == 1);
+	free(m);
+	free(text);
+	dir = opendir(dirpath); /* no temporary file left behind */
+	while ((e = readdir(dir)) != NULL)
+		ck_assert_msg(e->d_name[0] == '.' || strcmp(e->d_name, "asyncd.prom") == 0,
+			      "left behind: %s", e->d_name);
+	closedir(dir);
+
+	/* A file that cannot be written: status 1 and why. */
+	char *argv3[] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "--socket",
+			 d.sock, "metrics", "--textfile", "/no/such/dir/asyncd.prom", NULL};
+	run_program(argv3, NULL, NULL, -1, &rr);
+	ck_assert_int_eq(rr.status, 1);
+	ck_assert_ptr_nonnull(strstr(rr.err, "/no/such/dir/asyncd.prom"));
+	run_result_free(&rr);
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -245,6 +303,7 @@ metrics_suite(void)
 	tcase_add_test(tc, counters_move_as_jobs_run);
 	tcase_add_test(tc, gauges_show_queued_and_running);
 	tcase_add_test(tc, metrics_listen_serves_get_metrics_and_nothing_else);
+	tcase_add_test(tc, asyncctl_metrics_and_textfile);
 	suite_add_tcase(s, tc);
 	return s;
 }
