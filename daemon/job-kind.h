@@ -52,7 +52,10 @@ struct job_kind {
 	 * job.resume): it stops making progress and producing output, but
 	 * keeps what it holds (a process is stopped, a transfer paused, a
 	 * clock stopped). It still stops as usual when cancelled or timed
-	 * out while paused. */
+	 * out while paused. job->paused already holds PAUSED. The hook must
+	 * not end the job (jobs.c and the request use it afterwards): what
+	 * may end it on a resume (a held result, a buffered chunk) is done
+	 * on a later turn of the loop. */
 	void (*pause)(struct job *job, bool paused);
 	/* Optional: whether a job with ARGS that was running when the daemon
 	 * stopped is queued again at restart (on_interrupt "requeue") unless

@@ -7,6 +7,14 @@
  * they finish in. While a watcher is past its high-water mark no new read
  * is scheduled, until resume().
  *
+ * job.pause holds it as well, harder: no read is scheduled, and what a
+ * read in flight brings, or a failed open, is kept until job.resume, so
+ * that no chunk and no end comes while it is paused. Either hold
+ * stops it; it reads on only once neither does, since the pump asks
+ * for both before every read. The resume is carried out on the next
+ * turn of the loop (go_ev): it may end the job, which jobs.c must not
+ * see happen inside its pause hook.
+ *
  * Reading stops where read() returns 0 (or at args.length), never at
  * the size fstat() gave: procfs reports 0 bytes and sysfs 4096 for files
  * that hold something else, and a regular file may grow. Up to the size
@@ -27,6 +35,7 @@
 
 #include <linux/magic.h>
 
+#include <event2/event.h>
 #include <json-c/json.h>
 
 #include "../identity.h"
@@ -81,6 +90,7 @@ struct read_file {
 	unsigned head;     /* the slot delivered next */
 	unsigned nbusy;    /* slots busy, from head on */
 	unsigned inflight; /* pool items whose done function is due */
+	struct event *go_ev; /* goes on after job.resume */
 };
 
 /* The args as read_file_fields reads them. */
@@ -119,6 +129,8 @@ read_file_maybe_free(struct read_file *rf)
 		return;
 	if (rf->fd >= 0)
 		close(rf->fd);
+	if (rf->go_ev != NULL)
+		event_free(rf->go_ev);
 	for (unsigned i = 0; i < READ_FILE_INFLIGHT; i++)
 		free(rf->slots[i].buf);
 	free(rf->path);
@@ -351,6 +363,23 @@ read_file_deliver(struct read_file *rf)
 	return 0;
 }
 
+/* Goes on unless job.pause holds the job: ends it if the open failed,
+ * sends the chunks that are ready, reads on (read_file_pump minds the
+ * output). Only once the file is open. */
+static void
+read_file_go(struct read_file *rf)
+{
+	if (rf->job->paused || rf->open_work != NULL)
+		return;
+	if (rf->open_err != 0) {
+		read_file_fail(rf, rf->open_err, rf->open_what);
+		return;
+	}
+	if (read_file_deliver(rf) < 0)
+		return;
+	read_file_pump(rf);
+}
+
 static void
 read_file_read_done(void *arg, bool cancelled UNUSED)
 {
@@ -364,9 +393,7 @@ read_file_read_done(void *arg, bool cancelled UNUSED)
 		read_file_maybe_free(rf);
 		return;
 	}
-	if (read_file_deliver(rf) < 0)
-		return;
-	read_file_pump(rf);
+	read_file_go(rf);
 }
 
 static void
@@ -380,16 +407,12 @@ read_file_open_done(void *arg, bool cancelled UNUSED)
 		read_file_maybe_free(rf);
 		return;
 	}
-	if (rf->open_err != 0) {
-		read_file_fail(rf, rf->open_err, rf->open_what);
-		return;
-	}
 	/* offset and length are below INT64_MAX: no overflow. */
 	rf->end =
 		rf->length >= 0 ? rf->offset + (uint64_t)rf->length : UINT64_MAX;
 	rf->ahead = rf->size_known ? rf->size : 0;
 	rf->next = rf->offset;
-	read_file_pump(rf);
+	read_file_go(rf);
 }
 
 /* ARGS member NAME as an integer, or DEFAULT when absent. */
@@ -438,6 +461,8 @@ read_file_release(struct job *job)
 	for (unsigned i = 0; i < READ_FILE_INFLIGHT; i++)
 		if (rf->slots[i].work != NULL)
 			pool_cancel(rf->slots[i].work);
+	if (rf->go_ev != NULL)
+		event_del(rf->go_ev);
 	read_file_detach(rf);
 	read_file_maybe_free(rf);
 }
@@ -450,13 +475,41 @@ read_file_cancel(struct job *job)
 	job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
 }
 
+/* The watchers drained. */
 static void
 read_file_resume(struct job *job)
 {
 	struct read_file *rf = job->priv;
 
-	if (rf != NULL && rf->open_work == NULL)
-		read_file_pump(rf);
+	if (rf != NULL)
+		read_file_go(rf);
+}
+
+static void
+read_file_go_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
+{
+	struct read_file *rf = arg;
+
+	if (rf->job != NULL)
+		read_file_go(rf);
+}
+
+/* job.pause: read_file_go() sees job->paused, so only a resume not yet
+ * carried out is dropped. job.resume: it goes on at the next turn of the
+ * loop. */
+static void
+read_file_pause(struct job *job, bool paused)
+{
+	struct read_file *rf = job->priv;
+
+	if (rf == NULL)
+		return;
+	if (rf->go_ev == NULL)
+		rf->go_ev = evtimer_new(daemon_base, read_file_go_cb, rf);
+	if (paused)
+		event_del(rf->go_ev);
+	else
+		event_active(rf->go_ev, EV_TIMEOUT, 1);
 }
 
 const struct job_kind kind_read_file = {
@@ -466,4 +519,5 @@ const struct job_kind kind_read_file = {
 	.cancel = read_file_cancel,
 	.free = read_file_release,
 	.resume = read_file_resume,
+	.pause = read_file_pause,
 };

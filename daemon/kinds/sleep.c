@@ -1,7 +1,10 @@
 /* sleep: completes after args.ms milliseconds, on a timer of the loop.
  * Across a restart it sleeps for the time it had left: the job's resume
  * note holds "left_ms" after a stop, or the wall-clock "deadline_ms" of
- * the attempt a crash cut short. */
+ * the attempt a crash cut short. job.pause stops the clock: the timer
+ * goes and the note holds "left_ms" until job.resume arms it again, so
+ * that a paused job queued again at a restart, after a crash too, sleeps
+ * only what it had left. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,7 +20,8 @@
 struct sleep_job {
 	struct event *timer;
 	int64_t ms;
-	long long deadline_mono_ms;
+	long long deadline_mono_ms; /* while it runs */
+	long long left_ms;          /* while it is paused */
 };
 
 /* The args as sleep_fields reads them. */
@@ -80,20 +84,14 @@ sleep_left(const struct job *job, int64_t ms)
 	return left < 0 ? 0 : left > ms ? ms : left;
 }
 
+/* Arms S's timer for LEFT ms from now and notes the deadline for a
+ * crash. */
 static void
-sleep_start(struct job *job, struct json_object *args)
+sleep_arm(struct job *job, struct sleep_job *s, long long left)
 {
-	struct sleep_job *s = xmalloc(sizeof *s);
-	struct json_object *v;
 	char note[64];
-	long long left;
 
-	json_object_object_get_ex(args, "ms", &v);
-	s->ms = json_object_get_int64(v);
-	left = sleep_left(job, s->ms);
 	s->deadline_mono_ms = now_mono_ms() + left;
-	s->timer = evtimer_new(daemon_base, sleep_done, job);
-	job->priv = s;
 	if (left == 0) {
 		/* Done in this turn of the loop, not the next: the job is then
 		 * written to the state database once, not twice. */
@@ -107,20 +105,64 @@ sleep_start(struct job *job, struct json_object *args)
 	job_set_resume(job, note);
 }
 
+/* The milliseconds S, running, has left to sleep. */
+static long long
+sleep_remaining(const struct sleep_job *s)
+{
+	long long left = s->deadline_mono_ms - now_mono_ms();
+
+	return left > 0 ? left : 0;
+}
+
+/* Notes for a later attempt the LEFT ms a stopped clock holds. */
+static void
+sleep_note_left(struct job *job, long long left)
+{
+	char note[64];
+
+	snprintf(note, sizeof note, "{\"left_ms\":%lld}", left);
+	job_set_resume(job, note);
+}
+
+static void
+sleep_start(struct job *job, struct json_object *args)
+{
+	struct sleep_job *s = xcalloc(1, sizeof *s);
+	struct json_object *v;
+
+	json_object_object_get_ex(args, "ms", &v);
+	s->ms = json_object_get_int64(v);
+	s->timer = evtimer_new(daemon_base, sleep_done, job);
+	job->priv = s;
+	sleep_arm(job, s, sleep_left(job, s->ms));
+}
+
 static void
 sleep_cancel(struct job *job)
 {
 	struct sleep_job *s = job->priv;
-	char note[64];
 
-	if (job_stopping_for_restart(job)) {
-		long long left = s->deadline_mono_ms - now_mono_ms();
-		snprintf(note, sizeof note, "{\"left_ms\":%lld}",
-			 left > 0 ? left : 0);
-		job_set_resume(job, note);
-	}
+	if (job_stopping_for_restart(job))
+		sleep_note_left(job, job->paused ? s->left_ms
+						 : sleep_remaining(s));
 	sleep_release(job);
 	job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
+}
+
+/* job.pause stops the clock where it is; job.resume lets it run for
+ * what was left. */
+static void
+sleep_pause(struct job *job, bool paused)
+{
+	struct sleep_job *s = job->priv;
+
+	if (paused) {
+		s->left_ms = sleep_remaining(s);
+		evtimer_del(s->timer);
+		sleep_note_left(job, s->left_ms);
+	} else {
+		sleep_arm(job, s, s->left_ms);
+	}
 }
 
 const struct job_kind kind_sleep = {
@@ -129,6 +171,7 @@ const struct job_kind kind_sleep = {
 	.start = sleep_start,
 	.cancel = sleep_cancel,
 	.free = sleep_release,
+	.pause = sleep_pause,
 	.requeue_by_default = kinds_requeue_always,
 	.default_max_running = 100000,
 };

@@ -281,7 +281,8 @@ download_drained(void *arg, int err)
 	if (err != 0) {
 		download_record_errno(d, err, download_file_path(d->file));
 		download_abort(d);
-	} else if (d->paused && d->in_multi && !download_file_full(d->file)) {
+	} else if (d->paused && d->in_multi && !d->job->paused &&
+		   !download_file_full(d->file)) {
 		download_transfer_unpause(d);
 	}
 }
@@ -383,15 +384,27 @@ download_release(struct job *job)
 	download_free(d);
 }
 
-/* The watchers drained: a paused stream goes on. */
+/* The watchers drained: a paused stream goes on, unless job.pause
+ * holds it too. */
 static void
 download_resume(struct job *job)
 {
 	struct download *d = job->priv;
 
-	if (d == NULL || d->file != NULL || !d->paused || !d->in_multi)
+	if (d == NULL || d->file != NULL || !d->paused || !d->in_multi ||
+	    job->paused)
 		return;
 	download_transfer_unpause(d);
+}
+
+/* job.pause and job.resume: the transfer's business (transfer.c). */
+static void
+download_pause(struct job *job, bool paused)
+{
+	struct download *d = job->priv;
+
+	if (d != NULL)
+		download_transfer_pause_job(d, paused);
 }
 
 /* A download to a file can run again after a restart; a stream's reader
@@ -412,6 +425,7 @@ const struct job_kind kind_download = {
 	.cancel = download_cancel,
 	.free = download_release,
 	.resume = download_resume,
+	.pause = download_pause,
 	.requeue_by_default = download_requeue_by_default,
 	.default_max_running = 16,
 };

@@ -51,7 +51,9 @@ struct download {
 	char errbuf[CURL_ERROR_SIZE];
 	bool in_multi; /* added to the multi handle */
 	bool paused;   /* receiving stopped (curl_easy_pause) */
+	bool begin_held; /* an attempt waits for job.resume to begin */
 	struct event *retry_ev;
+	struct event *resume_ev; /* job.resume, on the next turn of the loop */
 	int attempt; /* retries done */
 	long long started_ms;
 	/* The response of this attempt. */
@@ -100,6 +102,8 @@ void download_transfer_init(struct download *d);
 void download_transfer_begin(struct download *d);
 /* Lets a paused transfer go on. */
 void download_transfer_unpause(struct download *d);
+/* job.pause (PAUSED) or job.resume of D's job. */
+void download_transfer_pause_job(struct download *d, bool paused);
 /* Takes the transfer out of libcurl and stops a pending retry. */
 void download_transfer_stop(struct download *d);
 /* The URL the transfer ended at, after redirects. */

@@ -12,6 +12,14 @@
  * over up to 5 s, so a stall after a burst is noticed up to 5 s later);
  * at most 10 redirects; a 512 KiB receive buffer, down to 128 KiB
  * when others run (less memory held by many paused transfers).
+ *
+ * job.pause pauses receiving as backpressure does (the connection stays
+ * open while the server keeps it; libcurl makes no speed check of a
+ * paused transfer, so the stall timeout does not count the pause), and
+ * an attempt due meanwhile (the file opened, a retry) waits to begin.
+ * The two holds combine: a transfer receives again only when neither
+ * holds it, each release asking for the other (the job's paused flag,
+ * or download_transfer_blocked()).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -440,6 +448,42 @@ download_transfer_transient(CURLcode rc)
 	}
 }
 
+/* job.resume, one turn of the loop later (an unpause may end the job,
+ * which must not happen inside the kind's pause hook): an attempt held
+ * back begins; a paused transfer receives again unless its bytes still
+ * have nowhere to go, whose release then lets it go on. */
+static void
+download_transfer_resume_cb(evutil_socket_t fd UNUSED, short what UNUSED,
+			    void *arg)
+{
+	struct download *d = arg;
+
+	if (d->job->paused || d->phase != DL_TRANSFER)
+		return;
+	if (d->begin_held) {
+		d->begin_held = false;
+		download_transfer_begin(d);
+	} else if (d->paused && d->in_multi && !download_transfer_blocked(d)) {
+		download_transfer_unpause(d);
+	}
+}
+
+void
+download_transfer_pause_job(struct download *d, bool paused)
+{
+	if (!paused) {
+		event_active(d->resume_ev, EV_TIMEOUT, 1);
+		return;
+	}
+	event_del(d->resume_ev);
+	if (d->in_multi && !d->paused) {
+		log_debug("job %llu: paused: transfer paused",
+			  (unsigned long long)d->job->id);
+		d->paused = true;
+		curl_easy_pause(d->easy, CURLPAUSE_RECV);
+	}
+}
+
 /* Waits 1 s, 2 s, 4 s ... before the next attempt. */
 static void
 download_transfer_retry(struct download *d)
@@ -513,6 +557,7 @@ void
 download_transfer_init(struct download *d)
 {
 	d->retry_ev = evtimer_new(daemon_base, download_transfer_retry_cb, d);
+	d->resume_ev = evtimer_new(daemon_base, download_transfer_resume_cb, d);
 }
 
 void
@@ -521,6 +566,11 @@ download_transfer_begin(struct download *d)
 	char range[32];
 
 	d->phase = DL_TRANSFER;
+	if (d->job->paused) {
+		/* download_transfer_resume_cb() begins it. */
+		d->begin_held = true;
+		return;
+	}
 	d->response_seen = false;
 	d->have_all = false;
 	d->skip = 0;
@@ -568,6 +618,8 @@ download_transfer_stop(struct download *d)
 		d->in_multi = false;
 	}
 	evtimer_del(d->retry_ev);
+	event_del(d->resume_ev);
+	d->begin_held = false;
 }
 
 const char *
@@ -588,4 +640,5 @@ download_transfer_free(struct download *d)
 		curl_easy_cleanup(d->easy);
 	curl_slist_free_all(d->headers);
 	event_free(d->retry_ev);
+	event_free(d->resume_ev);
 }

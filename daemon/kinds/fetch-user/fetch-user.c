@@ -1,14 +1,21 @@
 /* fetch-user: one user's passwd entry and groups, looked up on the worker
  * pool (NSS may block). The work fills plain C data; the loop turns it
- * into the result. */
+ * into the result.
+ *
+ * The look-up is short and cannot be stopped half-way: job.pause lets it
+ * finish, and an answer that comes while the job is paused is held until
+ * job.resume, which delivers it on the next turn of the loop (ending the
+ * job inside the pause hook would pull it from under jobs.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <json-c/json.h>
 
 #include "../../kinds.h"
+#include "../../log.h"
 #include "../../params.h"
 #include "../../pool.h"
 #include "user-cache.h"
@@ -20,7 +27,8 @@
 
 struct fetch_user {
 	struct job *job; /* NULL once the job ended */
-	struct pool_work *work;
+	struct pool_work *work;   /* NULL once the answer came */
+	struct event *deliver_ev; /* delivers an answer held by job.pause */
 	char *name; /* look up by name, or by uid when NULL */
 	uid_t uid;
 	/* The answer. */
@@ -73,6 +81,8 @@ fetch_user_free(struct fetch_user *fu)
 	free(fu->groups);
 	userdb_user_free(&fu->user);
 	free(fu->name);
+	if (fu->deliver_ev != NULL)
+		event_free(fu->deliver_ev);
 	free(fu);
 }
 
@@ -147,25 +157,69 @@ fetch_user_fail(struct job *job, const struct fetch_user *fu)
 	job_fail(job, JOBERR_NO_SUCH_USER, msg, NULL);
 }
 
+/* Ends the job with the answer and frees FU. */
+static void
+fetch_user_deliver(struct fetch_user *fu)
+{
+	struct job *job = fu->job;
+
+	job->priv = NULL;
+	if (fu->err != 0) {
+		fetch_user_fail(job, fu);
+	} else {
+		struct json_object *result = fetch_user_result(fu);
+		user_cache_put(&fu->stamp, result);
+		job_complete(job, result);
+	}
+	fetch_user_free(fu);
+}
+
 static void
 fetch_user_done(void *arg, bool cancelled)
 {
 	struct fetch_user *fu = arg;
 	struct job *job = fu->job;
 
-	if (job != NULL) {
+	fu->work = NULL;
+	if (job == NULL) {
+		fetch_user_free(fu);
+	} else if (cancelled) {
 		job->priv = NULL;
-		if (cancelled)
-			job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
-		else if (fu->err != 0)
-			fetch_user_fail(job, fu);
-		else {
-			struct json_object *result = fetch_user_result(fu);
-			user_cache_put(&fu->stamp, result);
-			job_complete(job, result);
-		}
+		fetch_user_free(fu);
+		job_fail(job, JOBERR_CANCELLED, "cancelled", NULL);
+	} else if (!job->paused) {
+		fetch_user_deliver(fu);
+	} else {
+		/* fetch_user_pause() delivers it at job.resume. */
+		log_debug("job %llu: paused: answer held",
+			  (unsigned long long)job->id);
 	}
-	fetch_user_free(fu);
+}
+
+static void
+fetch_user_deliver_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
+{
+	struct fetch_user *fu = arg;
+
+	if (!fu->job->paused)
+		fetch_user_deliver(fu);
+}
+
+/* Nothing to stop; a held answer goes out once the job is resumed. */
+static void
+fetch_user_pause(struct job *job, bool paused)
+{
+	struct fetch_user *fu = job->priv;
+
+	if (fu == NULL || fu->work != NULL)
+		return;
+	if (fu->deliver_ev == NULL)
+		fu->deliver_ev = evtimer_new(daemon_base, fetch_user_deliver_cb,
+					     fu);
+	if (paused)
+		event_del(fu->deliver_ev);
+	else
+		event_active(fu->deliver_ev, EV_TIMEOUT, 1);
 }
 
 static void
@@ -190,7 +244,7 @@ fetch_user_start(struct job *job, struct json_object *args)
 }
 
 /* Lets go of JOB; the look-up, if running, finishes on its own and its
- * done function only frees. */
+ * done function only frees. A held answer goes now. */
 static void
 fetch_user_release(struct job *job)
 {
@@ -198,7 +252,10 @@ fetch_user_release(struct job *job)
 
 	fu->job = NULL;
 	job->priv = NULL;
-	pool_cancel(fu->work);
+	if (fu->work != NULL)
+		pool_cancel(fu->work);
+	else
+		fetch_user_free(fu);
 }
 
 /* Ends the job at once. */
@@ -215,6 +272,7 @@ const struct job_kind kind_fetch_user = {
 	.start = fetch_user_start,
 	.cancel = fetch_user_cancel,
 	.free = fetch_user_release,
+	.pause = fetch_user_pause,
 	.requeue_by_default = kinds_requeue_always,
 	/* Look-ups are short and mostly wait: let many queue on the pool. */
 	.default_max_running = 64,

@@ -23,6 +23,15 @@
  *   group gets SIGKILL before the reap (the unreaped child still holds the
  *   group id, so it cannot name a recycled group): nothing of it survives.
  *   jobs.c reports the stop reason whatever the exit status was.
+ * - pause (job.pause): SIGSTOP to the process group, SIGCONT at job.resume;
+ *   the pipes are read as usual, so what it wrote before still arrives.
+ *   A stopped process acts on no SIGTERM until it is continued: a stop
+ *   sends SIGCONT right after it. job->paused stays what the user asked
+ *   (a paused job queued again by a restart waits paused); p->stopped is
+ *   what the group was sent. A pause that comes while the spawn is on the
+ *   pool is applied once the child is there; one after the reap, or
+ *   during a stop, leaves the process alone (the group may be gone, or
+ *   must end).
  */
 #include <errno.h>
 #include <signal.h>
@@ -56,6 +65,7 @@ struct process_job {
 	struct process_output output;
 	struct event *kill_timer;   /* SIGKILL after SIGTERM */
 	bool stopping, reaped;
+	bool stopped; /* SIGSTOP sent for job.pause, no SIGCONT since */
 	int wait_code, wait_status; /* siginfo of the reap */
 	long long elapsed_ms;
 };
@@ -201,7 +211,25 @@ process_stop_running(struct process_job *p)
 	struct timeval grace = {ms / 1000, ms % 1000 * 1000};
 
 	process_signal(p, SIGTERM);
+	if (p->stopped) {
+		/* The SIGTERM waits until the group runs again. */
+		process_signal(p, SIGCONT);
+		p->stopped = false;
+	}
 	evtimer_add(p->kill_timer, &grace);
+}
+
+/* Stops or continues the group for job.pause and job.resume. */
+static void
+process_set_stopped(struct process_job *p, bool stop)
+{
+	if (p->stopped == stop)
+		return;
+	log_debug("job %llu: %s process group %d",
+		  (unsigned long long)p->job->id,
+		  stop ? "stopping" : "continuing", (int)p->pid);
+	process_signal(p, stop ? SIGSTOP : SIGCONT);
+	p->stopped = stop;
 }
 
 /* Watches the child S started. */
@@ -219,6 +247,8 @@ process_run(struct process_job *p, const struct spawn_proc *proc)
 			     proc->progress_fd);
 	if (p->stopping)
 		process_stop_running(p);
+	else if (p->job->paused)
+		process_set_stopped(p, true); /* paused while it was spawned */
 }
 
 /* The spawn came back after the job was torn down (process_release):
@@ -302,6 +332,19 @@ process_resume(struct job *job)
 		process_output_resume(&p->output);
 }
 
+/* The group runs only while the job is not paused; the spawn on the pool
+ * (process_run) and a stop under way (process_stop_running) take care of
+ * themselves. */
+static void
+process_pause(struct job *job, bool paused)
+{
+	struct process_job *p = job->priv;
+
+	if (p == NULL || p->work != NULL || p->reaped || p->stopping)
+		return;
+	process_set_stopped(p, paused);
+}
+
 static void
 process_cancel(struct job *job)
 {
@@ -348,6 +391,7 @@ const struct job_kind kind_process = {
 	.cancel = process_cancel,
 	.free = process_release,
 	.resume = process_resume,
+	.pause = process_pause,
 	.retain_output = true,
 	.default_max_running = 0, /* the number of CPUs */
 };
