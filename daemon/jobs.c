@@ -399,18 +399,21 @@ jobs_set_paused(struct job *job, bool paused, bool *changed)
 		return 0;
 	job->paused = paused;
 	store_touch(job);
-	if (job->state == JOB_RUNNING)
-		job->kind->pause(job, paused);
-	else if (paused)
-		sched_remove(job);
-	else
-		job_try_runnable(job);
+	/* The event is noted, and the kick made active, before the kind
+	 * acts: what the kind does next (it defers anything that could end
+	 * the job) comes after the job.paused or job.resumed. */
 	if (nnotices == notices_cap) {
 		notices_cap = notices_cap ? notices_cap * 2 : 16;
 		notices = xreallocarray(notices, notices_cap, sizeof *notices);
 	}
 	notices[nnotices++] = (struct pause_notice){job->id, paused};
 	jobs_kick();
+	if (job->state == JOB_RUNNING)
+		job->kind->pause(job, paused);
+	else if (paused)
+		sched_remove(job);
+	else
+		job_try_runnable(job);
 	return 0;
 }
 
