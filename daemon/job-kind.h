@@ -156,6 +156,11 @@ void job_fail_errno(struct job *job, int err, const char *what);
 bool job_progress(struct job *job, uint64_t done, int64_t total,
 		  const char *unit, bool final);
 
+/* Logs a line about JOB at PRIORITY, with its fields (log_job()) and the
+ * journal's MSGID (msgids.h). */
+void job_log(const struct job *job, int priority, const char *msgid,
+	     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Replaces the kind's note for a later attempt of JOB (NOTE is JSON text,
  * copied; NULL clears it). It is saved with the job, so a restart finds it
  * in job->resume. */

@@ -14,6 +14,7 @@
  *   instead of ending (job_retry); only the last attempt ends the job.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "kinds.h"
 #include "log.h"
 #include "metrics.h"
+#include "msgids.h"
 #include "queues.h"
 #include "retain.h"
 #include "sched.h"
@@ -96,8 +98,8 @@ job_free(struct job *job)
 	if (job->priv != NULL && job->kind->free != NULL)
 		job->kind->free(job);
 	if (job->priv != NULL)
-		log_warnx("job %llu: its kind kept state at the shutdown",
-			  (unsigned long long)job->id);
+		job_log(job, LOG_WARNING, MSGID_JOB,
+			"its kind kept state at the shutdown");
 	for (int s = 0; s < STREAM_COUNT; s++)
 		free(job->encoders[s]);
 	if (job->timeout_ev != NULL)
@@ -179,6 +181,42 @@ set_state(struct job *job, enum job_state state)
 		queued_adjust(job->owner.uid, 1);
 	job->state = state;
 	store_touch(job);
+}
+
+/* Logs about JOB with ERROR_CODE (NULL: none) among its fields. */
+static void __attribute__((format(printf, 5, 0)))
+job_vlog(const struct job *job, int priority, const char *msgid,
+	 const char *error_code, const char *fmt, va_list ap)
+{
+	struct log_job fields = {job->id, job->kind->name,
+				 (unsigned)job->owner.uid, error_code};
+	char text[900];
+
+	vsnprintf(text, sizeof text, fmt, ap);
+	log_job(priority, &fields, msgid, "%s", text);
+}
+
+void
+job_log(const struct job *job, int priority, const char *msgid,
+	const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	job_vlog(job, priority, msgid, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* job_log with the error code among the fields. */
+static void __attribute__((format(printf, 5, 6)))
+job_log_error(const struct job *job, int priority, const char *msgid,
+	      const char *error_code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	job_vlog(job, priority, msgid, error_code, fmt, ap);
+	va_end(ap);
 }
 
 bool
@@ -454,6 +492,8 @@ job_start(struct job *job)
 	job->started_ms = now_wall_ms();
 	job->started_mono_ms = now_mono_ms();
 	job->started_seq = job_next_seq(job);
+	job_log(job, LOG_DEBUG, MSGID_JOB_STARTED, "started (attempt %u)",
+		job->attempts);
 	struct watch_event ev = watch_event_begin(job);
 	if (ev.buf != NULL) {
 		events_write_started(ev.buf, job, job->seq);
@@ -560,8 +600,7 @@ job_requeue_for_restart(struct job *job)
 	job->stop_error = NULL;
 	job->output_waiting = false;
 	set_state(job, JOB_QUEUED);
-	log_info("job %llu: queued again for the next start",
-		 (unsigned long long)job->id);
+	job_log(job, LOG_INFO, MSGID_JOB_REQUEUED, "queued again for the next start");
 }
 
 void
@@ -610,6 +649,28 @@ error_code_of(struct json_object *error)
 	return json_object_get_string(code);
 }
 
+/* The "message" of a job error object. */
+static const char *
+error_message_of(struct json_object *error)
+{
+	struct json_object *m;
+
+	if (!json_object_object_get_ex(error, "message", &m))
+		return "";
+	return json_object_get_string(m);
+}
+
+/* Whether ERROR is the end a user asked for: a cancel, or a dependency
+ * that failed. */
+static bool
+job_failed_by_request(struct json_object *error)
+{
+	const char *c = error_code_of(error);
+
+	return strcmp(c, JOBERR_CANCELLED) == 0 ||
+	       strcmp(c, JOBERR_DEPENDENCY_FAILED) == 0;
+}
+
 /* Whether a failure with ERROR is one a retry may mend. */
 static bool
 retriable(struct json_object *error)
@@ -648,10 +709,10 @@ job_retry(struct job *job, struct json_object *error)
 	}
 	free(job->resume);
 	job->resume = NULL;
+	job_log_error(job, LOG_INFO, MSGID_JOB_RETRYING, error_code_of(error),
+		      "attempt %u failed; retry %u of %u", job->attempts,
+		      job->retries, job->retry.max);
 	text = json_text_take(error);
-	log_info("job %llu: attempt %u failed (%s); retry %u of %u",
-		 (unsigned long long)job->id, job->attempts, text, job->retries,
-		 job->retry.max);
 	job_next_seq(job);
 	struct watch_event ev = watch_event_begin(job);
 	if (ev.buf != NULL) {
@@ -697,6 +758,13 @@ job_finish(struct job *job, struct json_object *result,
 		sched_ended(job);
 	metrics_job_ended(job->kind, error != NULL ? error_code_of(error) : NULL,
 			  was_running ? now_mono_ms() - job->started_mono_ms : -1);
+	if (error != NULL) /* what the user did is not news for the log */
+		job_log_error(job, job_failed_by_request(error) ? LOG_DEBUG
+							       : LOG_INFO,
+			      MSGID_JOB_FAILED, error_code_of(error),
+			      "failed: %s", error_message_of(error));
+	else
+		job_log(job, LOG_DEBUG, MSGID_JOB_COMPLETED, "completed");
 	if (job->stop_listed) {
 		TAILQ_REMOVE(&stops, job, stop_link);
 		job->stop_listed = false;
@@ -754,7 +822,7 @@ void
 job_complete(struct job *job, struct json_object *result)
 {
 	if (job->state != JOB_RUNNING) {
-		log_warnx("job %llu completed twice", (unsigned long long)job->id);
+		job_log(job, LOG_WARNING, MSGID_JOB, "completed twice");
 		json_object_put(result);
 		return;
 	}
@@ -769,7 +837,7 @@ job_fail(struct job *job, const char *code, const char *message,
 	struct json_object *err;
 
 	if (job->state != JOB_RUNNING) {
-		log_warnx("job %llu failed twice", (unsigned long long)job->id);
+		job_log(job, LOG_WARNING, MSGID_JOB, "failed twice");
 		json_object_put(extra);
 		return;
 	}
@@ -1058,8 +1126,8 @@ job_recover(struct job *job)
 							"while it ran"));
 			return;
 		}
-		log_info("job %llu: was running at the last stop; queued again",
-			 (unsigned long long)job->id);
+		job_log(job, LOG_INFO, MSGID_JOB_REQUEUED,
+			"was running at the last stop; queued again");
 	}
 	if (job_arm_timeout(job) < 0)
 		return;

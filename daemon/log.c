@@ -4,13 +4,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <sys/stat.h>
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+#endif
 
 #include "runtime.h"
 #include "log.h"
 
 static int log_level = LOG_INFO;
+static bool to_journal; /* else stderr with "<N>" prefixes */
 
 static const char *const level_names[] = {
 	[LOG_ERR] = "error", [LOG_WARNING] = "warning",
@@ -32,27 +39,127 @@ log_level_parse(const char *name)
 	return -1;
 }
 
-/* Writes one line; the whole line goes out in one write so that lines
- * from worker threads do not interleave. */
+int
+log_set_target(const char *target)
+{
+	bool journal;
+
+	if (strcmp(target, "stderr") == 0)
+		journal = false;
+	else if (strcmp(target, "journal") == 0)
+		journal = true;
+	else if (strcmp(target, "auto") == 0)
+		journal = log_stderr_is_journal();
+	else
+		return -1;
+#ifndef HAVE_LIBSYSTEMD
+	if (journal)
+		return -2;
+#endif
+	to_journal = journal;
+	return 0;
+}
+
+bool
+log_stderr_is_journal(void)
+{
+#ifdef HAVE_LIBSYSTEMD
+	/* systemd sets $JOURNAL_STREAM to the device and inode of the
+	 * stream it connected stderr to (systemd.exec(5)). */
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return env != NULL && sscanf(env, "%llu:%llu", &dev, &ino) == 2 &&
+	       fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev &&
+	       st.st_ino == ino;
+#else
+	return false;
+#endif
+}
+
+/* A line's text: FMT's, then ": strerror(ERR)" if ERR. */
+static void __attribute__((format(printf, 4, 0)))
+log_format(char *line, size_t size, int err, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(line, size, fmt, ap);
+
+	if (n >= (int)size)
+		n = (int)size - 1;
+	if (err != 0)
+		snprintf(line + n, size - (size_t)n, ": %s", strerror(err));
+}
+
+/* Writes one line of PRIORITY with TEXT and, about a job, its fields;
+ * the whole line goes out in one write so that lines from worker
+ * threads do not interleave. */
+static void
+log_emit(int priority, const struct log_job *job, const char *msgid,
+	 const char *text)
+{
+	char line[1280];
+	int n;
+
+#ifdef HAVE_LIBSYSTEMD
+	if (to_journal) {
+		if (job == NULL) {
+			sd_journal_send("MESSAGE=%s", text, "PRIORITY=%d", priority,
+					"SYSLOG_IDENTIFIER=asyncd", NULL);
+			return;
+		}
+		sd_journal_send("MESSAGE=%s", text, "PRIORITY=%d", priority,
+				"SYSLOG_IDENTIFIER=asyncd", "MESSAGE_ID=%s", msgid,
+				"JOB_ID=%llu", job->id, "JOB_KIND=%s", job->kind,
+				"JOB_UID=%u", job->uid, "JOB_ERROR=%s",
+				job->error != NULL ? job->error : "", NULL);
+		return;
+	}
+#else
+	(void)msgid;
+#endif
+	n = snprintf(line, sizeof line, "<%d>%s\n", priority, text);
+	if (n >= (int)sizeof line) {
+		n = (int)sizeof line;
+		line[n - 1] = '\n';
+	}
+	fwrite(line, 1, (size_t)n, stderr);
+}
+
 static void __attribute__((format(printf, 3, 0)))
 log_vwrite(int priority, int err, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char text[1024];
+
+	if (priority > log_level)
+		return;
+	log_format(text, sizeof text, err, fmt, ap);
+	log_emit(priority, NULL, NULL, text);
+}
+
+void
+log_job(int priority, const struct log_job *job, const char *msgid,
+	const char *fmt, ...)
+{
+	char text[1024], fields[200];
+	va_list ap;
 	int n;
 
 	if (priority > log_level)
 		return;
-	n = snprintf(line, sizeof line, "<%d>", priority);
-	n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-	if (n >= (int)sizeof line - 1)
-		n = (int)sizeof line - 2;
-	if (err != 0)
-		n += snprintf(line + n, sizeof line - (size_t)n, ": %s",
-			      strerror(err));
-	if (n >= (int)sizeof line - 1)
-		n = (int)sizeof line - 2;
-	line[n++] = '\n';
-	fwrite(line, 1, (size_t)n, stderr);
+	/* The fields first, in one order, so that grep and log shippers
+	 * find them: job=42 kind=process uid=1000 error=not-found: ... */
+	n = snprintf(fields, sizeof fields, "job=%llu kind=%s uid=%u", job->id,
+		     job->kind, job->uid);
+	if (job->error != NULL && n < (int)sizeof fields)
+		snprintf(fields + n, sizeof fields - (size_t)n, " error=%s",
+			 job->error);
+	n = snprintf(text, sizeof text, "%s: ", fields);
+	if (n >= (int)sizeof text)
+		n = (int)sizeof text - 1;
+	va_start(ap, fmt);
+	log_format(text + n, sizeof text - (size_t)n, 0, fmt, ap);
+	va_end(ap);
+	log_emit(priority, job, msgid, text);
 }
 
 static void __attribute__((format(printf, 2, 3)))

@@ -3,12 +3,20 @@
 #ifndef ASYNCD_LOG_H
 #define ASYNCD_LOG_H
 
+#include <stdbool.h>
 #include <syslog.h>
 
 /* Sets the most verbose priority written (LOG_ERR ... LOG_DEBUG). */
 void log_set_level(int priority);
 /* Parses "error", "warning", "notice", "info" or "debug"; -1 if none. */
 int log_level_parse(const char *name);
+/* Where lines go: "stderr" (with "<N>" priority prefixes, which journald
+ * also reads), "journal" (sd_journal_send, with fields) or "auto"
+ * (journal when stderr is connected to it). 0, -1 for an unknown target,
+ * -2 for journal in a build without libsystemd. */
+int log_set_target(const char *target);
+/* Whether stderr is a journal stream ($JOURNAL_STREAM names it). */
+bool log_stderr_is_journal(void);
 /* Routes libevent's own messages through this log. */
 void log_route_libevent(void);
 
@@ -24,6 +32,18 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_client(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes the count still owed and frees the timer, before the loop goes. */
 void log_client_free(void);
+/* A line about one job: its fields lead the text on stderr
+ * ("job=42 kind=process uid=1000 error=not-found: ...") and are
+ * JOB_ID=, JOB_KIND=, JOB_UID=, JOB_ERROR= with MESSAGE_ID=MSGID in the
+ * journal. */
+struct log_job {
+	unsigned long long id;
+	const char *kind;
+	unsigned uid;
+	const char *error; /* an error code, or NULL */
+};
+void log_job(int priority, const struct log_job *job, const char *msgid,
+	     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)

@@ -163,6 +163,7 @@ main(int argc, char **argv)
 		return 1;
 	options_parse_argv(argc, argv);
 	log_set_level(option_state.log_level);
+	log_set_target(option_state.log_target); /* checked when parsed */
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread starts: it edits the environment. */
 	listen_fd = activation_listen_fd();

@@ -15,7 +15,8 @@
 #include "options.h"
 #include "xmalloc.h"
 
-struct option_state option_state = {.log_level = LOG_INFO};
+struct option_state option_state = {.log_level = LOG_INFO,
+				    .log_target = "auto"};
 
 enum arg_type {
 	ARG_NONE,
@@ -114,6 +115,9 @@ static const struct option_def option_defs[] = {
 	 "a power loss", "MODE"},
 	{"log-level", ARG_SPECIAL, NULL,
 	 "error, warning, notice, info (default) or debug", "LEVEL"},
+	{"log-target", ARG_SPECIAL, NULL,
+	 "stderr, journal (with fields per job) or auto: the journal when "
+	 "stderr is connected to it (default)", "TARGET"},
 	{"config", ARG_SPECIAL, NULL, "read options from FILE", "FILE"},
 	{"help", ARG_NONE, NULL, "show this help and exit", NULL},
 	{"version", ARG_NONE, NULL, "show the version and exit", NULL},
@@ -267,6 +271,24 @@ set_special(const char *name, const char *value, bool apply, char *err,
 			return 0;
 		option_state.log_level = level;
 		option_state.log_level_set = true;
+		return 0;
+	}
+	if (strcmp(name, "log-target") == 0) {
+		if (strcmp(value, "stderr") != 0 && strcmp(value, "journal") != 0 &&
+		    strcmp(value, "auto") != 0) {
+			snprintf(err, size, "unknown log target: %s", value);
+			return -1;
+		}
+#ifndef HAVE_LIBSYSTEMD
+		if (strcmp(value, "journal") == 0) {
+			snprintf(err, size, "journal: asyncd was built without "
+					    "libsystemd");
+			return -1;
+		}
+#endif
+		if (apply)
+			snprintf(option_state.log_target,
+				 sizeof option_state.log_target, "%s", value);
 		return 0;
 	}
 	if (strcmp(name, "config") == 0) {

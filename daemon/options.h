@@ -20,6 +20,7 @@ struct kind_limit {
 struct option_state {
 	int log_level;
 	bool log_level_set;
+	char log_target[8]; /* stderr, journal or auto */
 	char *config_file; /* --config, or NULL for the default */
 	struct kind_limit kind_limits[OPTIONS_MAX_KIND_LIMITS];
 	size_t nkind_limits;

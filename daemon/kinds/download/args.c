@@ -6,10 +6,10 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "args.h"
 #include "../../log.h"
 #include "../../params.h"
 #include "../../xmalloc.h"
+#include "args.h"
 
 #define DL_RETRIES_DEFAULT 2
 #define DL_RETRIES_MAX 10

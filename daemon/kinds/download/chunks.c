@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunks.h"
 #include "../../xmalloc.h"
+#include "chunks.h"
 
 /* Chunks kept for reuse while downloads run: up to the budget's worth, so
  * that a busy daemon allocates (and faults in) its buffers only once. */

@@ -23,10 +23,10 @@
 
 #include <event2/event.h>
 
-#include "curl-loop.h"
-#include "../../runtime.h"
 #include "../../log.h"
+#include "../../runtime.h"
 #include "../../xmalloc.h"
+#include "curl-loop.h"
 
 /* A transfer added by a kind. */
 struct curl_loop_xfer {

@@ -8,11 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dest.h"
 #include "../../identity.h"
 #include "../../log.h"
 #include "../../userdb.h"
 #include "../../xmalloc.h"
+#include "dest.h"
 
 #define DOWNLOAD_ROOT_DIR "/var/lib/asyncd/downloads"
 #define DOWNLOAD_DIR_MODE 0755

@@ -27,10 +27,11 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "download.h"
 #include "../../kinds.h"
 #include "../../log.h"
+#include "../../msgids.h"
 #include "../../xmalloc.h"
+#include "download.h"
 
 /* ---- Set-up and release ------------------------------------------------- */
 
@@ -301,11 +302,10 @@ download_opened(void *arg, int err)
 	if (d->note_path != NULL) {
 		bool moved = d->note_offset >= 0 &&
 			     d->have != (uint64_t)d->note_offset;
-		log_info("job %llu: continuing %s.part from byte %llu%s",
-			 (unsigned long long)d->job->id,
-			 download_file_path(d->file),
-			 (unsigned long long)d->have,
-			 moved ? " (not the size it had at the stop)" : "");
+		job_log(d->job, LOG_INFO, MSGID_DOWNLOAD_RESUMED,
+			"continuing %s.part from byte %llu%s",
+			download_file_path(d->file), (unsigned long long)d->have,
+			moved ? " (not the size it had at the stop)" : "");
 	}
 	if (d->args.max_bytes >= 0 && d->have > (uint64_t)d->args.max_bytes) {
 		download_record(d, JOBERR_TOO_LARGE,

@@ -11,9 +11,9 @@
 #include <event2/event.h>
 #include <openssl/evp.h>
 
+#include "../../job-kind.h"
 #include "args.h"
 #include "file.h"
-#include "../../job-kind.h"
 
 enum dl_phase {
 	DL_OPENING,    /* DEST.part being opened (pool) */

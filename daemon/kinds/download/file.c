@@ -53,13 +53,13 @@
 
 #include <openssl/evp.h>
 
-#include "chunks.h"
-#include "dest.h"
-#include "file.h"
 #include "../../identity.h"
 #include "../../log.h"
 #include "../../pool.h"
 #include "../../xmalloc.h"
+#include "chunks.h"
+#include "dest.h"
+#include "file.h"
 
 #define DOWNLOAD_FILE_QUEUE_MAX (512 * 1024)
 #define DOWNLOAD_FILE_READ_CHUNK (1024 * 1024) /* hashing a resumed part */

@@ -31,11 +31,12 @@
 #include <event2/event.h>
 #include <openssl/evp.h>
 
+#include "../../log.h"
 #include "../../metrics.h"
+#include "../../msgids.h"
+#include "../../xmalloc.h"
 #include "curl-loop.h"
 #include "download.h"
-#include "../../log.h"
-#include "../../xmalloc.h"
 
 #define DL_MAX_REDIRECTS 10
 /* libcurl's receive buffer: DL_BUFFER_MAX for a transfer alone, less
@@ -179,9 +180,8 @@ download_transfer_from_zero(struct download *d, int64_t length)
 				(unsigned long long)d->have);
 		return -1;
 	}
-	log_info("job %llu: the file changed on the server; starting "
-		 "again from byte 0",
-		 (unsigned long long)d->job->id);
+	job_log(d->job, LOG_INFO, MSGID_DOWNLOAD_RESTARTED,
+		"the file changed on the server; starting again from byte 0");
 	download_file_truncate(d->file);
 	d->have = 0;
 	d->skip = 0;
@@ -324,9 +324,8 @@ download_transfer_deliver(struct download *d, const char *p, size_t n)
 static void
 download_transfer_pause(struct download *d)
 {
-	log_debug("job %llu: %s is behind: transfer paused",
-		  (unsigned long long)d->job->id,
-		  d->file != NULL ? "the disk" : "a watcher");
+	job_log(d->job, LOG_DEBUG, MSGID_JOB, "%s is behind: transfer paused",
+		d->file != NULL ? "the disk" : "a watcher");
 	d->paused = true;
 	curl_easy_pause(d->easy, CURLPAUSE_RECV);
 }
@@ -477,8 +476,7 @@ download_transfer_pause_job(struct download *d, bool paused)
 	}
 	event_del(d->resume_ev);
 	if (d->in_multi && !d->paused) {
-		log_debug("job %llu: paused: transfer paused",
-			  (unsigned long long)d->job->id);
+		job_log(d->job, LOG_DEBUG, MSGID_JOB, "paused: transfer paused");
 		d->paused = true;
 		curl_easy_pause(d->easy, CURLPAUSE_RECV);
 	}
@@ -491,9 +489,8 @@ download_transfer_retry(struct download *d)
 	struct timeval tv = {1L << d->attempt, 0};
 
 	d->attempt++;
-	log_info("job %llu: %s; retry %d of %d in %ld s",
-		 (unsigned long long)d->job->id, d->fail_msg, d->attempt,
-		 d->args.retries, (long)tv.tv_sec);
+	job_log(d->job, LOG_INFO, MSGID_DOWNLOAD_RETRY, "%s; retry %d of %d in %ld s",
+		d->fail_msg, d->attempt, d->args.retries, (long)tv.tv_sec);
 	d->fail_code = NULL;
 	d->phase = DL_RETRY_WAIT;
 	evtimer_add(d->retry_ev, &tv);

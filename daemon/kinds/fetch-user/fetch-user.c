@@ -16,11 +16,12 @@
 
 #include "../../kinds.h"
 #include "../../log.h"
+#include "../../msgids.h"
 #include "../../params.h"
 #include "../../pool.h"
-#include "user-cache.h"
 #include "../../userdb.h"
 #include "../../xmalloc.h"
+#include "user-cache.h"
 
 #define FETCH_USER_UID_MAX 4294967294LL /* (uid_t)-1 is no uid */
 #define FETCH_USER_NAME_MAX 256
@@ -191,8 +192,7 @@ fetch_user_done(void *arg, bool cancelled)
 		fetch_user_deliver(fu);
 	} else {
 		/* fetch_user_pause() delivers it at job.resume. */
-		log_debug("job %llu: paused: answer held",
-			  (unsigned long long)job->id);
+		job_log(job, LOG_DEBUG, MSGID_JOB, "paused: answer held");
 	}
 }
 

@@ -7,8 +7,8 @@
 #include <json-c/linkhash.h>
 
 #include "../../runtime.h"
-#include "user-cache.h"
 #include "../../xmalloc.h"
+#include "user-cache.h"
 
 #define USER_CACHE_MS 1000
 #define USER_CACHE_MAX 512

@@ -10,9 +10,9 @@
 #include <json-c/json.h>
 
 #include "../../params.h"
-#include "args.h"
 #include "../../spawn.h"
 #include "../../xmalloc.h"
+#include "args.h"
 
 #define PROCESS_PROGRESS_VAR "ASYNCD_PROGRESS_FD"
 #define PROCESS_PATH_USER "/usr/local/bin:/usr/bin:/bin"

@@ -10,10 +10,10 @@
 #include <json-c/json.h>
 
 #include "../../pool.h"
-#include "args.h"
-#include "launch.h"
 #include "../../userdb.h"
 #include "../../xmalloc.h"
+#include "args.h"
+#include "launch.h"
 
 /* ---- The work item ------------------------------------------------------ */
 

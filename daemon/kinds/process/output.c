@@ -3,11 +3,13 @@
  * loop.
  */
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "../../log.h"
+#include "../../msgids.h"
 #include "output.h"
 
 /* A suppressed progress line is sent this much later (the rate limit). */
@@ -68,9 +70,10 @@ process_output_pipe_cb(evutil_socket_t fd, short what UNUSED, void *arg)
 		return;
 	if (n <= 0) {
 		if (n < 0)
-			log_warn("job %llu: reading the %s pipe",
-				 (unsigned long long)o->job->id,
-				 pp->stream == STREAM_STDOUT ? "stdout" : "stderr");
+			job_log(o->job, LOG_WARNING, MSGID_JOB,
+				"reading the %s pipe: %s",
+				pp->stream == STREAM_STDOUT ? "stdout" : "stderr",
+				strerror(errno));
 		process_output_pipe_close(pp);
 		o->closed(o->arg);
 		return;
@@ -98,8 +101,8 @@ process_output_linger_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg
 {
 	struct process_output *o = arg;
 
-	log_info("job %llu: output still open after the process exited; "
-		 "closing it", (unsigned long long)o->job->id);
+	job_log(o->job, LOG_INFO, MSGID_JOB_OUTPUT_CLOSED,
+		"output still open after the process exited; closing it");
 	process_output_close(o);
 	o->closed(o->arg);
 }

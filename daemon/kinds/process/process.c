@@ -44,14 +44,15 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
-#include "../../kinds.h"
 #include "../../identity.h"
+#include "../../kinds.h"
 #include "../../log.h"
+#include "../../msgids.h"
 #include "../../pool.h"
-#include "args.h"
-#include "output.h"
-#include "launch.h"
 #include "../../xmalloc.h"
+#include "args.h"
+#include "launch.h"
+#include "output.h"
 
 #define PROCESS_KILL_MS 5000   /* SIGTERM to SIGKILL */
 #define PROCESS_LINGER_MS 1000 /* pipes kept open after the reap */
@@ -78,8 +79,8 @@ static void
 process_signal(struct process_job *p, int sig)
 {
 	if (kill(-p->pid, sig) < 0 && errno != ESRCH)
-		log_warn("job %llu: kill(-%d, %d)", (unsigned long long)p->job->id,
-			 (int)p->pid, sig);
+		job_log(p->job, LOG_WARNING, MSGID_JOB, "kill(-%d, %d): %s",
+			(int)p->pid, sig, strerror(errno));
 }
 
 /* stdout or stderr reached EOF. */
@@ -103,7 +104,8 @@ process_exit_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 			event_add(p->exit_ev, NULL);
 			return;
 		}
-		log_warn("job %llu: waitid", (unsigned long long)p->job->id);
+		job_log(p->job, LOG_WARNING, MSGID_JOB, "waitid: %s",
+			strerror(errno));
 		si.si_code = 0; /* the status is lost */
 	} else if (si.si_pid == 0) {
 		event_add(p->exit_ev, NULL); /* not yet */
@@ -127,8 +129,8 @@ process_kill_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 {
 	struct process_job *p = arg;
 
-	log_info("job %llu: process %d still there after SIGTERM; SIGKILL",
-		 (unsigned long long)p->job->id, (int)p->pid);
+	job_log(p->job, LOG_INFO, MSGID_JOB_KILLED,
+		"process %d still there after SIGTERM; SIGKILL", (int)p->pid);
 	process_signal(p, SIGKILL);
 }
 
@@ -186,8 +188,7 @@ process_end(struct process_job *p)
 	long long elapsed_ms = p->elapsed_ms;
 
 	process_output_finish(&p->output);
-	log_debug("job %llu: process %d ended", (unsigned long long)job->id,
-		  (int)pid);
+	job_log(job, LOG_DEBUG, MSGID_JOB, "process %d ended", (int)pid);
 	process_free(p);
 	process_report(job, pid, code, status, elapsed_ms);
 }
@@ -225,9 +226,8 @@ process_set_stopped(struct process_job *p, bool stop)
 {
 	if (p->stopped == stop)
 		return;
-	log_debug("job %llu: %s process group %d",
-		  (unsigned long long)p->job->id,
-		  stop ? "stopping" : "continuing", (int)p->pid);
+	job_log(p->job, LOG_DEBUG, MSGID_JOB, "%s process group %d",
+		stop ? "stopping" : "continuing", (int)p->pid);
 	process_signal(p, stop ? SIGSTOP : SIGCONT);
 	p->stopped = stop;
 }
@@ -238,8 +238,8 @@ process_run(struct process_job *p, const struct spawn_proc *proc)
 {
 	p->pid = proc->pid;
 	p->pidfd = proc->pidfd;
-	log_debug("job %llu: process %d started",
-		  (unsigned long long)p->job->id, (int)p->pid);
+	job_log(p->job, LOG_DEBUG, MSGID_JOB, "process %d started",
+		(int)p->pid);
 	p->exit_ev = event_new(daemon_base, p->pidfd, EV_READ, process_exit_cb,
 			       p);
 	event_add(p->exit_ev, NULL);
