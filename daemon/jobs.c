@@ -26,6 +26,7 @@
 #include <json-c/linkhash.h>
 
 #include "events.h"
+#include "job-errors.h"
 #include "jobs.h"
 #include "kinds.h"
 #include "log.h"
@@ -280,30 +281,6 @@ jobs_stopped(void)
 
 /* ---- Stops -------------------------------------------------------------- */
 
-static struct json_object *
-error_new(const char *code, const char *message)
-{
-	struct json_object *err = json_object_new_object();
-
-	json_object_object_add(err, "code", json_object_new_string(code));
-	json_object_object_add(err, "message", json_object_new_string(message));
-	return err;
-}
-
-/* The error of a job whose dependency DEP failed. */
-static struct json_object *
-dependency_error(const struct job *dep)
-{
-	char msg[64];
-	struct json_object *err;
-
-	snprintf(msg, sizeof msg, "dependency %llu failed",
-		 (unsigned long long)dep->id);
-	err = error_new(JOBERR_DEPENDENCY_FAILED, msg);
-	json_object_object_add(err, "job", json_object_new_int64((int64_t)dep->id));
-	return err;
-}
-
 /* Records that JOB must stop with ERROR (taken); the first reason wins. */
 static void
 job_request_stop(struct job *job, struct json_object *error)
@@ -325,7 +302,7 @@ jobs_cancel(struct job *job)
 {
 	if (job->state == JOB_COMPLETED || job->state == JOB_FAILED)
 		return RPC_JOB_FINISHED;
-	job_request_stop(job, error_new(JOBERR_CANCELLED, "cancelled"));
+	job_request_stop(job, job_error_new(JOBERR_CANCELLED, "cancelled"));
 	return 0;
 }
 
@@ -350,7 +327,7 @@ job_timeout_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
 	char msg[64];
 
 	snprintf(msg, sizeof msg, "timed out after %lld ms", job->timeout_ms);
-	job_request_stop(job, error_new(JOBERR_TIMEOUT, msg));
+	job_request_stop(job, job_error_new(JOBERR_TIMEOUT, msg));
 }
 
 /* Arms JOB's timeout, which counts from submission (also across a
@@ -559,7 +536,7 @@ job_release_dependents(struct job *job)
 		struct job *d = job->dependents[i];
 		if (job->state == JOB_FAILED &&
 		    ids_contain(d->after, d->nafter, job->id))
-			job_request_stop(d, dependency_error(job));
+			job_request_stop(d, job_error_dependency(job));
 		else if (--d->deps_pending == 0)
 			job_try_runnable(d);
 	}
@@ -611,81 +588,6 @@ job_set_resume(struct job *job, const char *note)
 	store_touch(job);
 }
 
-/* JSON text of VALUE (taken), or NULL. */
-static char *
-json_text_take(struct json_object *value)
-{
-	char *text;
-
-	if (value == NULL)
-		return NULL;
-	text = xstrdup(json_object_to_json_string_ext(
-		value, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(value);
-	return text;
-}
-
-/* The delay before retry N (1, 2, ...) of JOB: delay_ms x backoff^(N-1),
- * at most a day. */
-static long long
-retry_delay_ms(const struct job *job, unsigned n)
-{
-	double ms = (double)job->retry.delay_ms;
-
-	for (unsigned i = 1; i < n && ms < PROTO_RETRY_DELAY_MAX_MS; i++)
-		ms *= job->retry.backoff;
-	return ms < PROTO_RETRY_DELAY_MAX_MS ? (long long)ms
-					     : PROTO_RETRY_DELAY_MAX_MS;
-}
-
-/* The "code" of a job error object. */
-static const char *
-error_code_of(struct json_object *error)
-{
-	struct json_object *code;
-
-	if (!json_object_object_get_ex(error, "code", &code))
-		return "internal";
-	return json_object_get_string(code);
-}
-
-/* The "message" of a job error object. */
-static const char *
-error_message_of(struct json_object *error)
-{
-	struct json_object *m;
-
-	if (!json_object_object_get_ex(error, "message", &m))
-		return "";
-	return json_object_get_string(m);
-}
-
-/* Whether ERROR is the end a user asked for: a cancel, or a dependency
- * that failed. */
-static bool
-job_failed_by_request(struct json_object *error)
-{
-	const char *c = error_code_of(error);
-
-	return strcmp(c, JOBERR_CANCELLED) == 0 ||
-	       strcmp(c, JOBERR_DEPENDENCY_FAILED) == 0;
-}
-
-/* Whether a failure with ERROR is one a retry may mend. */
-static bool
-retriable(struct json_object *error)
-{
-	static const char *const final[] = {JOBERR_CANCELLED,
-					    JOBERR_DEPENDENCY_FAILED,
-					    JOBERR_TIMEOUT, JOBERR_INTERRUPTED};
-	const char *c = error_code_of(error);
-
-	for (size_t i = 0; i < sizeof final / sizeof final[0]; i++)
-		if (strcmp(c, final[i]) == 0)
-			return false;
-	return true;
-}
-
 /* A running JOB's attempt failed with ERROR: if it has retries left, it
  * goes back to queued until its retry is due, and true is returned
  * (ERROR taken). */
@@ -694,13 +596,13 @@ job_retry(struct job *job, struct json_object *error)
 {
 	char *text;
 
-	if (job->retries >= job->retry.max || !retriable(error) ||
+	if (job->retries >= job->retry.max || !job_error_retriable(error) ||
 	    (shutting_down && !store_durable()))
 		return false;
 	sched_ended(job);
 	metrics_job_retried(job->kind);
 	job->retries++;
-	job->retry_at_ms = now_wall_ms() + retry_delay_ms(job, job->retries);
+	job->retry_at_ms = now_wall_ms() + job_retry_delay_ms(&job->retry, job->retries);
 	set_state(job, JOB_QUEUED);
 	job->output_waiting = false;
 	for (int s = 0; s < STREAM_COUNT; s++) {
@@ -709,7 +611,7 @@ job_retry(struct job *job, struct json_object *error)
 	}
 	free(job->resume);
 	job->resume = NULL;
-	job_log_error(job, LOG_INFO, MSGID_JOB_RETRYING, error_code_of(error),
+	job_log_error(job, LOG_INFO, MSGID_JOB_RETRYING, job_error_code(error),
 		      "attempt %u failed; retry %u of %u", job->attempts,
 		      job->retries, job->retry.max);
 	text = json_text_take(error);
@@ -756,13 +658,13 @@ job_finish(struct job *job, struct json_object *result,
 		return;
 	if (was_running)
 		sched_ended(job);
-	metrics_job_ended(job->kind, error != NULL ? error_code_of(error) : NULL,
+	metrics_job_ended(job->kind, error != NULL ? job_error_code(error) : NULL,
 			  was_running ? now_mono_ms() - job->started_mono_ms : -1);
 	if (error != NULL) /* what the user did is not news for the log */
-		job_log_error(job, job_failed_by_request(error) ? LOG_DEBUG
+		job_log_error(job, job_error_by_request(error) ? LOG_DEBUG
 							       : LOG_INFO,
-			      MSGID_JOB_FAILED, error_code_of(error),
-			      "failed: %s", error_message_of(error));
+			      MSGID_JOB_FAILED, job_error_code(error),
+			      "failed: %s", job_error_message(error));
 	else
 		job_log(job, LOG_DEBUG, MSGID_JOB_COMPLETED, "completed");
 	if (job->stop_listed) {
@@ -841,7 +743,7 @@ job_fail(struct job *job, const char *code, const char *message,
 		json_object_put(extra);
 		return;
 	}
-	err = error_new(code, message);
+	err = job_error_new(code, message);
 	if (extra != NULL) {
 		json_object_object_foreach(extra, k, v)
 			json_object_object_add(err, k, json_object_get(v));
@@ -979,7 +881,7 @@ job_link_dependency(struct job *job, uint64_t id, bool need_ok)
 	    (dep->state == JOB_FAILED && !need_ok))
 		return true;
 	if (dep->state == JOB_FAILED) {
-		job_request_stop(job, dependency_error(dep));
+		job_request_stop(job, job_error_dependency(dep));
 		return false;
 	}
 	dep->dependents = xreallocarray(dep->dependents, dep->ndependents + 1,
@@ -1121,7 +1023,7 @@ job_recover(struct job *job)
 	if (was_running) {
 		store_touch(job);
 		if (!job->requeue || job->attempts > PROTO_INTERRUPT_REQUEUES) {
-			job_request_stop(job, error_new(JOBERR_INTERRUPTED,
+			job_request_stop(job, job_error_new(JOBERR_INTERRUPTED,
 							"the daemon stopped "
 							"while it ran"));
 			return;
@@ -1150,7 +1052,7 @@ jobs_shutdown(void)
 		if (job->state == JOB_RUNNING ||
 		    (job->state == JOB_QUEUED && !store_durable()))
 			job_request_stop(job,
-					 error_new(JOBERR_INTERRUPTED,
+					 job_error_new(JOBERR_INTERRUPTED,
 						   "the daemon stopped"));
 }
 
