@@ -17,37 +17,6 @@
 
 static struct bench_reader readers[64];
 
-/* The next response line on R (notifications skipped); exits on an
- * error. */
-static char *
-response(struct bench_reader *r)
-{
-	char *l;
-
-	while ((l = bench_read_line(r)) != NULL) {
-		if (strstr(l, "\"method\"") != NULL)
-			continue;
-		if (strstr(l, "\"error\":{\"code\"") != NULL) {
-			fprintf(stderr, "error response: %.300s\n", l);
-			exit(1);
-		}
-		return l;
-	}
-	fprintf(stderr, "asyncd closed the connection\n");
-	exit(1);
-}
-
-static long long
-field(const char *line, const char *name)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof pat, "\"%s\":", name);
-	p = strstr(line, pat);
-	return p != NULL ? atoll(p + strlen(pat)) : -1;
-}
-
 static char *
 call(struct bench_reader *r, const char *method, const char *params)
 {
@@ -57,7 +26,7 @@ call(struct bench_reader *r, const char *method, const char *params)
 			 "\"params\":%s}\n", method, params);
 
 	bench_write_all(r->fd, line, (size_t)n);
-	return response(r);
+	return bench_response(r);
 }
 
 /* Queues N jobs on R behind job HOLD, over QUEUES queues, pipelined. */
@@ -84,7 +53,7 @@ queue_jobs(struct bench_reader *r, long n, int queues, long long hold)
 		if (len > 0)
 			bench_write_all(r->fd, buf, len);
 		do {
-			response(r);
+			bench_response(r);
 			answered++;
 		} while (r->start < r->end && answered < n);
 	}
@@ -128,7 +97,7 @@ main(int argc, char **argv)
 		l = call(&readers[u], "job.submit",
 			 "{\"kind\":\"sleep\",\"args\":{\"ms\":86400000},"
 			 "\"watch\":false}");
-		holds[u] = field(l, "job\":{\"id");
+		holds[u] = bench_field(l, "job\":{\"id");
 		queue_jobs(&readers[u], n / users, queues, holds[u]);
 	}
 	t0 = bench_now_s();
@@ -138,7 +107,7 @@ main(int argc, char **argv)
 	}
 	for (;;) {
 		l = call(&readers[0], "daemon.info", "{}");
-		if (field(l, "queued") == 0 && field(l, "running") == 0)
+		if (bench_field(l, "queued") == 0 && bench_field(l, "running") == 0)
 			break;
 		usleep(2000);
 	}

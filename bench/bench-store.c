@@ -52,38 +52,6 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The next line that is not a notification; exits at EOF or on an error
- * response. */
-static char *
-read_response(struct bench_reader *r)
-{
-	char *l;
-
-	while ((l = bench_read_line(r)) != NULL) {
-		if (strstr(l, "\"method\"") != NULL)
-			continue;
-		if (strstr(l, "\"error\":{\"code\"") != NULL) {
-			fprintf(stderr, "error response: %.300s\n", l);
-			exit(1);
-		}
-		return l;
-	}
-	fprintf(stderr, "asyncd closed the connection\n");
-	exit(1);
-}
-
-/* The integer after "NAME": in LINE, or -1. */
-static long long
-field(const char *line, const char *name)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof pat, "\"%s\":", name);
-	p = strstr(line, pat);
-	return p != NULL ? atoll(p + strlen(pat)) : -1;
-}
-
 /* Sends N job.submit requests with PARAMS, at most WINDOW unanswered at
  * a time; returns the job id of the last one. */
 static long long
@@ -106,7 +74,7 @@ submit_many(struct bench_reader *r, long n, const char *params)
 		if (len > 0)
 			bench_write_all(r->fd, buf, len);
 		do {
-			last = field(read_response(r), "job\":{\"id");
+			last = bench_field(bench_response(r), "job\":{\"id");
 			answered++;
 		} while (r->start < r->end && answered < n);
 	}
@@ -122,7 +90,7 @@ info(struct bench_reader *r)
 		"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"daemon.info\"}\n";
 
 	bench_write_all(r->fd, req, sizeof req - 1);
-	return read_response(r);
+	return bench_response(r);
 }
 
 static int
@@ -139,14 +107,14 @@ bench_fill(const char *sock, long n)
 	t1 = bench_now_s();
 	for (;;) {
 		l = info(&r);
-		if (field(l, "queued") == 0 && field(l, "running") == 0)
+		if (bench_field(l, "queued") == 0 && bench_field(l, "running") == 0)
 			break;
 		usleep(10000);
 	}
 	printf("fill_jobs %ld jobs\nfill_submit_per_s %.0f jobs/s\n"
 	       "fill_finished_per_s %.0f jobs/s\n",
 	       n, (double)n / (t1 - t0), (double)n / (bench_now_s() - t0));
-	printf("daemon_pid %lld\n", field(l, "pid"));
+	printf("daemon_pid %lld\n", bench_field(l, "pid"));
 	close(r.fd);
 	return 0;
 }
@@ -171,7 +139,7 @@ bench_queue(const char *sock, long n)
 	submit_many(&r, n, params);
 	printf("queued_jobs %ld jobs\nqueue_submit_per_s %.0f jobs/s\n", n,
 	       (double)n / (bench_now_s() - t0));
-	printf("queued_now %lld jobs\n", field(info(&r), "queued"));
+	printf("queued_now %lld jobs\n", bench_field(info(&r), "queued"));
 	close(r.fd);
 	return 0;
 }
@@ -213,7 +181,7 @@ bench_get(const char *sock, long n, long long lo, long long hi)
 				   i + 1, ids[i % span]);
 		double t0 = bench_now_s();
 		bench_write_all(r.fd, req, (size_t)len);
-		char *l = read_response(&r);
+		char *l = bench_response(&r);
 		t[i] = (bench_now_s() - t0) * 1e6;
 		req_bytes += (size_t)len;
 		resp_bytes += strlen(l) + 1;

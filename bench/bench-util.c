@@ -68,3 +68,35 @@ bench_read_line(struct bench_reader *r)
 		r->end += (size_t)n;
 	}
 }
+
+/* The next line that is not a notification; exits at EOF or on an error
+ * response. */
+char *
+bench_response(struct bench_reader *r)
+{
+	char *l;
+
+	while ((l = bench_read_line(r)) != NULL) {
+		if (strstr(l, "\"method\"") != NULL)
+			continue;
+		if (strstr(l, "\"error\":{\"code\"") != NULL) {
+			fprintf(stderr, "error response: %.300s\n", l);
+			exit(1);
+		}
+		return l;
+	}
+	fprintf(stderr, "asyncd closed the connection\n");
+	exit(1);
+}
+
+/* The integer after "NAME": in LINE, or -1. */
+long long
+bench_field(const char *line, const char *name)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof pat, "\"%s\":", name);
+	p = strstr(line, pat);
+	return p != NULL ? atoll(p + strlen(pat)) : -1;
+}

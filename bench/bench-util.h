@@ -21,4 +21,10 @@ struct bench_reader {
 /* The next line (NUL-terminated, without '\n'), or NULL at EOF. */
 char *bench_read_line(struct bench_reader *r);
 
+/* The next line on R that is not a notification; exits at EOF or on an
+ * error response. */
+char *bench_response(struct bench_reader *r);
+/* The integer after "NAME": in LINE, or -1. */
+long long bench_field(const char *line, const char *name);
+
 #endif

@@ -16,18 +16,13 @@ static struct tconn *c;
 static void
 setup(void)
 {
-	td_start(&d, NULL);
-	c = tc_open(d.sock);
+	tf_open(&d, &c, NULL);
 }
 
 static void
 teardown(void)
 {
-	if (c != NULL)
-		tc_close(c);
-	c = NULL;
-	if (d.pid > 0)
-		ck_assert_int_eq(td_stop(&d), 0);
+	tf_close(&d, &c);
 }
 
 /* Stops the daemon cleanly, starts it again on the same state and

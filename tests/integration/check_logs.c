@@ -23,11 +23,7 @@ static struct tconn *c;
 static void
 teardown(void)
 {
-	if (c != NULL)
-		tc_close(c);
-	c = NULL;
-	if (d.pid > 0)
-		ck_assert_int_eq(td_stop(&d), 0);
+	tf_close(&d, &c);
 }
 
 /* Runs a read-file of a missing file to its end; returns its id. */
@@ -49,8 +45,7 @@ START_TEST(job_lines_lead_with_their_fields)
 	int64_t id, ok;
 	size_t len;
 
-	td_start(&d, extra);
-	c = tc_open(d.sock);
+	tf_open(&d, &c, extra);
 	id = failing_job();
 	ok = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}");
 	json_object_put(tc_wait_end(c, ok, 10000));
@@ -121,8 +116,7 @@ journal_by_journalctl(void)
 	struct run_result rr;
 	int64_t id;
 
-	td_start(&d, extra);
-	c = tc_open(d.sock);
+	tf_open(&d, &c, extra);
 	id = failing_job();
 	char *sync[] = {"journalctl", "--sync", NULL};
 	run_program(sync, NULL, NULL, -1, &rr);
@@ -160,8 +154,7 @@ START_TEST(journal_lines_carry_job_fields)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	strcpy(sun.sun_path, JOURNAL_SOCKET);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
-	td_start(&d, extra);
-	c = tc_open(d.sock);
+	tf_open(&d, &c, extra);
 	id = failing_job();
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};

@@ -20,18 +20,13 @@ static struct tconn *c;
 static void
 teardown(void)
 {
-	if (c != NULL)
-		tc_close(c);
-	c = NULL;
-	if (d.pid > 0)
-		ck_assert_int_eq(td_stop(&d), 0);
+	tf_close(&d, &c);
 }
 
 static void
 start(const char *const extra[])
 {
-	td_start(&d, extra);
-	c = tc_open(d.sock);
+	tf_open(&d, &c, extra);
 }
 
 /* Parses TEXT with the real parser; returns its samples as lines "NAME

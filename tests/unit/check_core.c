@@ -431,32 +431,42 @@ produce_until_blocked(struct job *job)
 	return total;
 }
 
-/* Two connections watch one job; the kind pauses while either is past
- * the mark and resumes only once both have drained. */
-START_TEST(the_slowest_watcher_holds_the_job_until_it_drains)
+/* Connects *A and *B; a job submitted on *A is watched by *B too, and
+ * produces until a watcher is past a 4 KiB mark; then *A reads all it
+ * got. Returns the job, still held by *B. */
+static struct job *
+held_by_the_second_watcher(int *a, int *b)
 {
-	int a, b;
 	char req[160];
 	struct job *job;
 
 	daemon_opts.output_hwm = 4096;
-	a = client_connect();
-	b = client_connect();
-	client_send(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
-		       "\"params\":{\"kind\":\"fake\",\"args\":{}}}\n");
+	*a = client_connect();
+	*b = client_connect();
+	client_send(*a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
+			"\"params\":{\"kind\":\"fake\",\"args\":{}}}\n");
 	pump();
 	ck_assert_uint_eq(nstarted, 1);
 	job = started[0];
 	snprintf(req, sizeof req, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 		 "\"job.watch\",\"params\":{\"id\":%llu}}\n",
 		 (unsigned long long)job->id);
-	client_send(b, req);
-
+	client_send(*b, req);
 	produce_until_blocked(job);
 	ck_assert_uint_eq(nresumed, 0);
-	/* One of the two reads everything: the other still holds the job. */
-	while (client_drain(a, NULL, 0) > 0)
+	while (client_drain(*a, NULL, 0) > 0)
 		pump();
+	return job;
+}
+
+/* Two connections watch one job; the kind pauses while either is past
+ * the mark and resumes only once both have drained. */
+START_TEST(the_slowest_watcher_holds_the_job_until_it_drains)
+{
+	int a, b;
+	struct job *job = held_by_the_second_watcher(&a, &b);
+
+	/* One of the two read everything: the other still holds the job. */
 	ck_assert_uint_eq(nresumed, 0);
 	ck_assert(job_output_blocked(job));
 	/* Now the other: the kind is told once. */
@@ -476,24 +486,8 @@ END_TEST
 START_TEST(a_closed_watcher_no_longer_holds_the_job)
 {
 	int a, b;
-	char req[160];
-	struct job *job;
+	struct job *job = held_by_the_second_watcher(&a, &b);
 
-	daemon_opts.output_hwm = 4096;
-	a = client_connect();
-	b = client_connect();
-	client_send(a, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
-		       "\"params\":{\"kind\":\"fake\",\"args\":{}}}\n");
-	pump();
-	job = started[0];
-	snprintf(req, sizeof req, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
-		 "\"job.watch\",\"params\":{\"id\":%llu}}\n",
-		 (unsigned long long)job->id);
-	client_send(b, req);
-	produce_until_blocked(job);
-	while (client_drain(a, NULL, 0) > 0)
-		pump();
-	ck_assert_uint_eq(nresumed, 0);
 	close(b);
 	pump();
 	while (client_drain(a, NULL, 0) > 0)
