@@ -10,6 +10,8 @@
  *       job.get round trips of ids drawn at random from LO … HI (each id
  *       once while the range lasts: a finished job outside the memory
  *       cache is read from the database every time)
+ *   bench-store list SOCK N PARAMS
+ *       N job.list round trips with PARAMS (a JSON object), one at a time
  *   bench-store pingpong N REQ RESP
  *       the raw baseline: a REQ-byte line answered by a RESP-byte line
  *       over a Unix socketpair, between two processes
@@ -150,6 +152,29 @@ report_latency(const char *name, double *samples, long n)
 	qsort(samples, (size_t)n, sizeof *samples, cmp_double);
 	printf("%s_p50 %.1f us\n%s_p99 %.1f us\n", name, samples[n / 2], name,
 	       samples[n * 99 / 100]);
+}
+
+static int
+bench_list(const char *sock, long n, const char *params)
+{
+	static struct bench_reader r;
+	double *t = malloc(sizeof *t * (size_t)n);
+	char req[300];
+
+	r.fd = bench_connect(sock);
+	for (long i = 0; i < n; i++) {
+		int len = snprintf(req, sizeof req,
+				   "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":"
+				   "\"job.list\",\"params\":%s}\n", i + 1, params);
+		double t0 = bench_now_s();
+		bench_write_all(r.fd, req, (size_t)len);
+		bench_response(&r);
+		t[i] = (bench_now_s() - t0) * 1e6;
+	}
+	report_latency("job_list", t, n);
+	free(t);
+	close(r.fd);
+	return 0;
 }
 
 static int
@@ -331,6 +356,8 @@ main(int argc, char **argv)
 	if (argc == 6 && strcmp(argv[1], "get") == 0)
 		return bench_get(argv[2], atol(argv[3]), atoll(argv[4]),
 				 atoll(argv[5]));
+	if (argc == 5 && strcmp(argv[1], "list") == 0)
+		return bench_list(argv[2], atol(argv[3]), argv[4]);
 	if (argc == 5 && strcmp(argv[1], "pingpong") == 0)
 		return bench_pingpong(atol(argv[2]), (size_t)atol(argv[3]),
 				      (size_t)atol(argv[4]));

@@ -103,6 +103,12 @@ start_daemon "$dir/big.sock" "${big[@]}"
 big_pid=$pid
 "$store" fill "$dir/big.sock" 1000000 >"$dir/fill"
 "$store" rss "$big_pid" >>"$dir/fill"
+# job.list among them: a filter that matches nothing (running), beside
+# the newest 100 with no filter.
+for _ in $(seq "$runs"); do
+	as list-running/job_list_p50 "$store" list "$dir/big.sock" 50 '{"state":"running"}'
+	as list-newest/job_list_p50 "$store" list "$dir/big.sock" 50 '{}'
+done >>"$dir/figures"
 stop_daemon $big_pid
 db_mib=$(du -sm "$dir/big" | cut -f1)
 restart() { # restart NAME OPTION...: the restart figures, named NAME-*
@@ -158,6 +164,10 @@ awk '$1 == "fill_finished_per_s" { f = $2 } $1 == "daemon_rss" { r = $2 } $1 == 
      END { printf "   fill SOCK 1000000: %s jobs/s submitted and finished\n", f
            printf "   RSS after they finished: VmRSS %d KiB (%.1f MiB), VmHWM %d KiB (%.1f MiB)\n",
                   r, r / 1024, h, h / 1024 }' "$dir/fill"
+lr=$(median list-running) ln=$(median list-newest)
+printf '   %-50s %8s us   ratio to the newest 100 %s\n' \
+	"job.list state running (matches none), p50" "$lr" "$(ratio "$lr" "$ln")"
+printf '   %-50s %8s us\n' "job.list, the newest 100, no filter, p50" "$ln"
 b=$(median big-restart_ms) z=$(median none-restart_ms)
 printf '   %-50s %8s ms   ratio to none %s; RSS %s KiB\n' "restart, 1,000,000 finished, page cache warm" \
 	"$b" "$(ratio "$b" "$z")" "$(median big-started_rss)"

@@ -447,7 +447,9 @@ store_list(const struct db_filter *f, unsigned limit,
 	uint64_t *ids;
 	unsigned n;
 
-	if (!durable) {
+	/* Every unfinished job is in memory: a list of queued or running
+	 * ones walks those, not every row the database holds. */
+	if (!durable || f->state == JOB_QUEUED || f->state == JOB_RUNNING) {
 		job = f->before_id ? newest_below(f->before_id) : store_newest();
 		for (n = 0; job != NULL && n < limit; job = store_older(job)) {
 			if (matches(job, f)) {
