@@ -115,6 +115,7 @@ log_emit(int priority, const struct log_job *job, const char *msgid,
 		return;
 	}
 #else
+	(void)job; /* the fields are in TEXT already */
 	(void)msgid;
 #endif
 	n = snprintf(line, sizeof line, "<%d>%s\n", priority, text);
