@@ -128,6 +128,13 @@ int ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
 		     const uint32_t *since, const struct kind_ui *ui,
 		     bool cancel_on_int);
 
+/* The same, with PENDING (NPENDING messages, taken), which were read off
+ * the connection already, handled first. */
+int ctl_follow_pending(struct ctl *ctl, const uint64_t *ids, size_t n,
+		       const uint32_t *since, const struct kind_ui *ui,
+		       bool cancel_on_int, struct json_object **pending,
+		       size_t npending);
+
 /* The commands (cmd-*.c), each run with the arguments after its name. */
 int cmd_sleep(struct ctl *ctl, int argc, char **argv);
 int cmd_download(struct ctl *ctl, int argc, char **argv);
@@ -141,6 +148,7 @@ int cmd_wait(struct ctl *ctl, int argc, char **argv);
 int cmd_watch(struct ctl *ctl, int argc, char **argv);
 int cmd_info(struct ctl *ctl, int argc, char **argv);
 int cmd_metrics(struct ctl *ctl, int argc, char **argv);
+int cmd_batch(struct ctl *ctl, int argc, char **argv);
 int cmd_log(struct ctl *ctl, int argc, char **argv);
 int cmd_call(struct ctl *ctl, int argc, char **argv);
 int cmd_queue(struct ctl *ctl, int argc, char **argv);

@@ -37,6 +37,8 @@ const struct ctl_command ctl_commands[] = {
 	{"clean", cmd_clean, OPTBIT(OPT_STATE) | OPTBIT(OPT_QUEUE),
 	 "clean [--state completed|failed] [--queue NAME]"},
 	{"info", cmd_info, 0, "info"},
+	{"batch", cmd_batch, OPTBIT(OPT_DETACH),
+	 "batch [--detach] < LINES (job.submit params, one JSON object a line)"},
 	{"metrics", cmd_metrics, OPTBIT(OPT_TEXTFILE), "metrics [--textfile PATH]"},
 	{"call", cmd_call, 0, "call METHOD [PARAMS_JSON]"},
 	{NULL, NULL, 0, NULL},

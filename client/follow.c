@@ -278,7 +278,18 @@ ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
 		 const uint32_t *since, const struct kind_ui *ui,
 		 bool cancel_on_int)
 {
+	return ctl_follow_pending(ctl, ids, n, since, ui, cancel_on_int, NULL,
+				  0);
+}
+
+int
+ctl_follow_pending(struct ctl *ctl, const uint64_t *ids, size_t n,
+		   const uint32_t *since, const struct kind_ui *ui,
+		   bool cancel_on_int, struct json_object **pending,
+		   size_t npending)
+{
 	struct follow f = {.ctl = ctl, .ids = ids, .n = n, .ui = ui};
+	size_t next_pending = 0;
 	bool cancelled = false, all_ok = true;
 	size_t remaining = n;
 	int status = EXIT_OK;
@@ -305,7 +316,10 @@ ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
 			cancel_all(&f);
 			cancelled = true;
 		}
-		struct json_object *msg = client_next(ctl->conn, -1, &closed);
+		struct json_object *msg =
+			next_pending < npending
+				? (closed = false, pending[next_pending++])
+				: client_next(ctl->conn, -1, &closed);
 		if (msg == NULL) {
 			if (closed && !follow_resume(&f)) {
 				fprintf(stderr, "asyncctl: lost the connection to asyncd\n");
@@ -336,6 +350,8 @@ ctl_follow_since(struct ctl *ctl, const uint64_t *ids, size_t n,
 		}
 		json_object_put(msg);
 	}
+	while (next_pending < npending) /* left when it stopped early */
+		json_object_put(pending[next_pending++]);
 	if (ctl->conn != NULL) /* NULL: the daemon did not come back */
 		client_on_output(ctl->conn, NULL, NULL);
 	progress_free(f.progress);

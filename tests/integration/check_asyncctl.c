@@ -43,6 +43,22 @@ ctl(struct run_result *r, ...)
 
 #define CTL(r, ...) ctl(r, __VA_ARGS__, (char *)NULL)
 
+/* ctl() with STDIN_DATA on standard input. */
+static void
+ctl_in(struct run_result *r, const char *stdin_data, ...)
+{
+	char *argv[24] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "--socket", d.sock};
+	int n = 3;
+	va_list ap;
+
+	va_start(ap, stdin_data);
+	while (n < 23 && (argv[n] = va_arg(ap, char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	run_program(argv, stdin_data, NULL, -1, r);
+}
+
 START_TEST(sleep_waits_and_reports)
 {
 	struct run_result r;
@@ -362,6 +378,55 @@ START_TEST(ctrl_c_while_reconnecting_exits_3)
 }
 END_TEST
 
+/* batch: one job.submit's params a line, pipelined, followed as wait
+ * follows; a refused line exits 4 after the others ran, a line that is
+ * not JSON exits 2 before any runs, --detach prints the ids. */
+START_TEST(batch_runs_many_jobs_from_stdin)
+{
+	char lines[64 * 80], path[200];
+	size_t len = 0;
+	struct run_result r;
+
+	for (int i = 0; i < 50; i++)
+		len += (size_t)snprintf(lines + len, sizeof lines - len,
+					"{\"kind\":\"process\",\"args\":{\"argv\":"
+					"[\"echo\",\"job%d\"]}}\n", i);
+	ctl_in(&r, lines, "batch", NULL);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	for (int i = 0; i < 50; i++) {
+		char want[16];
+		snprintf(want, sizeof want, "job%d\n", i);
+		ck_assert_msg(strstr(r.out, want) != NULL, "no %s in %s", want, r.out);
+	}
+	run_result_free(&r);
+
+	snprintf(path, sizeof path, "%s/appears", d.dir);
+	snprintf(lines, sizeof lines,
+		 "{\"kind\":\"sleep\",\"args\":{\"ms\":1}}\n\n"
+		 "{\"kind\":\"no-such-kind\"}\n"
+		 "{\"kind\":\"read-file\",\"args\":{\"path\":\"%s\"}}\n", path);
+	ctl_in(&r, lines, "batch", NULL);
+	ck_assert_int_eq(r.status, 4);
+	ck_assert_msg(strstr(r.err, "line 3: invalid params: kind") != NULL, "%s", r.err);
+	ck_assert_msg(strstr(r.err, "not-found") != NULL, "%s", r.err);
+	run_result_free(&r);
+
+	ctl_in(&r, "{\"kind\":\"sleep\",\"args\":{\"ms\":1}}\n[1]\n", "batch", NULL);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "line 2 is not a JSON object"));
+	run_result_free(&r);
+
+	ctl_in(&r, "{\"kind\":\"sleep\",\"args\":{\"ms\":1}}\n"
+		   "{\"kind\":\"sleep\",\"args\":{\"ms\":1}}\n",
+	       "--detach", "batch", NULL);
+	ck_assert_int_eq(r.status, 0);
+	unsigned long long a, b;
+	ck_assert_int_eq(sscanf(r.out, "%llu\n%llu\n", &a, &b), 2);
+	ck_assert_uint_eq(b, a + 1);
+	run_result_free(&r);
+}
+END_TEST
+
 static Suite *
 asyncctl_suite(void)
 {
@@ -381,6 +446,7 @@ asyncctl_suite(void)
 	tcase_add_test(tc, ctrl_c_cancels_what_it_submitted);
 	tcase_add_test(tc, watch_without_ids_follows_every_job_until_interrupted);
 	tcase_add_test(tc, ctrl_c_while_reconnecting_exits_3);
+	tcase_add_test(tc, batch_runs_many_jobs_from_stdin);
 	suite_add_tcase(s, tc);
 	return s;
 }
