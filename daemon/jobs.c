@@ -125,9 +125,12 @@ job_free(struct job *job)
 void
 jobs_free(void)
 {
+	/* The queues' lanes first, while the jobs they hold are there to be
+	 * compared as the lanes leave their heaps; then the jobs (none of
+	 * them looks at its lane or queue as it goes); then the scheduler. */
+	queues_free();
 	store_free();
 	retain_free();
-	queues_free(); /* after the jobs, before the scheduler's lanes */
 	sched_free();
 	lh_table_free(queued_per_user);
 	event_free(kick_ev);

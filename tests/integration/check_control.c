@@ -654,6 +654,27 @@ START_TEST(remove_and_clean_forget_finished_jobs)
 }
 END_TEST
 
+/* A stop with a user's jobs waiting in several queues of one kind lets
+ * go of them cleanly (the sanitizer build checks the memory). */
+START_TEST(a_stop_with_jobs_waiting_in_several_queues)
+{
+	static const char *const extra[] = {"--max-running", "sleep=1", NULL};
+	int64_t blocker;
+
+	tf_close(&d, &c);
+	tf_open(&d, &c, extra);
+	blocker = submit_sleep(60000, "\"queue\":\"a\"");
+	json_object_put(next_event_of(blocker, "job.started"));
+	for (int i = 0; i < 3; i++) {
+		submit_sleep(0, "\"queue\":\"b\"");
+		submit_sleep(0, "\"queue\":\"c\",\"priority\":5");
+		submit_sleep(0, "\"queue\":\"d\",\"priority\":-5");
+	}
+	assert_state(blocker, "running");
+	/* teardown: the daemon must stop and exit 0 */
+}
+END_TEST
+
 /* ---- Across a restart of the daemon ------------------------------------- */
 
 START_TEST(every_control_survives_a_restart)
@@ -857,6 +878,7 @@ control_suite(void)
 	tcase_add_test(tc, after_any_runs_after_a_failure);
 	tcase_add_test(tc, restart_makes_a_new_job_like_the_old);
 	tcase_add_test(tc, remove_and_clean_forget_finished_jobs);
+	tcase_add_test(tc, a_stop_with_jobs_waiting_in_several_queues);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("restart");
