@@ -12,6 +12,7 @@
 #include "../proto/proto.h"
 #include "asyncctl.h"
 #include "connection.h"
+#include "remote.h"
 #include "render.h"
 #include "when.h"
 
@@ -48,6 +49,8 @@ static const struct option longopts[] = {
 	{"max-running", required_argument, NULL, OPT_MAX_RUNNING},
 	{"failed", no_argument, NULL, OPT_FAILED},
 	{"textfile", required_argument, NULL, OPT_TEXTFILE},
+	{"host", required_argument, NULL, OPT_HOST},
+	{"ssh", required_argument, NULL, OPT_SSH},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -57,7 +60,8 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: asyncctl [--socket PATH] [--json] [--detach] [--label TEXT]\n"
+		"Usage: asyncctl [-H [USER@]HOST[:SOCKET] [--ssh COMMAND]]\n"
+		"                [--socket PATH] [--json] [--detach] [--label TEXT]\n"
 		"                [--after ID,...] [--timeout SECONDS] COMMAND ...\n"
 		"Job commands also take [--queue NAME] [--priority N]\n"
 		"  [--in DURATION | --at TIME] [--retry N [--retry-delay DURATION]]\n"
@@ -70,6 +74,9 @@ usage(FILE *out)
 		"(90, 500ms, 30s, 5m, 2h, 1d). TIME: RFC 3339 (2026-11-30T18:00:00Z),\n"
 		"or HH:MM on the local clock, the next such time (today or tomorrow).\n"
 		"The socket is $ASYNCD_SOCKET, else the daemon's default.\n"
+		"-H (or $ASYNCD_HOST): the daemon of HOST, through\n"
+		"`ssh -xT [USER@]HOST asyncctl bridge` ($ASYNCCTL_SSH or --ssh: another\n"
+		"ssh command, split on spaces); SOCKET or --socket: its socket there.\n"
 		"Exit status: 0 every job completed, 1 a job failed, 2 usage error,\n"
 		"3 the daemon cannot be reached, 4 the daemon refused the request.\n");
 }
@@ -268,8 +275,23 @@ set_option(struct ctl *ctl, int opt, const char *arg)
 	case OPT_MAX_RUNNING: return parse_max_running(ctl, arg);
 	case OPT_FAILED: ctl->failed = true; return 0;
 	case OPT_TEXTFILE: ctl->textfile = arg; return 0;
+	case OPT_HOST: ctl->host = arg; return 0;
+	case OPT_SSH: ctl->ssh = arg; return 0;
 	default: return -1;
 	}
+}
+
+struct client *
+ctl_open(struct ctl *ctl)
+{
+	pid_t pid;
+	int fd;
+
+	if (ctl->remote == NULL)
+		return client_connect(ctl->socket_path);
+	if ((fd = remote_spawn(ctl->remote, &pid)) < 0)
+		return NULL;
+	return client_open_child(fd, pid);
 }
 
 struct client *
@@ -277,13 +299,40 @@ ctl_connect(struct ctl *ctl)
 {
 	if (ctl->conn != NULL)
 		return ctl->conn;
-	ctl->conn = client_connect(ctl->socket_path);
+	ctl->conn = ctl_open(ctl);
+	if (ctl->conn == NULL && ctl->remote != NULL) {
+		fprintf(stderr, "asyncctl: cannot run %s: %s\n",
+			ctl->remote->argv[0], strerror(errno));
+		exit(EXIT_UNREACHABLE);
+	}
 	if (ctl->conn == NULL) {
 		fprintf(stderr, "asyncctl: cannot reach asyncd at %s: %s\n",
 			ctl->socket_path, strerror(errno));
 		exit(EXIT_UNREACHABLE);
 	}
 	return ctl->conn;
+}
+
+void
+ctl_lost(struct ctl *ctl)
+{
+	int st;
+
+	if (ctl->remote == NULL || ctl->conn == NULL) {
+		fprintf(stderr, "asyncctl: lost the connection to asyncd\n");
+		return;
+	}
+	/* ssh has said why on stderr: 255 is ssh's own failure, 3 the
+	 * daemon unreachable there, 127 no asyncctl there. */
+	st = client_child_status(ctl->conn);
+	if (!client_answered(ctl->conn))
+		fprintf(stderr, "asyncctl: cannot reach asyncd on %s: "
+				"%s exited with status %d\n",
+			ctl->remote->dest, ctl->remote->argv[0], st);
+	else
+		fprintf(stderr, "asyncctl: lost the connection to asyncd on %s "
+				"(%s exited with status %d)\n",
+			ctl->remote->dest, ctl->remote->argv[0], st);
 }
 
 struct json_object *
@@ -294,7 +343,7 @@ ctl_call(struct ctl *ctl, const char *method, struct json_object *params,
 		client_call(ctl_connect(ctl), method, params);
 
 	if (response == NULL) {
-		fprintf(stderr, "asyncctl: lost the connection to asyncd\n");
+		ctl_lost(ctl);
 		*status = EXIT_UNREACHABLE;
 		return NULL;
 	}
@@ -315,6 +364,9 @@ static void
 ctl_free(struct ctl *ctl)
 {
 	client_close(ctl->conn);
+	if (ctl->remote != NULL)
+		remote_free(ctl->remote);
+	free(ctl->remote);
 	json_object_put(ctl->after);
 	json_object_put(ctl->after_any);
 	json_object_put(ctl->env);
@@ -328,7 +380,7 @@ check_command(struct ctl *ctl, int argc, char **argv,
 	      const struct ctl_command **cmd)
 {
 	const struct ctl_command *c;
-	unsigned stray;
+	unsigned long long stray;
 
 	if (optind >= argc) {
 		usage(stderr);
@@ -339,12 +391,49 @@ check_command(struct ctl *ctl, int argc, char **argv,
 			break;
 	if (c->name == NULL)
 		return ctl_usage(NULL, "unknown command: %s", argv[optind]);
-	stray = ctl->given & ~(c->options | OPTBIT(OPT_SOCKET) | OPTBIT(OPT_JSON));
+	stray = ctl->given & ~(c->options | OPTBIT(OPT_SOCKET) | OPTBIT(OPT_JSON) |
+			       OPTBIT(OPT_HOST) | OPTBIT(OPT_SSH));
 	for (int o = 0; stray != 0; o++, stray >>= 1)
 		if (stray & 1)
 			return ctl_usage(c->name, "--%s does not apply",
 					 longopts[o].name);
 	*cmd = c;
+	return EXIT_OK;
+}
+
+/* -H or $ASYNCD_HOST (empty: this host), and --ssh or $ASYNCCTL_SSH:
+ * the ssh command line of another host's daemon; a usage error when
+ * they cannot make one. */
+static int
+resolve_remote(struct ctl *ctl)
+{
+	const char *why;
+
+	if (!ctl_given(ctl, OPT_HOST))
+		ctl->host = getenv("ASYNCD_HOST");
+	if (ctl->host == NULL || *ctl->host == '\0') {
+		ctl->host = NULL;
+		if (ctl_given(ctl, OPT_SSH))
+			return ctl_usage(NULL, "--ssh applies to a daemon on "
+					 "another host: -H or $ASYNCD_HOST");
+		return EXIT_OK;
+	}
+	if (!ctl_given(ctl, OPT_SSH))
+		ctl->ssh = getenv("ASYNCCTL_SSH");
+	if (ctl->ssh == NULL || *ctl->ssh == '\0')
+		ctl->ssh = "ssh";
+	if ((ctl->remote = malloc(sizeof *ctl->remote)) == NULL)
+		abort();
+	/* --socket names the socket on that host (the local default and
+	 * $ASYNCD_SOCKET say nothing of it). */
+	why = remote_init(ctl->remote, ctl->host,
+			  ctl_given(ctl, OPT_SOCKET) ? ctl->socket_path : NULL,
+			  ctl->ssh);
+	if (why != NULL) {
+		free(ctl->remote);
+		ctl->remote = NULL;
+		return ctl_usage(NULL, "-H %s: %s", ctl->host, why);
+	}
 	return EXIT_OK;
 }
 
@@ -360,7 +449,7 @@ main(int argc, char **argv)
 
 	/* Options may stand before or after the command; "--" ends them, so
 	 * that `process -- ls -l` keeps -l for ls. */
-	while ((opt = getopt_long(argc, argv, "fho:V", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "fhH:o:V", longopts, NULL)) != -1) {
 		if (opt == 'h' || opt == 'V') {
 			if (opt == 'h')
 				usage(stdout);
@@ -374,6 +463,8 @@ main(int argc, char **argv)
 			opt = OPT_OUTPUT;
 		if (opt == 'f')
 			opt = OPT_FOLLOW;
+		if (opt == 'H')
+			opt = OPT_HOST;
 		if (opt == '?') {
 			ctl_free(&ctl);
 			return ctl_usage(NULL, "bad option");
@@ -389,6 +480,12 @@ main(int argc, char **argv)
 		ctl.given |= OPTBIT(opt);
 	}
 	if ((status = check_command(&ctl, argc, argv, &cmd)) != EXIT_OK) {
+		ctl_free(&ctl);
+		return status;
+	}
+	/* The bridge is what -H runs: always this host's daemon. */
+	if (cmd->run != cmd_bridge &&
+	    (status = resolve_remote(&ctl)) != EXIT_OK) {
 		ctl_free(&ctl);
 		return status;
 	}

@@ -9,6 +9,7 @@
 
 struct json_object;
 struct client;
+struct remote;
 
 /* Exit statuses (DESIGN.md, "asyncctl"). */
 enum {
@@ -26,9 +27,9 @@ enum ctl_option {
 	OPT_OFFSET, OPT_LENGTH, OPT_STATE, OPT_KIND, OPT_LIMIT, OPT_CWD,
 	OPT_ENV, OPT_STDIN, OPT_FOLLOW, OPT_QUEUE, OPT_PRIORITY, OPT_IN,
 	OPT_AT, OPT_RETRY, OPT_RETRY_DELAY, OPT_AFTER_ANY, OPT_MAX_RUNNING,
-	OPT_FAILED, OPT_TEXTFILE,
+	OPT_FAILED, OPT_TEXTFILE, OPT_HOST, OPT_SSH,
 };
-#define OPTBIT(o) (1u << (o))
+#define OPTBIT(o) (1ull << (o))
 /* Options every job-submitting command takes. */
 #define OPTS_SUBMIT (OPTBIT(OPT_DETACH) | OPTBIT(OPT_LABEL) | \
 		     OPTBIT(OPT_AFTER) | OPTBIT(OPT_TIMEOUT) | \
@@ -59,7 +60,11 @@ struct ctl {
 				      * 0 "none" */
 	bool failed;                 /* restart --failed */
 	const char *textfile;        /* metrics --textfile */
-	unsigned given;          /* OPTBIT()s of the options on the line */
+	/* -H: another host's daemon, through --ssh (remote.h); NULL: this
+	 * host's, at socket_path. */
+	const char *host, *ssh;
+	struct remote *remote;
+	unsigned long long given; /* OPTBIT()s of the options on the line */
 	struct client *conn;
 };
 
@@ -74,7 +79,8 @@ struct kind_ui {
 struct ctl_command {
 	const char *name;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
-	unsigned options; /* OPTBIT()s it accepts besides --socket/--json */
+	/* OPTBIT()s it accepts besides --socket, --json, -H and --ssh */
+	unsigned long long options;
 	const char *usage;
 };
 
@@ -83,6 +89,12 @@ extern volatile sig_atomic_t ctl_interrupted;
 
 /* Connects (once); exits with EXIT_UNREACHABLE when it cannot. */
 struct client *ctl_connect(struct ctl *ctl);
+/* A new connection to the daemon (over ssh with -H), or NULL (errno
+ * set); for reconnects. */
+struct client *ctl_open(struct ctl *ctl);
+/* Says on stderr that the connection broke, and, with -H, how ssh
+ * ended. */
+void ctl_lost(struct ctl *ctl);
 /* Calls METHOD; on an error response prints it and returns NULL with
  * *status = EXIT_REFUSED (or EXIT_UNREACHABLE if the link broke). */
 struct json_object *ctl_call(struct ctl *ctl, const char *method,
@@ -157,5 +169,6 @@ int cmd_resume(struct ctl *ctl, int argc, char **argv);
 int cmd_restart(struct ctl *ctl, int argc, char **argv);
 int cmd_rm(struct ctl *ctl, int argc, char **argv);
 int cmd_clean(struct ctl *ctl, int argc, char **argv);
+int cmd_bridge(struct ctl *ctl, int argc, char **argv);
 
 #endif

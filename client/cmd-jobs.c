@@ -201,7 +201,7 @@ cmd_call(struct ctl *ctl, int argc, char **argv)
 		json_object_put(r);
 	}
 	if (r == NULL) {
-		fprintf(stderr, "asyncctl: lost the connection to asyncd\n");
+		ctl_lost(ctl);
 		return EXIT_UNREACHABLE;
 	}
 	render_json_line(stdout, r);

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "asyncctl.h"
+#include "remote.h"
 #include "render.h"
 
 static void
@@ -40,25 +41,43 @@ cmd_sleep(struct ctl *ctl, int argc, char **argv)
 	return ctl_run_jobs(ctl, "sleep", &args, 1, &sleep_ui);
 }
 
-/* ARG as an absolute path: a relative one is taken from the working
- * directory (the daemon has its own), and NULL is the working directory
- * itself. Malloc'd; NULL if getcwd fails. */
-static char *
-absolute_path(const char *arg)
+/* ARG as an absolute path, in *PATH (malloc'd): a relative one is taken
+ * from the working directory (the daemon has its own), and NULL is the
+ * working directory itself. With -H the daemon is on another host, of
+ * whose files this one's working directory says nothing: a relative ARG
+ * is a usage error there, and NULL stays NULL (the daemon's default).
+ * EXIT_USAGE after a message when it cannot be made. */
+static int
+absolute_path(struct ctl *ctl, const char *cmd, const char *arg, char **path)
 {
-	char *cwd, *path;
+	char *cwd;
 
-	if (arg != NULL && arg[0] == '/')
-		return strdup(arg);
-	if (arg == NULL)
-		return getcwd(NULL, 0);
+	*path = NULL;
+	if (arg != NULL && arg[0] == '/') {
+		*path = strdup(arg);
+		return EXIT_OK;
+	}
+	if (ctl->remote != NULL && arg == NULL)
+		return EXIT_OK;
+	if (ctl->remote != NULL)
+		return ctl_usage(cmd, "%s: a path on %s must be absolute", arg,
+				 ctl->remote->dest);
 	if ((cwd = getcwd(NULL, 0)) == NULL)
-		return NULL;
-	if (asprintf(&path, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/",
+		goto fail;
+	if (arg == NULL) {
+		*path = cwd;
+		return EXIT_OK;
+	}
+	if (asprintf(path, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/",
 		     arg) < 0)
-		path = NULL;
+		*path = NULL;
 	free(cwd);
-	return path;
+	if (*path != NULL)
+		return EXIT_OK;
+fail:
+	fprintf(stderr, "asyncctl %s: %s: %s\n", cmd,
+		arg != NULL ? arg : "the working directory", strerror(errno));
+	return EXIT_USAGE;
 }
 
 /* Only the bytes go to stdout; a progress bar (stderr) only when they do
@@ -77,14 +96,12 @@ cmd_read_file(struct ctl *ctl, int argc, char **argv)
 {
 	struct json_object *args;
 	char *path;
+	int status;
 
 	if (argc != 1)
 		return ctl_usage("read-file", "expected PATH");
-	if ((path = absolute_path(argv[0])) == NULL) {
-		fprintf(stderr, "asyncctl: read-file: %s: %s\n", argv[0],
-			strerror(errno));
-		return EXIT_USAGE;
-	}
+	if ((status = absolute_path(ctl, "read-file", argv[0], &path)) != EXIT_OK)
+		return status;
 	args = json_object_new_object();
 	json_object_object_add(args, "path", json_object_new_string(path));
 	free(path);
@@ -163,24 +180,25 @@ cmd_process(struct ctl *ctl, int argc, char **argv)
 {
 	struct json_object *args, *array;
 	char *cwd, *in = NULL;
+	int status;
 
 	if (argc < 1 || *argv[0] == '\0')
 		return ctl_usage("process", "expected -- PROGRAM [ARG...]");
-	cwd = absolute_path(ctl->cwd);
-	if (cwd == NULL ||
-	    (ctl->stdin_path != NULL &&
-	     (in = absolute_path(ctl->stdin_path)) == NULL)) {
-		fprintf(stderr, "asyncctl process: the working directory: %s\n",
-			strerror(errno));
+	if ((status = absolute_path(ctl, "process", ctl->cwd, &cwd)) != EXIT_OK)
+		return status;
+	if (ctl->stdin_path != NULL &&
+	    (status = absolute_path(ctl, "process", ctl->stdin_path, &in)) !=
+		    EXIT_OK) {
 		free(cwd);
-		return EXIT_USAGE;
+		return status;
 	}
 	args = json_object_new_object();
 	array = json_object_new_array();
 	for (int i = 0; i < argc; i++)
 		json_object_array_add(array, json_object_new_string(argv[i]));
 	json_object_object_add(args, "argv", array);
-	json_object_object_add(args, "cwd", json_object_new_string(cwd));
+	if (cwd != NULL)
+		json_object_object_add(args, "cwd", json_object_new_string(cwd));
 	if (ctl->env != NULL)
 		json_object_object_add(args, "env", json_object_get(ctl->env));
 	if (in != NULL)
@@ -241,11 +259,9 @@ cmd_download(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("download", "%s takes a single URL",
 				 stream ? "-o -" : "--sha256");
 	if (ctl->output != NULL && !stream &&
-	    (dest = absolute_path(ctl->output)) == NULL) {
-		fprintf(stderr, "asyncctl: download: %s: %s\n", ctl->output,
-			strerror(errno));
-		return EXIT_USAGE;
-	}
+	    (status = absolute_path(ctl, "download", ctl->output, &dest)) !=
+		    EXIT_OK)
+		return status;
 	args = calloc((size_t)argc, sizeof *args);
 	if (args == NULL) {
 		free(dest);

@@ -44,7 +44,10 @@ end_status(const char *state)
 }
 
 /* Reads the N replayed events (output ones go through the hook); returns
- * the status their end event gives, -1 if none came, or EXIT_UNREACHABLE. */
+ * the status their end event gives, -1 if none came, or EXIT_UNREACHABLE.
+ * The hook takes every output line of a read, so live events that came
+ * in the same read as the last replayed ones are taken too, the job's
+ * end among them (ssh delivers them so): the status says so. */
 static int
 read_replay(struct ctl *ctl, struct log_state *st, int64_t n)
 {
@@ -111,6 +114,8 @@ cmd_log(struct ctl *ctl, int argc, char **argv)
 		return EXIT_OK;
 	if (ended >= 0)
 		return ended;
+	if (status >= 0) /* its live end came with the replay */
+		return status;
 	/* The job still runs: its live events follow the replay. */
 	return ctl_follow_since(ctl, &id, 1, &st.seq, &quiet, false);
 }

@@ -41,5 +41,6 @@ const struct ctl_command ctl_commands[] = {
 	 "batch [--detach] < LINES (job.submit params, one JSON object a line)"},
 	{"metrics", cmd_metrics, OPTBIT(OPT_TEXTFILE), "metrics [--textfile PATH]"},
 	{"call", cmd_call, 0, "call METHOD [PARAMS_JSON]"},
+	{"bridge", cmd_bridge, 0, "bridge"},
 	{NULL, NULL, 0, NULL},
 };

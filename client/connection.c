@@ -1,6 +1,12 @@
-/* Requests and the job.output fast path over a line_client. */
+/* Requests and the job.output fast path over a line_client, and the
+ * program a connection may go through. */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -8,8 +14,14 @@
 #include "../proto/output-line.h"
 #include "connection.h"
 
+/* How long a child that should end gets before SIGKILL, in ms. */
+#define CLIENT_CHILD_GRACE 2000
+
 struct client {
 	struct line_client *lc;
+	pid_t child;      /* the program carrying the connection, or 0 */
+	int child_status; /* its exit status once reaped, else -1 */
+	bool answered;    /* a message came */
 	long long next_id;
 	client_output_fn on_output;
 	void *on_output_arg;
@@ -17,19 +29,90 @@ struct client {
 	size_t scratch_size;
 };
 
+static struct client *
+client_new(struct line_client *lc, pid_t child)
+{
+	struct client *c = calloc(1, sizeof *c);
+
+	if (c == NULL)
+		abort();
+	c->lc = lc;
+	c->child = child;
+	c->child_status = -1;
+	return c;
+}
+
 struct client *
 client_connect(const char *path)
 {
 	struct line_client *lc = line_client_connect(path);
-	struct client *c;
 
-	if (lc == NULL)
-		return NULL;
-	c = calloc(1, sizeof *c);
-	if (c == NULL)
-		abort();
-	c->lc = lc;
-	return c;
+	return lc != NULL ? client_new(lc, 0) : NULL;
+}
+
+struct client *
+client_open_child(int fd, pid_t child)
+{
+	return client_new(line_client_open(fd), child);
+}
+
+/* Reaps the child if it has exited, waiting up to WAIT_MS for it (-1:
+ * as long as it takes); true once it is reaped. */
+static bool
+client_reap(struct client *c, int wait_ms)
+{
+	struct timespec pause = {0, 5 * 1000 * 1000};
+	int status, waited = 0;
+	pid_t pid;
+
+	for (;;) {
+		pid = waitpid(c->child, &status, wait_ms < 0 ? 0 : WNOHANG);
+		if (pid == c->child)
+			break;
+		if (pid < 0 && errno != EINTR) {
+			c->child = 0; /* not ours to wait for: gone */
+			return true;
+		}
+		if (wait_ms >= 0 && pid == 0) {
+			if (waited >= wait_ms)
+				return false;
+			nanosleep(&pause, NULL);
+			waited += 5;
+		}
+	}
+	c->child_status = WIFEXITED(status) ? WEXITSTATUS(status)
+					    : 128 + WTERMSIG(status);
+	c->child = 0;
+	return true;
+}
+
+/* Gives the child WAIT_MS to exit, then SIGTERM, then SIGKILL; reaps it. */
+static void
+client_end_child(struct client *c, int wait_ms)
+{
+	if (c->child == 0 || client_reap(c, wait_ms))
+		return;
+	kill(c->child, SIGTERM);
+	if (client_reap(c, CLIENT_CHILD_GRACE))
+		return;
+	kill(c->child, SIGKILL);
+	client_reap(c, -1);
+}
+
+int
+client_child_status(struct client *c)
+{
+	if (c->child == 0 && c->child_status < 0)
+		return -1;
+	/* Its end of the socket is closed: it is exiting. */
+	client_end_child(c, CLIENT_CHILD_GRACE);
+	return c->child_status;
+}
+
+bool
+client_answered(struct client *c)
+{
+	return c->answered;
 }
 
 void
@@ -38,6 +121,7 @@ client_close(struct client *c)
 	if (c == NULL)
 		return;
 	line_client_free(c->lc);
+	client_end_child(c, 0);
 	free(c->scratch);
 	free(c);
 }
@@ -82,6 +166,7 @@ client_fast_output(void *arg, const char *line, size_t len)
 	}
 	if ((n = outline_decode(&ev, c->scratch)) < 0)
 		return false;
+	c->answered = true;
 	c->on_output(c->on_output_arg, &ev, c->scratch, (size_t)n);
 	return true;
 }
@@ -101,6 +186,8 @@ client_next(struct client *c, int timeout_ms, bool *closed)
 	struct json_object *msg = line_client_next(c->lc, timeout_ms, &st);
 
 	*closed = st == LINE_CLIENT_CLOSED;
+	if (msg != NULL)
+		c->answered = true;
 	return msg;
 }
 
@@ -116,6 +203,8 @@ client_call(struct client *c, const char *method, struct json_object *params)
 	/* A signal does not end the wait: the response is still due. */
 	while (msg == NULL && st != LINE_CLIENT_CLOSED)
 		msg = line_client_await_response(c->lc, id, -1, &st);
+	if (msg != NULL)
+		c->answered = true;
 	return msg;
 }
 

@@ -1,17 +1,30 @@
 /* asyncctl's connection to asyncd: requests built with json-c and given
- * ids, over the JSON-lines client of proto/line-client.h. */
+ * ids, over the JSON-lines client of proto/line-client.h, on the daemon's
+ * socket or through a program that carries the lines to it (ssh). */
 #ifndef ASYNCCTL_CONNECTION_H
 #define ASYNCCTL_CONNECTION_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct json_object;
 struct client;
 
 /* Connects to PATH; NULL (errno set) when the daemon cannot be reached. */
 struct client *client_connect(const char *path);
+/* A connection over FD, one end of a socketpair whose other end the
+ * program CHILD (ssh) speaks on; the client takes both. */
+struct client *client_open_child(int fd, pid_t child);
+/* Closes the connection; a child is ended (SIGTERM unless it has exited:
+ * whatever this invocation needed has been answered) and reaped. */
 void client_close(struct client *c);
+/* Whether any message has come on the connection. */
+bool client_answered(struct client *c);
+/* After the connection broke: the child's exit status (128 + signal
+ * when a signal ended it), once it has exited, ended after 2 s if need
+ * be; -1 without a child. */
+int client_child_status(struct client *c);
 
 /* Sends a request and waits for its response, queueing events that come
  * first. Returns the response (caller frees), or NULL if the connection

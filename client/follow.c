@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -88,7 +89,21 @@ struct follow {
 	size_t nseen, seen_cap;
 	bool *done;
 	struct progress *progress;
+	long long lost_at; /* when the connection broke, while reconnecting;
+			    * else 0 */
 };
+
+/* How long a lost connection is tried again, in ms. */
+#define FOLLOW_RECONNECT_MS 30000
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static struct seen *
 seen_of(struct follow *f, uint64_t id)
@@ -141,19 +156,27 @@ write_output_fast(void *arg, const struct output_event *ev,
 
 /* The daemon went away, as in a restart: connects again for up to 30 s
  * and watches each unfinished job again from the last event seen, so
- * that nothing is lost or shown twice. False when it did not come back. */
+ * that nothing is lost or shown twice. False when it did not come back.
+ * Through ssh (-H) a connection is made at once, and its first message
+ * says it works: until then the same 30 s hold, counted from the first
+ * loss, and each attempt runs ssh again, a second apart. */
 static bool
 follow_resume(struct follow *f)
 {
 	struct ctl *ctl = f->ctl;
+	useconds_t pause = ctl->remote != NULL ? 1000000 : 200000;
 
-	fprintf(stderr, "asyncctl: lost the connection to asyncd; "
-			"reconnecting\n");
+	if (f->lost_at == 0) {
+		fprintf(stderr, "asyncctl: lost the connection to asyncd; "
+				"reconnecting\n");
+		f->lost_at = now_ms();
+	}
 	client_close(ctl->conn);
 	ctl->conn = NULL;
-	for (int i = 0; i < 150 && ctl->conn == NULL && !ctl_interrupted; i++) {
-		usleep(200000);
-		ctl->conn = client_connect(ctl->socket_path);
+	while (ctl->conn == NULL && !ctl_interrupted &&
+	       now_ms() - f->lost_at < FOLLOW_RECONNECT_MS) {
+		usleep(pause);
+		ctl->conn = ctl_open(ctl);
 	}
 	if (ctl->conn == NULL)
 		return false;
@@ -316,18 +339,27 @@ ctl_follow_pending(struct ctl *ctl, const uint64_t *ids, size_t n,
 			cancel_all(&f);
 			cancelled = true;
 		}
+		/* While reconnecting, the new connection has until the end
+		 * of the 30 s to answer. */
+		int wait_ms = -1;
+		if (f.lost_at != 0) {
+			long long left = f.lost_at + FOLLOW_RECONNECT_MS - now_ms();
+			wait_ms = left > 0 ? (int)left : 0;
+		}
 		struct json_object *msg =
 			next_pending < npending
 				? (closed = false, pending[next_pending++])
-				: client_next(ctl->conn, -1, &closed);
+				: client_next(ctl->conn, wait_ms, &closed);
 		if (msg == NULL) {
-			if (closed && !follow_resume(&f)) {
+			if ((closed && !follow_resume(&f)) ||
+			    (!closed && wait_ms == 0)) {
 				fprintf(stderr, "asyncctl: lost the connection to asyncd\n");
 				status = EXIT_UNREACHABLE;
 				break;
 			}
 			continue;
 		}
+		f.lost_at = 0;
 		if (render_get(msg, "method") == NULL) { /* a response */
 			int gone = resume_refused(&f, msg);
 			if (ctl->json)

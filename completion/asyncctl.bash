@@ -18,14 +18,21 @@ _asyncctl_filedir()
 }
 
 # The caller's queue names, from the daemon named by --socket (if any on
-# the line) or the default one; nothing when it cannot be asked at once.
+# the line) or the default one; nothing when it cannot be asked at once,
+# nor from another host's daemon (-H, $ASYNCD_HOST): ssh might ask for a
+# password in the middle of the line.
 _asyncctl_queues()
 {
-	local i sock=()
+	local i sock=() host=${ASYNCD_HOST-}
 	for ((i = 1; i < cword; i++)); do
-		[[ ${words[i]} == --socket ]] && sock=(--socket "${words[i + 1]}")
-		[[ ${words[i]} == --socket=* ]] && sock=(--socket "${words[i]#*=}")
+		case ${words[i]} in
+		--socket) sock=(--socket "${words[i + 1]}") ;;
+		--socket=*) sock=(--socket "${words[i]#*=}") ;;
+		-H | --host) host=${words[i + 1]} ;;
+		--host=*) host=${words[i]#*=} ;;
+		esac
 	done
+	[[ -n $host ]] && return
 	local names
 	names=$(timeout 1 "${words[0]}" "${sock[@]}" queue 2>/dev/null |
 		awk 'NR > 1 { print $1 }')
@@ -54,8 +61,8 @@ _asyncctl()
 
 	local commands="sleep download read-file fetch-user process get list
 		cancel wait watch log queue pause resume restart rm clean info metrics
-		batch call"
-	local global="--socket --json --help --version"
+		batch call bridge"
+	local global="-H --host --ssh --socket --json --help --version"
 	local submit="--detach --label --after --timeout --queue --priority
 		--in --at --retry --retry-delay --after-any"
 
@@ -72,7 +79,8 @@ _asyncctl()
 			dashdash=1
 			;;
 		# Options that take the next word as their value.
-		--socket | --label | --after | --timeout | -o | --output | \
+		--socket | -H | --host | --ssh | --label | --after | --timeout | \
+			-o | --output | \
 			--sha256 | --max-bytes | --offset | --length | --state | \
 			--kind | --limit | --cwd | --env | --stdin | --queue | \
 			--priority | --in | --at | --retry | --retry-delay | \
@@ -119,6 +127,19 @@ _asyncctl()
 		;;
 	--cwd)
 		_asyncctl_filedir -d
+		return
+		;;
+	-H | --host)
+		# [USER@]HOST[:SOCKET]: the hosts ssh knows.
+		if declare -F _known_hosts_real >/dev/null; then
+			_known_hosts_real -a -- "$cur"
+		else
+			COMPREPLY=($(compgen -A hostname -- "$cur"))
+		fi
+		return
+		;;
+	--ssh)
+		COMPREPLY=($(compgen -c -- "$cur"))
 		return
 		;;
 	--state)
@@ -174,6 +195,7 @@ _asyncctl()
 		clean) opts+=" --state --queue" ;;
 		metrics) opts+=" --textfile" ;;
 		batch) opts+=" --detach" ;;
+		bridge) opts="--socket --help" ;;
 		esac
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return
@@ -194,7 +216,7 @@ _asyncctl()
 		local args=()
 		for ((i = 1; i < cword; i++)); do
 			case ${words[i]} in
-			--max-running | --socket) ((i++)) ;;
+			--max-running | --socket | -H | --host | --ssh) ((i++)) ;;
 			-*) ;;
 			*) args+=("${words[i]}") ;;
 			esac

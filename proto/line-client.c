@@ -38,28 +38,34 @@ struct line_client {
 	void *on_bad_arg;
 };
 
-struct line_client *
-line_client_connect(const char *path)
+int
+line_client_dial(const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct line_client *lc;
 	int fd;
 
 	if (strlen(path) >= sizeof sun.sun_path) {
 		errno = ENAMETOOLONG;
-		return NULL;
+		return -1;
 	}
 	strcpy(sun.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return NULL;
+		return -1;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
 		int err = errno;
 		close(fd);
 		errno = err;
-		return NULL;
+		return -1;
 	}
-	lc = calloc(1, sizeof *lc);
+	return fd;
+}
+
+struct line_client *
+line_client_open(int fd)
+{
+	struct line_client *lc = calloc(1, sizeof *lc);
+
 	if (lc == NULL)
 		abort();
 	lc->fd = fd;
@@ -69,6 +75,14 @@ line_client_connect(const char *path)
 		abort();
 	frame_init(&lc->frame, LINE_CLIENT_MAX_LINE);
 	return lc;
+}
+
+struct line_client *
+line_client_connect(const char *path)
+{
+	int fd = line_client_dial(path);
+
+	return fd < 0 ? NULL : line_client_open(fd);
 }
 
 void

@@ -1,5 +1,6 @@
 /* The client side of the wire: a blocking JSON-lines connection to
- * asyncd's Unix socket, shared by asyncctl and the tests. */
+ * asyncd's Unix socket, or to a program that carries the lines to it
+ * (asyncctl -H: ssh), shared by asyncctl and the tests. */
 #ifndef ASYNCD_LINE_CLIENT_H
 #define ASYNCD_LINE_CLIENT_H
 
@@ -32,6 +33,14 @@ typedef bool (*line_client_match_fn)(void *arg, struct json_object *msg);
 
 /* Connects to the socket at PATH; NULL (errno set) when that fails. */
 struct line_client *line_client_connect(const char *path);
+/* A stream socket connected to the Unix socket at PATH (close-on-exec),
+ * or -1 (errno set): what line_client_connect() wraps, for callers that
+ * copy bytes rather than lines (asyncctl bridge). */
+int line_client_dial(const char *path);
+/* Wraps FD, an already connected stream socket, and takes it: the socket
+ * line_client_dial() gives, or one end of a socketpair whose other end a
+ * program such as ssh reads and writes. */
+struct line_client *line_client_open(int fd);
 /* Closes the connection and frees what it holds back. */
 void line_client_free(struct line_client *lc);
 /* Its socket, for callers that read or write around it. */
