@@ -13,9 +13,12 @@ top=$PWD
 packages=(build-essential autoconf automake libtool pkg-config
 	libevent-dev libjson-c-dev libcurl4-openssl-dev libssl-dev check
 	libsystemd-dev libinih-dev libsqlite3-dev systemd mandoc curl
-	ca-certificates libnss-wrapper)
-# What only the test command needs besides: clang and its libFuzzer.
-test_packages=(clang libclang-rt-14-dev python3-prometheus-client)
+	ca-certificates libnss-wrapper libncurses-dev)
+# What only the test command needs besides: clang and its libFuzzer, a
+# Prometheus parser, and a pseudo-terminal driver and terminal emulator
+# for asyncctl top.
+test_packages=(clang libclang-rt-14-dev python3-prometheus-client
+	python3-pexpect python3-pyte)
 
 # install_missing PACKAGE...: apt-get installs those not installed.
 install_missing() {

@@ -38,6 +38,7 @@ const struct ctl_command ctl_commands[] = {
 	 "clean [--state completed|failed] [--queue NAME]"},
 	{"info", cmd_info, 0, "info"},
 	{"metrics", cmd_metrics, OPTBIT(OPT_TEXTFILE), "metrics [--textfile PATH]"},
+	{"top", cmd_top, OPTBIT(OPT_LIMIT), "top [--limit N]"},
 	{"call", cmd_call, 0, "call METHOD [PARAMS_JSON]"},
 	{NULL, NULL, 0, NULL},
 };
