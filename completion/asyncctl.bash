@@ -54,7 +54,7 @@ _asyncctl()
 
 	local commands="sleep download read-file fetch-user process get list
 		cancel wait watch log queue pause resume restart rm clean info metrics
-		call"
+		top call"
 	local global="--socket --json --help --version"
 	local submit="--detach --label --after --timeout --queue --priority
 		--in --at --retry --retry-delay --after-any"
@@ -173,6 +173,7 @@ _asyncctl()
 		restart) opts+=" --detach --failed --queue" ;;
 		clean) opts+=" --state --queue" ;;
 		metrics) opts+=" --textfile" ;;
+		top) opts+=" --limit" ;;
 		esac
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return
