@@ -54,20 +54,39 @@ top_on_signal(int sig)
 /* Catches the signals that end the view or resize it, before curses
  * starts (it leaves handlers it did not set alone). No SA_RESTART: poll()
  * returns at once. */
+static const int top_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
+
+static void
+top_set_signals(void (*handler)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof top_signals / sizeof top_signals[0]; i++)
+		sigaction(top_signals[i], &sa, NULL);
+}
+
 static int
 top_catch_signals(void)
 {
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
-	struct sigaction sa;
-
 	if (pipe2(top_sigpipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -1;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = top_on_signal;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		sigaction(sigs[i], &sa, NULL);
+	top_set_signals(top_on_signal);
 	return 0;
+}
+
+/* The signals back to their defaults, then the self-pipe closed. */
+static void
+top_release_signals(void)
+{
+	if (top_sigpipe[0] < 0)
+		return;
+	top_set_signals(SIG_DFL);
+	close(top_sigpipe[0]);
+	close(top_sigpipe[1]);
+	top_sigpipe[0] = top_sigpipe[1] = -1;
 }
 
 static long long
@@ -196,6 +215,7 @@ top_got_queues(void *arg, uint64_t tag UNUSED, struct json_object *response)
 	struct json_object *queues = top_result(response, "queues");
 	int64_t unfinished = 0;
 
+	t->figures_asked = false; /* queue.list goes after daemon.info */
 	if (queues == NULL)
 		return;
 	json_object_put(t->queues);
@@ -232,7 +252,7 @@ top_lost(struct top *t)
 {
 	top_conn_free(t->conn);
 	t->conn = NULL;
-	t->watching = t->snapshot_asked = false;
+	t->watching = t->snapshot_asked = t->figures_asked = false;
 	t->lost_ms = top_clock_ms(CLOCK_REALTIME);
 }
 
@@ -289,11 +309,16 @@ top_tick(struct top *t)
 		top_status(t, "connected again to asyncd at %s",
 			   t->ctl->socket_path);
 	}
+	if (t->figures_asked)
+		return; /* a slow daemon does not get a pile of them */
 	if (top_conn_send(t->conn, "daemon.info", NULL, top_got_info, t,
 			  0) < 0 ||
 	    top_conn_send(t->conn, "queue.list", NULL, top_got_queues, t,
-			  0) < 0)
+			  0) < 0) {
 		top_lost(t);
+		return;
+	}
+	t->figures_asked = true;
 }
 
 /* Puts the selection back on its job after the order changed, or on the
@@ -617,15 +642,14 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 		top_jobs_free(&t.jobs);
 		return EXIT_UNREACHABLE;
 	}
+	status = EXIT_USAGE;
 	setlocale(LC_ALL, "");
 	if (top_catch_signals() < 0 ||
 	    (screen = newterm(NULL, stdout, stdin)) == NULL) {
 		fprintf(stderr, "asyncctl top: cannot drive the terminal "
 				"(TERM=%s)\n",
 			getenv("TERM") ? getenv("TERM") : "");
-		top_conn_free(t.conn);
-		top_jobs_free(&t.jobs);
-		return EXIT_USAGE;
+		goto out;
 	}
 	set_term(screen);
 	if (!top_can_draw()) {
@@ -634,9 +658,7 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 		fprintf(stderr, "asyncctl top: the terminal (TERM=%s) cannot "
 				"move its cursor\n",
 			getenv("TERM") ? getenv("TERM") : "");
-		top_conn_free(t.conn);
-		top_jobs_free(&t.jobs);
-		return EXIT_USAGE;
+		goto out;
 	}
 	cbreak();
 	noecho();
@@ -649,6 +671,8 @@ cmd_top(struct ctl *ctl, int argc, char **argv)
 	status = top_loop(&t);
 	endwin();
 	delscreen(screen);
+out:
+	top_release_signals();
 	top_log_free(t.log);
 	top_conn_free(t.conn);
 	top_jobs_free(&t.jobs);

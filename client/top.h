@@ -146,6 +146,7 @@ struct top {
 	char load[64];         /* /proc/loadavg, its first three figures */
 	bool watching;         /* the job.watch with all was answered */
 	bool snapshot_asked;   /* a job.watch with all is on its way */
+	bool figures_asked;    /* daemon.info and queue.list are on theirs */
 	long long lost_ms;     /* when the connection was lost, 0: it is up */
 	char status[256];      /* the message of the bottom line */
 	long long status_until;

@@ -263,10 +263,13 @@ def run(d, term):
     term.wait("a rate for job %d" % prog,
               lambda: re.search(r"\d/s", term.row_of(prog) or ""))
 
-    # l: its output, kept and live, in a pane; Esc comes back.
+    # l: its output, kept and live, in a pane that follows the last
+    # lines; g goes to the first one; Esc comes back.
     select(term, prog)
     term.send("l")
     term.wait_text(r"job %d \(process\): running" % prog)
+    term.wait_text(r"^output line \d+$")
+    term.send("g")
     term.wait_text(r"^output line 1$")
     term.send("\x1b")
     term.wait_text(r"^RUNNING \(2\)")
