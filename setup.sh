@@ -13,13 +13,14 @@ top=$PWD
 packages=(build-essential autoconf automake libtool pkg-config
 	libevent-dev libjson-c-dev libcurl4-openssl-dev libssl-dev check
 	libsystemd-dev libinih-dev libsqlite3-dev systemd mandoc curl
-	ca-certificates libnss-wrapper)
+	ca-certificates libnss-wrapper libncurses-dev)
 # What only the test command needs besides: clang and its libFuzzer, the
-# metrics parser, and sshd for the asyncctl -H tests (check_remote: they
-# run their own; on a machine run by systemd the package also starts the
-# system's sshd, which they never use).
+# metrics parser, sshd for the asyncctl -H tests (check_remote: they run
+# their own; on a machine run by systemd the package also starts the
+# system's sshd, which they never use), and a pseudo-terminal driver and
+# terminal emulator for asyncctl top.
 test_packages=(clang libclang-rt-14-dev python3-prometheus-client
-	openssh-server)
+	openssh-server python3-pexpect python3-pyte)
 
 # install_missing PACKAGE...: apt-get installs those not installed.
 install_missing() {

@@ -170,5 +170,7 @@ int cmd_restart(struct ctl *ctl, int argc, char **argv);
 int cmd_rm(struct ctl *ctl, int argc, char **argv);
 int cmd_clean(struct ctl *ctl, int argc, char **argv);
 int cmd_bridge(struct ctl *ctl, int argc, char **argv);
+/* top.c: the full-screen live view. */
+int cmd_top(struct ctl *ctl, int argc, char **argv);
 
 #endif

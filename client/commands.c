@@ -40,6 +40,7 @@ const struct ctl_command ctl_commands[] = {
 	{"batch", cmd_batch, OPTBIT(OPT_DETACH),
 	 "batch [--detach] < LINES (job.submit params, one JSON object a line)"},
 	{"metrics", cmd_metrics, OPTBIT(OPT_TEXTFILE), "metrics [--textfile PATH]"},
+	{"top", cmd_top, OPTBIT(OPT_LIMIT), "top [--limit N]"},
 	{"call", cmd_call, 0, "call METHOD [PARAMS_JSON]"},
 	{"bridge", cmd_bridge, 0, "bridge"},
 	{NULL, NULL, 0, NULL},

@@ -61,7 +61,7 @@ _asyncctl()
 
 	local commands="sleep download read-file fetch-user process get list
 		cancel wait watch log queue pause resume restart rm clean info metrics
-		batch call bridge"
+		batch top call bridge"
 	local global="-H --host --ssh --socket --json --help --version"
 	local submit="--detach --label --after --timeout --queue --priority
 		--in --at --retry --retry-delay --after-any"
@@ -196,6 +196,7 @@ _asyncctl()
 		metrics) opts+=" --textfile" ;;
 		batch) opts+=" --detach" ;;
 		bridge) opts="--socket --help" ;;
+		top) opts+=" --limit" ;;
 		esac
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return

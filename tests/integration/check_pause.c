@@ -932,6 +932,10 @@ START_TEST(paused_fetch_user_is_cancelled)
 
 	start_with_fifo_passwd(&n);
 	id = tc_submit(c, "{\"kind\":\"fetch-user\",\"args\":{\"uid\":4242}}");
+	/* Running, so that its look-up waits on the FIFO (a job paused while
+	 * still queued would never open it, and release_lookup() would wait
+	 * for a reader for ever). */
+	expect_event(c, id, "job.started");
 	set_paused(c, id, true, true);
 	cancel(c, id);
 	expect_failure(c, id, "cancelled");
