@@ -8,6 +8,8 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -699,4 +701,33 @@ run_suite(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+int
+td_free_port(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+void
+tctl_vrun(struct run_result *r, const char *sock, const char *stdin_data,
+	  const char *env_set, va_list ap)
+{
+	char *argv[40] = {(char *)td_path("ASYNCCTL", "client/asyncctl"),
+			  "--socket", (char *)sock};
+	int n = 3;
+
+	while (n < 39 && (argv[n] = va_arg(ap, char *)) != NULL)
+		n++;
+	argv[n] = NULL;
+	run_program(argv, stdin_data, env_set, -1, r);
 }

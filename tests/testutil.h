@@ -4,6 +4,7 @@
 #ifndef ASYNCD_TESTUTIL_H
 #define ASYNCD_TESTUTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,8 @@ int td_stop(struct tdaemon *d);
 /* Sends SIG (SIGKILL: a crash) and waits, keeping the directory for
  * td_restart(); returns the exit status (or 128+signal). */
 int td_halt(struct tdaemon *d, int sig);
+/* A TCP port of 127.0.0.1 that was free a moment ago. */
+int td_free_port(void);
 /* Milliseconds on the monotonic clock. */
 long long td_mono_ms(void);
 /* The path of the built program NAME ("daemon/asyncd"...). */
@@ -170,6 +173,10 @@ struct run_result {
 void run_program(char *const argv[], const char *stdin_data,
 		 const char *env_set, int uid, struct run_result *r);
 void run_result_free(struct run_result *r);
+/* Runs $ASYNCCTL --socket SOCK and the arguments in AP up to a NULL, with
+ * STDIN_DATA and ENV_SET as run_program() takes them. */
+void tctl_vrun(struct run_result *r, const char *sock, const char *stdin_data,
+	       const char *env_set, va_list ap);
 
 /* Writes LEN bytes of DATA to PATH, failing the test on error. */
 void write_file(const char *path, const void *data, size_t len, int mode);

@@ -29,16 +29,11 @@ teardown(void)
 static void
 ctl(struct run_result *r, ...)
 {
-	char *argv[24] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "--socket", d.sock};
-	int n = 3;
 	va_list ap;
 
 	va_start(ap, r);
-	while (n < 23 && (argv[n] = va_arg(ap, char *)) != NULL)
-		n++;
+	tctl_vrun(r, d.sock, NULL, NULL, ap);
 	va_end(ap);
-	argv[n] = NULL;
-	run_program(argv, NULL, NULL, -1, r);
 }
 
 #define CTL(r, ...) ctl(r, __VA_ARGS__, (char *)NULL)
@@ -47,16 +42,11 @@ ctl(struct run_result *r, ...)
 static void
 ctl_in(struct run_result *r, const char *stdin_data, ...)
 {
-	char *argv[24] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "--socket", d.sock};
-	int n = 3;
 	va_list ap;
 
 	va_start(ap, stdin_data);
-	while (n < 23 && (argv[n] = va_arg(ap, char *)) != NULL)
-		n++;
+	tctl_vrun(r, d.sock, stdin_data, NULL, ap);
 	va_end(ap);
-	argv[n] = NULL;
-	run_program(argv, stdin_data, NULL, -1, r);
 }
 
 START_TEST(sleep_waits_and_reports)

@@ -37,16 +37,11 @@ teardown(void)
 static void
 ctl_env(struct run_result *r, const char *env, ...)
 {
-	char *argv[32] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "--socket", d.sock};
-	int n = 3;
 	va_list ap;
 
 	va_start(ap, env);
-	while (n < 31 && (argv[n] = va_arg(ap, char *)) != NULL)
-		n++;
+	tctl_vrun(r, d.sock, NULL, env, ap);
 	va_end(ap);
-	argv[n] = NULL;
-	run_program(argv, NULL, env, -1, r);
 }
 
 #define CTL(r, ...) ctl_env(r, NULL, __VA_ARGS__, (char *)NULL)

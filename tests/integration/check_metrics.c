@@ -163,22 +163,6 @@ START_TEST(gauges_show_queued_and_running)
 }
 END_TEST
 
-/* A free TCP port on 127.0.0.1 (free a moment ago). */
-static int
-free_port(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof sin;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
 /* The whole HTTP/1.0 answer to REQUEST on 127.0.0.1:PORT. */
 static char *
 http(int port, const char *request)
@@ -206,7 +190,7 @@ http(int port, const char *request)
 START_TEST(metrics_listen_serves_get_metrics_and_nothing_else)
 {
 	char addr[40], *resp, *body, *m;
-	int port = free_port();
+	int port = td_free_port();
 	const char *extra[] = {"--metrics-listen", addr, NULL};
 
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);

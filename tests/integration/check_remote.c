@@ -50,22 +50,6 @@ struct tsshd {
 static struct tdaemon d;
 static struct tsshd s;
 
-/* A free TCP port on 127.0.0.1 (free a moment ago). */
-static int
-free_port(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof sin;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
 /* Whether something accepts connections on 127.0.0.1:PORT. */
 static bool
 port_open(int port)
@@ -244,7 +228,7 @@ sshd_start(struct tsshd *t)
 	if (geteuid() == 0)
 		mkdir("/run/sshd", 0755);
 	for (int i = 0; i < 5 && !up; i++) {
-		t->port = free_port();
+		t->port = td_free_port();
 		write_config(config, t->dir, t->port);
 		up = sshd_try_start(t, config, passwd, group);
 	}
@@ -569,7 +553,7 @@ START_TEST(a_failing_ssh_exits_3_with_its_message)
 	/* Nothing listens there. */
 	snprintf(closed, sizeof closed,
 	         "ssh -F /dev/null -p %d -o BatchMode=yes -o LogLevel=ERROR",
-	         free_port());
+	         td_free_port());
 	char *refused[] = {(char *)td_path("ASYNCCTL", "client/asyncctl"),
 	                   "-H",
 	                   (char *)dest(SELF),
