@@ -12,6 +12,9 @@
  *       cache is read from the database every time)
  *   bench-store list SOCK N PARAMS
  *       N job.list round trips with PARAMS (a JSON object), one at a time
+ *   bench-store call SOCK N METHOD PARAMS
+ *       the same for any METHOD (each on a new connection: a job.watch
+ *       registers the connection)
  *   bench-store pingpong N REQ RESP
  *       the raw baseline: a REQ-byte line answered by a RESP-byte line
  *       over a Unix socketpair, between two processes
@@ -28,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,24 +158,33 @@ report_latency(const char *name, double *samples, long n)
 	       samples[n * 99 / 100]);
 }
 
+/* N round trips of METHOD with PARAMS; FRESH: each on a new connection.
+ * Reports NAME's latency. */
 static int
-bench_list(const char *sock, long n, const char *params)
+bench_call(const char *sock, long n, const char *method, const char *params,
+	   bool fresh, const char *name)
 {
 	static struct bench_reader r;
 	double *t = malloc(sizeof *t * (size_t)n);
 	char req[300];
 
-	r.fd = bench_connect(sock);
+	r.fd = -1;
 	for (long i = 0; i < n; i++) {
+		if (r.fd < 0 || fresh) {
+			if (r.fd >= 0)
+				close(r.fd);
+			r.fd = bench_connect(sock);
+			r.start = r.end = 0;
+		}
 		int len = snprintf(req, sizeof req,
 				   "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":"
-				   "\"job.list\",\"params\":%s}\n", i + 1, params);
+				   "\"%s\",\"params\":%s}\n", i + 1, method, params);
 		double t0 = bench_now_s();
 		bench_write_all(r.fd, req, (size_t)len);
 		bench_response(&r);
 		t[i] = (bench_now_s() - t0) * 1e6;
 	}
-	report_latency("job_list", t, n);
+	report_latency(name, t, n);
 	free(t);
 	close(r.fd);
 	return 0;
@@ -357,7 +370,11 @@ main(int argc, char **argv)
 		return bench_get(argv[2], atol(argv[3]), atoll(argv[4]),
 				 atoll(argv[5]));
 	if (argc == 5 && strcmp(argv[1], "list") == 0)
-		return bench_list(argv[2], atol(argv[3]), argv[4]);
+		return bench_call(argv[2], atol(argv[3]), "job.list", argv[4],
+				  false, "job_list");
+	if (argc == 6 && strcmp(argv[1], "call") == 0)
+		return bench_call(argv[2], atol(argv[3]), argv[4], argv[5], true,
+				  "call");
 	if (argc == 5 && strcmp(argv[1], "pingpong") == 0)
 		return bench_pingpong(atol(argv[2]), (size_t)atol(argv[3]),
 				      (size_t)atol(argv[4]));

@@ -50,7 +50,9 @@ char *
 bench_read_line(struct bench_reader *r)
 {
 	for (;;) {
-		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+		char *nl = r->end > r->start
+				   ? memchr(r->buf + r->start, '\n', r->end - r->start)
+				   : NULL;
 		if (nl != NULL) {
 			char *line = r->buf + r->start;
 			*nl = '\0';
@@ -62,7 +64,12 @@ bench_read_line(struct bench_reader *r)
 			r->end -= r->start;
 			r->start = 0;
 		}
-		ssize_t n = read(r->fd, r->buf + r->end, sizeof r->buf - r->end);
+		if (r->end == r->cap) {
+			r->cap = r->cap ? r->cap * 2 : 1 << 20;
+			if ((r->buf = realloc(r->buf, r->cap)) == NULL)
+				abort();
+		}
+		ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
 		if (n <= 0)
 			return NULL;
 		r->end += (size_t)n;

@@ -11,11 +11,12 @@ int bench_connect(const char *path);
 /* Writes all LEN bytes of P to FD; exits on a failure. */
 void bench_write_all(int fd, const char *p, size_t len);
 
-/* A line reader over a socket. */
+/* A line reader over a socket; its buffer starts at 1 MiB and grows
+ * for a longer line (a job.watch all of many jobs). */
 struct bench_reader {
 	int fd;
-	char buf[1 << 20];
-	size_t start, end;
+	char *buf;
+	size_t cap, start, end;
 };
 
 /* The next line (NUL-terminated, without '\n'), or NULL at EOF. */

@@ -237,6 +237,7 @@ static const struct param_field list_fields[] = {
 struct watch_params {
 	bool all;
 	int64_t since; /* -1: not given */
+	int64_t limit; /* 0: not given */
 };
 
 /* id is read (rpc_job_id_fields) after all and since were checked. */
@@ -244,6 +245,8 @@ static const struct param_field watch_fields[] = {
 	{PARAM_BOOL("all", struct watch_params, all)},
 	{PARAM_INT("since", struct watch_params, since), .min = 0,
 	 .max = UINT32_MAX},
+	{PARAM_INT("limit", struct watch_params, limit), .min = 1,
+	 .max = PROTO_LIST_LIMIT_MAX},
 	{PARAM_ANY("id")},
 	PARAM_END,
 };
@@ -386,10 +389,19 @@ rpc_job_watch(struct rpc_call *call, struct json_object **result,
 			param_fail(err, "since", "goes with id, not with all");
 			return RPC_INVALID_PARAMS;
 		}
+		bool more = false;
 		*result = json_object_new_object();
 		json_object_object_add(*result, "jobs",
-				       watch_all(call->peer, call->conn));
+				       watch_all(call->peer, call->conn,
+						 (unsigned)p.limit, &more));
+		if (p.limit > 0)
+			json_object_object_add(*result, "more",
+					       json_object_new_boolean(more));
 		return 0;
+	}
+	if (p.limit > 0) {
+		param_fail(err, "limit", "goes with all, not with id");
+		return RPC_INVALID_PARAMS;
 	}
 	if (params_read_field(call->params, "", &rpc_job_id_fields[0], &id,
 			      err) < 0)

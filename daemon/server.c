@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -430,13 +431,32 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	conn_close_if_done(conn);
 }
 
-/* The peer finished sending; we answer what it sent before closing. */
+/* Whether the peer closed its end altogether, not only its sending
+ * side: then nobody will read what we write. A Unix socket says so at
+ * once (POLLHUP), without a write that fails. */
+static bool
+conn_peer_gone(struct conn *conn)
+{
+	struct pollfd pfd = {.fd = bufferevent_getfd(conn->bev),
+			     .events = POLLOUT};
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
+/* The peer finished sending; we answer what it sent before closing. A
+ * peer that is gone altogether gets its requests carried out, but its
+ * connection does not stay for watches nobody reads (it would, until an
+ * event failed to be written). */
 static void
 conn_read_eof(struct conn *conn)
 {
 	conn->read_eof = true;
 	conn_process(conn);
-	if (!conn->closing)
+	if (conn->closing)
+		return;
+	if (conn_peer_gone(conn))
+		conn_close(conn);
+	else
 		conn_close_if_done(conn);
 }
 

@@ -154,11 +154,13 @@ job_maybe_resume(struct job *job)
 }
 
 struct json_object *
-watch_all(const struct peer *peer, struct conn *conn)
+watch_all(const struct peer *peer, struct conn *conn, unsigned limit,
+	  bool *more)
 {
 	struct json_object *array = json_object_new_array();
 	struct watch_all *wa;
 	struct job *job;
+	unsigned listed = 0;
 
 	TAILQ_FOREACH(wa, &watch_alls, link)
 		if (wa->conn == conn)
@@ -173,7 +175,13 @@ watch_all(const struct peer *peer, struct conn *conn)
 		    job->state == JOB_FAILED)
 			continue;
 		watch_add(job, conn);
-		json_object_array_add(array, events_job_object(job));
+		/* Rendering is what costs: past the limit, only watched. */
+		if (limit == 0 || listed < limit) {
+			json_object_array_add(array, events_job_object(job));
+			listed++;
+		} else {
+			*more = true;
+		}
 	}
 	return array;
 }

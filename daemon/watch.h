@@ -20,8 +20,10 @@ void watch_remove_all(struct job *job);
  * to watch) and with every watch-all connection whose peer may see it. */
 void watch_new_job(struct job *job, struct conn *conn, bool watch);
 /* Makes CONN a watch-all connection for PEER and watches the unfinished
- * jobs PEER may see; returns them as job objects. */
-struct json_object *watch_all(const struct peer *peer, struct conn *conn);
+ * jobs PEER may see; returns them as job objects, newest first, at most
+ * LIMIT of them (0: all), setting *MORE when it left some out. */
+struct json_object *watch_all(const struct peer *peer, struct conn *conn,
+			      unsigned limit, bool *more);
 
 /* Where an event of JOB is written. With one watcher it is that
  * watcher's own output (no copy); with several, a buffer of its own

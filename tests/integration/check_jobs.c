@@ -929,6 +929,46 @@ START_TEST(shutdown_interrupts_jobs_and_refuses_new_ones)
 }
 END_TEST
 
+/* watch all with a limit: the newest N in the answer, "more", and the
+ * events of every job all the same. */
+START_TEST(watch_all_with_a_limit_lists_the_newest_and_watches_all)
+{
+	struct tconn *w = tc_open(d.sock);
+	struct json_object *r, *ev;
+	int64_t ids[4];
+
+	for (int i = 0; i < 4; i++)
+		ids[i] = submit_sleep(c, 60000, "\"watch\":false");
+	r = tc_call(w, "job.watch", "{\"all\":true,\"limit\":2}");
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 2);
+	ck_assert_int_eq(jint(r, "result.jobs.0.id"), ids[3]);
+	ck_assert_int_eq(jint(r, "result.jobs.1.id"), ids[2]);
+	ck_assert(json_object_get_boolean(jget(r, "result.more")));
+	json_object_put(r);
+	/* The oldest, left out of the answer, is watched. */
+	json_object_put(tc_call(c, "job.cancel", "{\"id\":%lld}", (long long)ids[0]));
+	ev = tc_wait_end(w, ids[0], 5000);
+	ck_assert_str_eq(jstr(ev, "params.error.code"), "cancelled");
+	json_object_put(ev);
+	r = tc_call(w, "job.watch", "{\"all\":true,\"limit\":10}");
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 3);
+	ck_assert(!json_object_get_boolean(jget(r, "result.more")));
+	json_object_put(r);
+	r = tc_call(w, "job.watch", "{\"all\":true}");
+	ck_assert_ptr_null(jget(r, "result.more"));
+	json_object_put(r);
+	r = tc_call(w, "job.watch", "{\"id\":%lld,\"limit\":2}", (long long)ids[1]);
+	assert_rpc_error(r, -32602, "limit");
+	json_object_put(r);
+	r = tc_call(w, "job.watch", "{\"all\":true,\"limit\":0}");
+	assert_rpc_error(r, -32602, "limit");
+	json_object_put(r);
+	for (int i = 1; i < 4; i++)
+		json_object_put(tc_call(c, "job.cancel", "{\"id\":%lld}", (long long)ids[i]));
+	tc_close(w);
+}
+END_TEST
+
 static Suite *
 jobs_suite(void)
 {
@@ -947,6 +987,7 @@ jobs_suite(void)
 	tcase_add_test(tc, idempotency_key_returns_the_existing_job);
 	tcase_add_test(tc, jobs_outlive_their_connection);
 	tcase_add_test(tc, watch_all_sees_current_and_future_jobs);
+	tcase_add_test(tc, watch_all_with_a_limit_lists_the_newest_and_watches_all);
 	tcase_add_test(tc, exactly_one_terminal_event_per_job);
 	suite_add_tcase(s, tc);
 

@@ -271,6 +271,35 @@ START_TEST(asyncctl_metrics_and_textfile)
 }
 END_TEST
 
+/* A client that watches jobs and then closes its socket altogether is
+ * let go at once, with its watches: the daemon does not wait for an
+ * event to fail to be written (it used to keep such connections). */
+START_TEST(a_closed_watcher_is_let_go_at_once)
+{
+	int64_t id;
+	bool one = false;
+
+	start(NULL);
+	id = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":60000},"
+			  "\"watch\":false}");
+	for (int i = 0; i < 5; i++) {
+		struct tconn *w = tc_open(d.sock);
+		json_object_put(tc_call(w, "job.watch", "{\"all\":true}"));
+		json_object_put(tc_call(w, "job.watch", "{\"id\":%lld}", (long long)id));
+		tc_close(w);
+	}
+	for (long long end = td_mono_ms() + 5000; !one && td_mono_ms() < end;) {
+		char *m = metrics();
+		one = value(m, "asyncd_connections_open", "-") == 1;
+		free(m);
+		if (!one)
+			usleep(20000);
+	}
+	ck_assert_msg(one, "closed watchers are still open");
+	json_object_put(tc_call(c, "job.cancel", "{\"id\":%lld}", (long long)id));
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -283,6 +312,7 @@ metrics_suite(void)
 	tcase_add_test(tc, gauges_show_queued_and_running);
 	tcase_add_test(tc, metrics_listen_serves_get_metrics_and_nothing_else);
 	tcase_add_test(tc, asyncctl_metrics_and_textfile);
+	tcase_add_test(tc, a_closed_watcher_is_let_go_at_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
