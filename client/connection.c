@@ -155,16 +155,7 @@ client_fast_output(void *arg, const char *line, size_t len)
 	struct output_event ev;
 	long n;
 
-	if (!outline_parse(line, len, &ev))
-		return false;
-	if (c->scratch_size < ev.data_len + 4) {
-		free(c->scratch);
-		c->scratch_size = ev.data_len + 4;
-		c->scratch = malloc(c->scratch_size);
-		if (c->scratch == NULL)
-			abort();
-	}
-	if ((n = outline_decode(&ev, c->scratch)) < 0)
+	if ((n = outline_read(line, len, &ev, &c->scratch, &c->scratch_size)) < 0)
 		return false;
 	c->answered = true;
 	c->on_output(c->on_output_arg, &ev, c->scratch, (size_t)n);

@@ -44,15 +44,7 @@ top_conn_fast_output(void *arg, const char *line, size_t len)
 	struct output_event ev;
 	long n;
 
-	if (!outline_parse(line, len, &ev))
-		return false;
-	if (tc->scratch_size < ev.data_len + 4) {
-		free(tc->scratch);
-		tc->scratch_size = ev.data_len + 4;
-		if ((tc->scratch = malloc(tc->scratch_size)) == NULL)
-			abort();
-	}
-	if ((n = outline_decode(&ev, tc->scratch)) < 0)
+	if ((n = outline_read(line, len, &ev, &tc->scratch, &tc->scratch_size)) < 0)
 		return false;
 	tc->on_output(tc->arg, &ev, tc->scratch, (size_t)n);
 	return true;

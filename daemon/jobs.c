@@ -196,6 +196,8 @@ job_vlog(const struct job *job, int priority, const char *msgid,
 				 (unsigned)job->owner.uid, error_code};
 	char text[900];
 
+	if (!log_wants(priority))
+		return;
 	vsnprintf(text, sizeof text, fmt, ap);
 	log_job(priority, &fields, msgid, "%s", text);
 }

@@ -30,6 +30,12 @@ log_set_level(int priority)
 	log_level = priority;
 }
 
+bool
+log_wants(int priority)
+{
+	return priority <= log_level;
+}
+
 int
 log_level_parse(const char *name)
 {

@@ -8,6 +8,9 @@
 
 /* Sets the most verbose priority written (LOG_ERR ... LOG_DEBUG). */
 void log_set_level(int priority);
+/* Whether a line of PRIORITY would be written: callers skip building
+ * one that would not (a line per job start is on a hot path). */
+bool log_wants(int priority);
 /* Parses "error", "warning", "notice", "info" or "debug"; -1 if none. */
 int log_level_parse(const char *name);
 /* Where lines go: "stderr" (with "<N>" priority prefixes, which journald

@@ -198,14 +198,9 @@ histogram(struct evbuffer *out, const char *name, const char *labels,
 				    labels, sep, bounds[i], h->le[i]);
 	evbuffer_add_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name,
 			    labels, sep, h->count);
-	if (labels[0] != '\0') {
-		evbuffer_add_printf(out, "%s_sum{%s} %.6f\n", name, labels, h->sum);
-		evbuffer_add_printf(out, "%s_count{%s} %llu\n", name, labels,
-				    h->count);
-	} else {
-		evbuffer_add_printf(out, "%s_sum %.6f\n", name, h->sum);
-		evbuffer_add_printf(out, "%s_count %llu\n", name, h->count);
-	}
+	/* "{}" is valid text format for no labels. */
+	evbuffer_add_printf(out, "%s_sum{%s} %.6f\n", name, labels, h->sum);
+	evbuffer_add_printf(out, "%s_count{%s} %llu\n", name, labels, h->count);
 }
 
 void

@@ -1,4 +1,5 @@
 /* job.output lines taken apart by their fixed layout. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "base64.h"
@@ -134,4 +135,19 @@ outline_decode(const struct output_event *ev, unsigned char *out)
 	if (ev->base64)
 		return base64_decode(ev->data, ev->data_len, out);
 	return unescape(ev->data, ev->data_len, out);
+}
+
+long
+outline_read(const char *line, size_t len, struct output_event *ev,
+	     unsigned char **buf, size_t *size)
+{
+	if (!outline_parse(line, len, ev))
+		return -1;
+	if (*size < ev->data_len + 4) {
+		free(*buf);
+		*size = ev->data_len + 4;
+		if ((*buf = malloc(*size)) == NULL)
+			abort();
+	}
+	return outline_decode(ev, *buf);
 }

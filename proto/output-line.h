@@ -26,5 +26,9 @@ bool outline_parse(const char *line, size_t len, struct output_event *ev);
  * number of bytes, or -1 when the data holds something this decoder does
  * not take (the caller falls back to json-c). */
 long outline_decode(const struct output_event *ev, unsigned char *out);
+/* Parses LINE and decodes its data into *BUF (grown as needed, *SIZE
+ * bytes); the decoded length, or -1 when LINE is not such an event. */
+long outline_read(const char *line, size_t len, struct output_event *ev,
+		  unsigned char **buf, size_t *size);
 
 #endif

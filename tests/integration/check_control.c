@@ -247,6 +247,22 @@ START_TEST(queue_params_are_checked)
 	ck_assert_ptr_nonnull(jget(r, "result.job"));
 	ck_assert_str_eq(jstr(r, "result.job.queue"), longname);
 	json_object_put(r);
+	/* The other methods' params, each refused with its field. */
+	static const char *const calls[][3] = {
+		{"queue.list", "{\"x\":1}", "x"},
+		{"queue.pause", "{}", "name"},
+		{"job.pause", "{}", "id"},
+		{"job.resume", "{\"id\":0}", "id"},
+		{"job.update", "{\"id\":1}", "priority"},
+		{"job.restart", "{\"id\":1,\"watch\":\"yes\"}", "watch"},
+		{"job.remove", "{\"id\":\"1\"}", "id"},
+		{"job.clean", "{\"queue\":\"a b\"}", "queue"},
+	};
+	for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+		r = tc_call(c, calls[i][0], "%s", calls[i][1]);
+		assert_rpc_error(r, -32602, calls[i][2]);
+		json_object_put(r);
+	}
 	/* Only uid 0 names another owner. */
 	if (geteuid() != 0) {
 		r = tc_call(c, "queue.set", "{\"name\":\"x\",\"max_running\":1,\"owner\":%u}",

@@ -103,6 +103,9 @@ START_TEST(counters_move_as_jobs_run)
 	ck_assert(value(before, "asyncd_build_info", "version=" PACKAGE_VERSION) == 1);
 	ck_assert(value(before, "process_start_time_seconds", "-") > 1.7e9);
 	ck_assert(value(before, "asyncd_connections_open", "-") >= 1);
+	struct json_object *r = tc_call(c, "daemon.metrics", "{\"kind\":\"sleep\"}");
+	assert_rpc_error(r, -32602, "kind");
+	json_object_put(r);
 	for (int i = 0; i < 3; i++)
 		submit("{\"kind\":\"sleep\",\"args\":{\"ms\":20}}");
 	submit("{\"kind\":\"read-file\",\"args\":{\"path\":\"/no/such/file\"}}");
