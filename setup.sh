@@ -13,7 +13,7 @@ top=$PWD
 packages=(build-essential autoconf automake libtool pkg-config
 	libevent-dev libjson-c-dev libcurl4-openssl-dev libssl-dev check
 	libsystemd-dev libinih-dev libsqlite3-dev systemd mandoc curl
-	ca-certificates libnss-wrapper libncurses-dev)
+	ca-certificates libnss-wrapper libncurses-dev libseccomp-dev)
 # What only the test command needs besides: clang and its libFuzzer, the
 # metrics parser, sshd for the asyncctl -H tests (check_remote: they run
 # their own; on a machine run by systemd the package also starts the

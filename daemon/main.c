@@ -7,13 +7,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 
 #include "activation.h"
 #include "config.h"
-#include "kinds/download/curl-loop.h"
+#include "kinds/download/netproc.h"
 #include "runtime.h"
 #include "jobs.h"
 #include "log.h"
@@ -174,10 +173,7 @@ main(int argc, char **argv)
 	daemon_base = event_base_new();
 	if (daemon_base == NULL)
 		fatalx("cannot create the event loop");
-	/* Before any thread starts. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		fatalx("cannot initialise libcurl");
-	curl_loop_init();
+	netproc_init();
 	state_dir = state_dir_resolve(daemon_opts.state_dir);
 	if (state_dir != NULL && state_dir_open(state_dir) < 0)
 		return 1;
@@ -229,12 +225,12 @@ main(int argc, char **argv)
 	metrics_http_free();
 	/* The jobs first: the kind of each job still running lets go of it
 	 * (its free hook), so that no done function looks at a job again.
-	 * Then the pool and libcurl hand what is left to its owners, which
-	 * free it. */
+	 * Then the pool hands what is left to its owners, which free it,
+	 * and the network process, with nothing left to do, is told to go. */
 	jobs_free();
 	metrics_free();
 	pool_free();
-	curl_loop_free();
+	netproc_free();
 	user_cache_free();
 	rpc_free();
 	event_free(sigterm);
@@ -255,7 +251,6 @@ main(int argc, char **argv)
 	free(state_dir);
 	free(option_state.config_file);
 	libevent_global_shutdown();
-	curl_global_cleanup();
 	log_notice("stopped");
 	return 0;
 }

@@ -293,14 +293,23 @@ spawn_start(const struct spawn_spec *spec, struct spawn_proc *proc,
 	pid_t pid;
 
 	error->stage = SPAWN_STAGE_PARENT;
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-	    pipe2(prog, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0 ||
-	    spawn_nonblock(out[0]) < 0 || spawn_nonblock(err[0]) < 0 ||
-	    spawn_nonblock(prog[0]) < 0)
+	if (pipe2(report, O_CLOEXEC) < 0)
 		goto fail;
-	child = (struct spawn_child){.spec = spec, .out_fd = out[1],
-				    .err_fd = err[1], .progress_fd = prog[1],
-				    .report_fd = report[1]};
+	if (spec->helper) {
+		child = (struct spawn_child){.spec = spec, .out_fd = 1,
+					    .err_fd = 2,
+					    .progress_fd = spec->channel_fd,
+					    .report_fd = report[1]};
+	} else {
+		if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+		    pipe2(prog, O_CLOEXEC) < 0 || spawn_nonblock(out[0]) < 0 ||
+		    spawn_nonblock(err[0]) < 0 || spawn_nonblock(prog[0]) < 0)
+			goto fail;
+		child = (struct spawn_child){.spec = spec, .out_fd = out[1],
+					    .err_fd = err[1],
+					    .progress_fd = prog[1],
+					    .report_fd = report[1]};
+	}
 	pid = spawn_clone(&child, &pidfd);
 	if (pid < 0)
 		goto fail;

@@ -31,6 +31,12 @@ struct spawn_spec {
 	gid_t gid;
 	const gid_t *groups;
 	size_t ngroups;
+	/* A helper of the daemon's own (the network process) rather than a
+	 * job's program: CHANNEL_FD is its descriptor 3 instead of a
+	 * progress pipe, and its stdout and stderr are the daemon's. No
+	 * pipes are made; the spawn_proc's are -1. */
+	bool helper;
+	int channel_fd;
 };
 
 /* A running child: its pidfd and the daemon's (non-blocking,

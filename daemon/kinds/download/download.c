@@ -1,19 +1,20 @@
-/* download: fetches a URL (transfer.c) into DEST.part written
- * and hashed on the worker pool (file.c) and renamed to DEST at
- * the end, or streamed to the watchers as job.output "data" chunks. The
- * args and where the file goes: args.c.
+/* download: fetches a URL into DEST.part and renames it to DEST at the
+ * end, or streams it to the watchers as job.output "data" chunks. The
+ * transfer runs in the network process (transfer.c, netproc.c), which
+ * writes and hashes the file through the descriptor this side opened as
+ * the user (file.c). The args and where the file goes: args.c.
  *
- * A job goes: opening the file (pool) -> transfer (loop) [-> waiting to
- * retry -> transfer ...] -> committing the file (pool) -> completed; or,
- * on a failure or a stop, -> discarding the file (pool) -> failed. This
- * file holds the job's side of it: the file, the end, and the kind.
+ * A job goes: opening the file (pool) -> transfer (network process, with
+ * its retries) -> committing the file (pool) -> completed; or, on a
+ * failure or a stop, -> discarding the file (pool) -> failed. This file
+ * holds the job's side of it: the file, the end, and the kind.
  *
  * Across a restart a download to a file continues DEST.part. Once a
  * response's headers are in, the job's resume note holds the resolved
  * DEST and the validator of the body (a strong ETag, else Last-Modified);
  * a stop for a restart keeps DEST.part, written and flushed, and adds its
- * size. The next attempt opens that part as `resume` does (its bytes are
- * hashed on the pool) and asks for the rest with Range and If-Range: a
+ * size. The next attempt opens that part as `resume` does (the network
+ * process hashes its bytes again) and asks for the rest with Range and If-Range: a
  * 206 is appended, a 200 (another version) empties the part first. After
  * a crash the part's size on disk is the offset. Without a validator
  * nothing says the part is still the server's file: it starts over.
@@ -32,6 +33,7 @@
 #include "../../msgids.h"
 #include "../../xmalloc.h"
 #include "download.h"
+#include "netproc.h"
 
 /* ---- Set-up and release ------------------------------------------------- */
 
@@ -51,7 +53,7 @@ download_read_note(struct download *d)
 	    json_object_get_string(path)[0] == '/' &&
 	    json_object_object_get_ex(note, "validator", &v) &&
 	    json_object_is_type(v, json_type_string) &&
-	    json_object_get_string_len(v) <= DL_VALIDATOR_MAX) {
+	    json_object_get_string_len(v) <= NET_VALIDATOR_MAX) {
 		d->note_path = xstrdup(json_object_get_string(path));
 		d->validator = xstrdup(json_object_get_string(v));
 		if (json_object_object_get_ex(note, "offset", &off))
@@ -82,7 +84,6 @@ download_new(struct job *job, struct json_object *args)
 	d->total = -1;
 	d->started_ms = now_mono_ms();
 	download_read_note(d);
-	download_transfer_init(d);
 	job->priv = d;
 	return d;
 }
@@ -90,12 +91,12 @@ download_new(struct job *job, struct json_object *args)
 static void
 download_free(struct download *d)
 {
-	download_transfer_free(d);
 	download_file_free(d->file);
 	EVP_MD_CTX_free(d->sha);
 	d->job->priv = NULL;
 	download_args_free(&d->args);
 	free(d->content_type);
+	free(d->url);
 	free(d->validator);
 	free(d->note_path);
 	free(d);
@@ -144,17 +145,22 @@ download_discarded(void *arg, int err UNUSED)
 	download_fail_now(d);
 }
 
-/* Stops whatever runs and fails the job once the file is dealt with:
- * DEST.part goes unless resume or a restart continues it (and always
- * after a checksum mismatch). */
+/* Whether DEST.part stays when the job fails: for resume or a restart to
+ * continue it, never after a checksum mismatch. */
+static bool
+download_keeps_part(const struct download *d)
+{
+	return d->keep_for_restart ||
+	       (d->args.resume && d->fail_code != NULL &&
+		strcmp(d->fail_code, JOBERR_CHECKSUM_MISMATCH) != 0);
+}
+
+/* Fails the job once the file is dealt with; the transfer is over. */
 static void
 download_abort(struct download *d)
 {
-	bool keep = d->keep_for_restart ||
-		    (d->args.resume && d->fail_code != NULL &&
-		     strcmp(d->fail_code, JOBERR_CHECKSUM_MISMATCH) != 0);
+	bool keep = download_keeps_part(d);
 
-	download_transfer_stop(d);
 	d->phase = DL_ENDING;
 	if (d->file != NULL)
 		download_file_discard(d->file, keep, download_discarded);
@@ -174,7 +180,7 @@ download_complete(struct download *d, const char *path, const char *sha_hex)
 {
 	struct job *job = d->job;
 	struct json_object *r = json_object_new_object();
-	const char *url = download_transfer_url(d);
+	const char *url = d->url != NULL ? d->url : d->args.url;
 
 	json_object_object_add(r, "path", json_string_or_null(path));
 	json_object_object_add(r, "bytes", json_object_new_int64((int64_t)d->have));
@@ -197,20 +203,14 @@ download_committed(void *arg, int err)
 
 	if (err != 0) {
 		download_record_errno(d, err, download_file_path(d->file));
-	} else if (download_file_mismatch(d->file)) {
-		download_record(d, JOBERR_CHECKSUM_MISMATCH,
-				"SHA-256 is %s, not %s",
-				download_file_sha256(d->file),
-				d->args.want_sha);
-	} else {
-		char *path = xstrdup(download_file_path(d->file));
-		char sha[65];
-		snprintf(sha, sizeof sha, "%s", download_file_sha256(d->file));
-		download_complete(d, path, sha);
-		free(path);
+		download_abort(d);
 		return;
 	}
-	download_abort(d);
+	char *path = xstrdup(download_file_path(d->file));
+	char sha[65];
+	snprintf(sha, sizeof sha, "%s", d->sha256);
+	download_complete(d, path, sha);
+	free(path);
 }
 
 static void
@@ -221,9 +221,17 @@ download_succeeded(struct download *d)
 	char hex[65] = "";
 
 	if (d->file != NULL) {
+		if (d->args.want_sha != NULL &&
+		    strcasecmp(d->args.want_sha, d->sha256) != 0) {
+			/* Nothing is renamed, and the part goes. */
+			download_record(d, JOBERR_CHECKSUM_MISMATCH,
+					"SHA-256 is %s, not %s", d->sha256,
+					d->args.want_sha);
+			download_abort(d);
+			return;
+		}
 		d->phase = DL_COMMITTING;
-		download_file_commit(d->file, d->args.want_sha,
-				     download_committed);
+		download_file_commit(d->file, download_committed);
 		return;
 	}
 	job_output_end(d->job, STREAM_DATA);
@@ -270,35 +278,19 @@ download_save_note(struct download *d, int64_t offset)
 	json_object_put(note);
 }
 
-/* Bytes reached the file: go on if the transfer waited, stop on an
- * error. */
-static void
-download_drained(void *arg, int err)
-{
-	struct download *d = arg;
-
-	if (d->phase != DL_TRANSFER && d->phase != DL_RETRY_WAIT)
-		return;
-	if (err != 0) {
-		download_record_errno(d, err, download_file_path(d->file));
-		download_abort(d);
-	} else if (d->paused && d->in_multi && !d->job->paused &&
-		   !download_file_full(d->file)) {
-		download_transfer_unpause(d);
-	}
-}
-
 static void
 download_opened(void *arg, int err)
 {
 	struct download *d = arg;
 
-	if (err != 0) {
-		download_record_errno(d, err, download_file_path(d->file));
+	if (err != 0 || d->fail_code != NULL) { /* or cancelled meanwhile */
+		if (err != 0)
+			download_record_errno(d, err,
+					      download_file_path(d->file));
 		download_abort(d);
 		return;
 	}
-	d->have = download_file_resumed(d->file);
+	d->have = (uint64_t)download_file_size(d->file);
 	if (d->note_path != NULL) {
 		bool moved = d->note_offset >= 0 &&
 			     d->have != (uint64_t)d->note_offset;
@@ -333,7 +325,7 @@ download_open_file(struct download *d)
 	char *name = download_args_file_name(d->args.url);
 
 	spec.name = name;
-	d->file = download_file_new(&spec, download_drained, d);
+	d->file = download_file_new(&spec, d);
 	free(name);
 	d->phase = DL_OPENING;
 	download_file_open(d->file, download_opened);
@@ -361,7 +353,7 @@ download_cancel(struct job *job)
 {
 	struct download *d = job->priv;
 
-	if (d == NULL || d->phase == DL_ENDING)
+	if (d == NULL || d->phase == DL_ENDING || d->stopping)
 		return;
 	/* A part with a known validator is worth keeping for the next
 	 * start; without one it would start over anyway. */
@@ -369,32 +361,35 @@ download_cancel(struct job *job)
 			      d->file != NULL && d->validator != NULL;
 	/* jobs.c reports the stop's own reason. */
 	download_record(d, JOBERR_CANCELLED, "cancelled");
-	download_abort(d);
+	if (download_transfer_stop(d, download_keeps_part(d)))
+		return; /* aborted() follows */
+	if (d->phase == DL_OPENING || d->phase == DL_COMMITTING)
+		download_file_cancel(d->file); /* its callback aborts */
+	else
+		download_abort(d);
 }
 
-/* Tears the job down at a forced shutdown: the transfer leaves libcurl;
- * the file is let go as it is (download_file_release). */
+/* Tears the job down at a forced shutdown: the network process forgets
+ * the transfer; the file is let go as it is (download_file_release). */
 static void
 download_release(struct job *job)
 {
 	struct download *d = job->priv;
 
+	download_transfer_forget(d);
 	download_file_release(d->file);
 	d->file = NULL;
 	download_free(d);
 }
 
-/* The watchers drained: a paused stream goes on, unless job.pause
- * holds it too. */
+/* The watchers drained: a stream's window opens again. */
 static void
 download_resume(struct job *job)
 {
 	struct download *d = job->priv;
 
-	if (d == NULL || d->file != NULL || !d->paused || !d->in_multi ||
-	    job->paused)
-		return;
-	download_transfer_unpause(d);
+	if (d != NULL && d->file == NULL)
+		download_transfer_drained(d);
 }
 
 /* job.pause and job.resume: the transfer's business (transfer.c). */

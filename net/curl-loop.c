@@ -23,12 +23,11 @@
 
 #include <event2/event.h>
 
-#include "../../log.h"
-#include "../../runtime.h"
-#include "../../xmalloc.h"
+#include "../daemon/log.h"
+#include "../daemon/xmalloc.h"
 #include "curl-loop.h"
 
-/* A transfer added by a kind. */
+/* A transfer added by transfer.c. */
 struct curl_loop_xfer {
 	CURL *easy;
 	curl_loop_done_fn done;
@@ -42,6 +41,7 @@ struct curl_loop_sock {
 	struct event *ev;
 };
 
+static struct event_base *base;
 static CURLM *multi;
 static struct event *timer_ev;
 static LIST_HEAD(, curl_loop_xfer) xfers = LIST_HEAD_INITIALIZER(xfers);
@@ -134,12 +134,12 @@ curl_loop_watch(curl_socket_t s, int what, struct curl_loop_sock *sock)
 	if (sock == NULL) {
 		sock = xmalloc(sizeof *sock);
 		sock->fd = s;
-		sock->ev = event_new(daemon_base, s, flags,
+		sock->ev = event_new(base, s, flags,
 				     curl_loop_socket_event, NULL);
 		curl_multi_assign(multi, s, sock);
 	} else {
 		event_del(sock->ev);
-		event_assign(sock->ev, daemon_base, s, flags,
+		event_assign(sock->ev, base, s, flags,
 			     curl_loop_socket_event, NULL);
 	}
 	if (sock->ev == NULL || event_add(sock->ev, NULL) < 0)
@@ -168,12 +168,13 @@ curl_loop_socket_cb(CURL *easy UNUSED, curl_socket_t s, int what, void *userp UN
 }
 
 void
-curl_loop_init(void)
+curl_loop_init(struct event_base *b)
 {
+	base = b;
 	multi = curl_multi_init();
 	if (multi == NULL)
 		fatalx("curl_multi_init failed");
-	timer_ev = evtimer_new(daemon_base, curl_loop_timer_event, NULL);
+	timer_ev = evtimer_new(base, curl_loop_timer_event, NULL);
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, curl_loop_socket_cb);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, curl_loop_timer_cb);
 }

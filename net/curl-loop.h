@@ -1,10 +1,11 @@
-/* libcurl's multi interface driven by the daemon's event loop: one multi
+/* libcurl's multi interface driven by asyncd-net's event loop: one multi
  * handle, its sockets watched by libevent, its timer a libevent timer. No
  * thread per transfer. All of it runs on the loop thread. */
 #ifndef ASYNCD_CURL_LOOP_H
 #define ASYNCD_CURL_LOOP_H
 
 #include <curl/curl.h>
+#include <event2/event.h>
 
 /* Called on the loop once a transfer added with curl_loop_add() has
  * ended, after its handle left the multi handle: the callee owns EASY
@@ -15,8 +16,8 @@ typedef void (*curl_loop_done_fn)(CURL *easy, CURLcode result, void *arg);
  * libcurl's. The owner cleans up; nothing can be added any more. */
 #define CURL_LOOP_DROPPED ((CURLcode)CURL_LAST)
 
-/* Sets up the multi handle on daemon_base. */
-void curl_loop_init(void);
+/* Sets up the multi handle on BASE. */
+void curl_loop_init(struct event_base *base);
 /* Takes the transfers still added out of libcurl and hands each back to
  * its done callback with CURL_LOOP_DROPPED, so that its owner frees what
  * it holds; then frees the multi handle. */
