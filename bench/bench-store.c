@@ -15,6 +15,12 @@
  *   bench-store call SOCK N METHOD PARAMS
  *       the same for any METHOD (each on a new connection: a job.watch
  *       registers the connection)
+ *   bench-store contend SOCK N PARAMS
+ *       N daemon.info round trips alone (the baseline), then N more
+ *       while another client pages job.list with PARAMS from the newest
+ *       job to the oldest (next_before_id, or the last id of a full
+ *       page), over and over; the p50 and p99 of both, and the pager's
+ *       pages, whole passes and slowest page
  *   bench-store pingpong N REQ RESP
  *       the raw baseline: a REQ-byte line answered by a RESP-byte line
  *       over a Unix socketpair, between two processes
@@ -35,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -233,6 +240,118 @@ bench_get(const char *sock, long n, long long lo, long long hi)
 	return 0;
 }
 
+/* What the paging client of bench_contend counts, in shared memory. */
+struct pager_stats {
+	long pages, passes;
+	double slowest_us;
+};
+
+/* job.list's PARAMS with before_id BEFORE (0: none) into REQ. */
+static int
+list_request(char *req, size_t size, long id, const char *params,
+	     long long before)
+{
+	const char *rest = params + 1; /* past the '{' */
+
+	if (before <= 0)
+		return snprintf(req, size,
+				"{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":"
+				"\"job.list\",\"params\":%s}\n", id, params);
+	return snprintf(req, size,
+			"{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":"
+			"\"job.list\",\"params\":{\"before_id\":%lld%s%s}\n",
+			id, before, *rest == '}' ? "" : ",", rest);
+}
+
+/* Where the next page of a job.list answer LINE starts: next_before_id,
+ * or the last job's id when the page is full (LIMIT jobs), else 0. */
+static long long
+next_page(const char *line, long limit)
+{
+	long long next = bench_field(line, "next_before_id"), last = 0;
+	long n = 0;
+
+	if (next > 0)
+		return next;
+	for (const char *p = line; (p = strstr(p, "{\"id\":")) != NULL; p++) {
+		last = atoll(p + 6);
+		n++;
+	}
+	return n >= limit ? last : 0;
+}
+
+/* Pages job.list with PARAMS, newest to oldest, until killed. */
+static void
+pager(const char *sock, const char *params, struct pager_stats *st)
+{
+	static struct bench_reader r;
+	long long lim = bench_field(params, "limit"), before = 0;
+	long limit = lim > 0 ? (long)lim : 100;
+	char req[512];
+
+	r.fd = bench_connect(sock);
+	for (long i = 1;; i++) {
+		int len = list_request(req, sizeof req, i, params, before);
+		double t0 = bench_now_s();
+		bench_write_all(r.fd, req, (size_t)len);
+		char *l = bench_response(&r);
+		double us = (bench_now_s() - t0) * 1e6;
+		if (us > st->slowest_us)
+			st->slowest_us = us;
+		st->pages++;
+		if ((before = next_page(l, limit)) == 0)
+			st->passes++;
+	}
+}
+
+/* N daemon.info round trips on R into T (microseconds). */
+static void
+info_times(struct bench_reader *r, double *t, long n)
+{
+	for (long i = 0; i < n; i++) {
+		double t0 = bench_now_s();
+		info(r);
+		t[i] = (bench_now_s() - t0) * 1e6;
+	}
+}
+
+static int
+bench_contend(const char *sock, long n, const char *params)
+{
+	static struct bench_reader r;
+	double *t = malloc(sizeof *t * (size_t)n);
+	struct pager_stats *st;
+	pid_t pid;
+
+	if (params[0] != '{')
+		return 2;
+	st = mmap(NULL, sizeof *st, PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (st == MAP_FAILED)
+		die("mmap");
+	r.fd = bench_connect(sock);
+	info_times(&r, t, n);
+	report_latency("info_alone", t, n);
+	if ((pid = fork()) < 0)
+		die("fork");
+	if (pid == 0) {
+		pager(sock, params, st);
+		_exit(0);
+	}
+	while (st->pages == 0)
+		usleep(1000);
+	info_times(&r, t, n);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	report_latency("info_paging", t, n);
+	printf("pager_pages %ld pages\npager_passes %ld passes\n"
+	       "pager_slowest_page %.1f us\n",
+	       st->pages, st->passes, st->slowest_us);
+	free(t);
+	close(r.fd);
+	return 0;
+}
+
 static int
 bench_pingpong(long n, size_t req_len, size_t resp_len)
 {
@@ -375,6 +494,8 @@ main(int argc, char **argv)
 	if (argc == 6 && strcmp(argv[1], "call") == 0)
 		return bench_call(argv[2], atol(argv[3]), argv[4], argv[5], true,
 				  "call");
+	if (argc == 5 && strcmp(argv[1], "contend") == 0)
+		return bench_contend(argv[2], atol(argv[3]), argv[4]);
 	if (argc == 5 && strcmp(argv[1], "pingpong") == 0)
 		return bench_pingpong(atol(argv[2]), (size_t)atol(argv[3]),
 				      (size_t)atol(argv[4]));

@@ -9,8 +9,11 @@
 #    --keep-finished 10000: random ids among the oldest 9,700 kept), beside
 #    job.get of the newest job (in memory) and a raw Unix-socket round trip
 #    of the same request and response sizes.
-# 3. 1,000,000 finished jobs (--keep-finished 1000000): RSS once they
-#    ended; then the restart, exec of asyncd to the first answer to
+# 3. 1,000,000 finished jobs (--keep-finished 1000000) and 10 fetch-user
+#    jobs older than them: RSS once they ended; daemon.info's p99 while
+#    another client pages job.list through a rare kind (an index) and
+#    through failed jobs (none: a bounded scan per answer), beside its
+#    p99 with no other client; then the restart, exec of asyncd to the first answer to
 #    daemon.info, beside an empty start (--state-dir none, and a new state
 #    directory), and once more with the database dropped from the page
 #    cache first.
@@ -101,6 +104,8 @@ stop_daemon $get_pid
 big=(--state-dir "$dir/big" --keep-finished 1000000)
 start_daemon "$dir/big.sock" "${big[@]}"
 big_pid=$pid
+"$store" call "$dir/big.sock" 10 job.submit \
+	'{"kind":"fetch-user","args":{"uid":0},"watch":false}' >/dev/null
 "$store" fill "$dir/big.sock" 1000000 >"$dir/fill"
 "$store" rss "$big_pid" >>"$dir/fill"
 # job.list among them: a filter that matches nothing (running), beside
@@ -108,6 +113,10 @@ big_pid=$pid
 for _ in $(seq "$runs"); do
 	as list-running/job_list_p50 "$store" list "$dir/big.sock" 50 '{"state":"running"}'
 	as list-newest/job_list_p50 "$store" list "$dir/big.sock" 50 '{}'
+	"$store" contend "$dir/big.sock" 3000 '{"kind":"fetch-user"}' |
+		awk '{ print "contend-kind-" $1, $2 }'
+	"$store" contend "$dir/big.sock" 3000 '{"state":"failed"}' |
+		awk '{ print "contend-failed-" $1, $2 }'
 done >>"$dir/figures"
 stop_daemon $big_pid
 db_mib=$(du -sm "$dir/big" | cut -f1)
@@ -168,6 +177,13 @@ lr=$(median list-running) ln=$(median list-newest)
 printf '   %-50s %8s us   ratio to the newest 100 %s\n' \
 	"job.list state running (matches none), p50" "$lr" "$(ratio "$lr" "$ln")"
 printf '   %-50s %8s us\n' "job.list, the newest 100, no filter, p50" "$ln"
+echo "   daemon.info p99 while another client pages job.list (contend SOCK 3000 PARAMS)"
+for f in kind failed; do
+	params=$([ $f = kind ] && echo '{"kind":"fetch-user"}' || echo '{"state":"failed"}')
+	a=$(median contend-$f-info_alone_p99) p=$(median contend-$f-info_paging_p99)
+	printf '     %-24s %8s us   alone %s us, ratio %s; slowest page %s us\n' \
+		"$params" "$p" "$a" "$(ratio "$p" "$a")" "$(median contend-$f-pager_slowest_page)"
+done
 b=$(median big-restart_ms) z=$(median none-restart_ms)
 printf '   %-50s %8s ms   ratio to none %s; RSS %s KiB\n' "restart, 1,000,000 finished, page cache warm" \
 	"$b" "$(ratio "$b" "$z")" "$(median big-started_rss)"

@@ -274,12 +274,13 @@ idvec_has(const struct idvec *l, uint64_t id)
 /* The caller's failed jobs (in --queue if given), oldest first, that no
  * later job was restarted from: running restart --failed again restarts
  * what failed again, not the jobs already restarted. Pages through
- * job.list with before_id. */
+ * job.list with before_id (next_before_id when an answer is short). */
 static int
 failed_jobs(struct ctl *ctl, struct idvec *todo)
 {
 	struct idvec failed = {0}, restarted = {0};
 	uint64_t before = 0;
+	struct json_object *next;
 	size_t n;
 	int status;
 
@@ -308,8 +309,12 @@ failed_jobs(struct ctl *ctl, struct idvec *todo)
 				idvec_add(&failed, id);
 			before = id;
 		}
+		/* An answer the daemon cut short says where the rest is. */
+		next = result_of(r, "next_before_id");
+		if (next != NULL)
+			before = (uint64_t)json_object_get_int64(next);
 		json_object_put(r);
-	} while (n == PROTO_LIST_LIMIT_MAX);
+	} while (n == PROTO_LIST_LIMIT_MAX || next != NULL);
 	/* Newest first in the list: restart the oldest first. */
 	for (size_t i = failed.n; i > 0; i--)
 		if (!idvec_has(&restarted, failed.v[i - 1]))

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "../proto/jsonrpc.h"
+#include "../proto/proto.h"
 #include "asyncctl.h"
 #include "connection.h"
 #include "render.h"
@@ -35,30 +36,57 @@ cmd_get(struct ctl *ctl, int argc, char **argv)
 	return EXIT_OK;
 }
 
-int
-cmd_list(struct ctl *ctl, int argc, char **argv)
+/* One job.list request of asyncctl list: LIMIT jobs below BEFORE (0:
+ * from the newest). */
+static struct json_object *
+list_params(struct ctl *ctl, int64_t limit, uint64_t before)
 {
-	struct json_object *p = json_object_new_object(), *r;
-	int status;
+	struct json_object *p = json_object_new_object();
 
-	if (argc != 0) {
-		json_object_put(p);
-		return ctl_usage("list", "unexpected argument: %s", argv[0]);
-	}
 	if (ctl->state != NULL)
 		json_object_object_add(p, "state", json_object_new_string(ctl->state));
 	if (ctl->kind != NULL)
 		json_object_object_add(p, "kind", json_object_new_string(ctl->kind));
 	if (ctl->queue != NULL)
 		json_object_object_add(p, "queue", json_object_new_string(ctl->queue));
-	if (ctl->limit >= 0)
-		json_object_object_add(p, "limit", json_object_new_int64(ctl->limit));
-	if ((r = ctl_call(ctl, "job.list", p, &status)) == NULL)
-		return status;
-	if (!ctl->json)
-		render_job_table(stdout, result_of(r, "jobs"));
-	json_object_put(r);
-	return EXIT_OK;
+	json_object_object_add(p, "limit", json_object_new_int64(limit));
+	if (before != 0)
+		json_object_object_add(p, "before_id",
+				       json_object_new_int64((int64_t)before));
+	return p;
+}
+
+int
+cmd_list(struct ctl *ctl, int argc, char **argv)
+{
+	int64_t want = ctl->limit >= 0 ? ctl->limit : PROTO_LIST_LIMIT_DEFAULT;
+	struct json_object *all, *r, *jobs, *next;
+	uint64_t before = 0;
+	int status = EXIT_OK;
+
+	if (argc != 0)
+		return ctl_usage("list", "unexpected argument: %s", argv[0]);
+	all = json_object_new_array();
+	/* An answer cut short by the daemon's bound of work says where the
+	 * rest is (next_before_id): go on until LIMIT jobs or the oldest. */
+	do {
+		int64_t have = (int64_t)json_object_array_length(all);
+		r = ctl_call(ctl, "job.list", list_params(ctl, want - have, before),
+			     &status);
+		if (r == NULL)
+			break;
+		jobs = result_of(r, "jobs");
+		for (size_t i = 0; jobs != NULL && i < json_object_array_length(jobs); i++)
+			json_object_array_add(all, json_object_get(
+						      json_object_array_get_idx(jobs, i)));
+		next = result_of(r, "next_before_id");
+		before = next != NULL ? (uint64_t)json_object_get_int64(next) : 0;
+		json_object_put(r);
+	} while (before != 0 && (int64_t)json_object_array_length(all) < want);
+	if (r != NULL && !ctl->json)
+		render_job_table(stdout, all);
+	json_object_put(all);
+	return status;
 }
 
 int

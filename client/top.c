@@ -256,13 +256,42 @@ top_lost(struct top *t)
 	t->lost_ms = top_clock_ms(CLOCK_REALTIME);
 }
 
+static const char *const finished_states[] = {"completed", "failed"};
+
+static void top_got_finished(void *arg, uint64_t tag,
+			     struct json_object *response);
+
+/* Asks for up to LIMIT jobs in finished_states[STATE] below BEFORE (0:
+ * from the newest); the tag carries both to the answer. */
 static void
-top_got_finished(void *arg, uint64_t tag UNUSED, struct json_object *response)
+top_ask_page(struct top *t, unsigned state, int64_t limit, uint64_t before)
+{
+	struct json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "state",
+			       json_object_new_string(finished_states[state]));
+	json_object_object_add(p, "limit", json_object_new_int64(limit));
+	if (before != 0)
+		json_object_object_add(p, "before_id",
+				       json_object_new_int64((int64_t)before));
+	top_conn_send(t->conn, "job.list", p, top_got_finished, t,
+		      (uint64_t)limit << 1 | state);
+}
+
+static void
+top_got_finished(void *arg, uint64_t tag, struct json_object *response)
 {
 	struct top *t = arg;
+	struct json_object *jobs = top_result(response, "jobs");
+	struct json_object *next = top_result(response, "next_before_id");
+	int64_t left = (int64_t)(tag >> 1);
 
-	top_jobs_seed(&t->jobs, top_result(response, "jobs"),
-		      top_clock_ms(CLOCK_REALTIME));
+	top_jobs_seed(&t->jobs, jobs, top_clock_ms(CLOCK_REALTIME));
+	left -= jobs != NULL ? (int64_t)json_object_array_length(jobs) : 0;
+	/* Cut short by the daemon's bound of work: the rest is below. */
+	if (next != NULL && left > 0 && t->conn != NULL)
+		top_ask_page(t, (unsigned)(tag & 1), left,
+			     (uint64_t)json_object_get_int64(next));
 }
 
 /* Asks once for the last jobs that ended before the view started (or
@@ -270,18 +299,12 @@ top_got_finished(void *arg, uint64_t tag UNUSED, struct json_object *response)
 static void
 top_ask_finished(struct top *t)
 {
-	static const char *const states[] = {"completed", "failed"};
 	int64_t limit = (int64_t)t->jobs.keep;
 
 	if (limit == 0)
 		return;
-	for (size_t i = 0; i < 2; i++) {
-		struct json_object *p = json_object_new_object();
-		json_object_object_add(p, "state",
-				       json_object_new_string(states[i]));
-		json_object_object_add(p, "limit", json_object_new_int64(limit));
-		top_conn_send(t->conn, "job.list", p, top_got_finished, t, 0);
-	}
+	for (unsigned i = 0; i < 2; i++)
+		top_ask_page(t, i, limit, 0);
 }
 
 /* Connects; false when the daemon cannot be reached (errno set). */

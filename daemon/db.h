@@ -12,7 +12,7 @@
 #include "job-kind.h"
 
 /* The schema this build writes; PRAGMA user_version holds it. */
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 enum db_sync { DB_SYNC_NORMAL, DB_SYNC_FULL };
 
@@ -69,9 +69,22 @@ struct db_filter {
 	uint64_t before_id;          /* 0: no bound */
 	long long finished_before_ms; /* 0: no bound; else finished jobs only */
 };
+/* How much of the table one db_list call may look at: BUDGET units,
+ * a row one, a matching row (which the caller loads and writes out)
+ * MATCH_COST more. */
+struct db_list_bound {
+	unsigned budget;
+	unsigned match_cost;
+	uint64_t next_before; /* out: where to go on when it ran out, or 0 */
+};
 /* Ids of up to LIMIT jobs matching F, newest first, into IDS; returns
- * how many. */
-unsigned db_list(const struct db_filter *f, unsigned limit, uint64_t *ids);
+ * how many. Stops early when B's budget runs out, with B->next_before
+ * set to the last id it looked at. */
+unsigned db_list(const struct db_filter *f, unsigned limit,
+		 struct db_list_bound *b, uint64_t *ids);
+/* The query plan of the statement db_list runs for F, one line per step
+ * (EXPLAIN QUERY PLAN), for the tests; the caller frees it. */
+char *db_list_plan(const struct db_filter *f);
 
 /* Deletes finished job ID; *STATE is the state it had, or JOB_QUEUED
  * when there was no such finished row. */

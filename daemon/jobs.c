@@ -249,7 +249,8 @@ list_add(const struct job *job, void *array)
 
 struct json_object *
 jobs_list(const struct peer *peer, int state, const char *kind,
-	  const char *queue, unsigned limit, uint64_t before_id)
+	  const char *queue, unsigned limit, uint64_t before_id,
+	  uint64_t *next_before)
 {
 	struct json_object *array = json_object_new_array();
 	struct db_filter f = {.owner = peer->uid == 0 ? -1 : (long long)peer->uid,
@@ -258,7 +259,7 @@ jobs_list(const struct peer *peer, int state, const char *kind,
 			      .queue = queue,
 			      .before_id = before_id};
 
-	store_list(&f, limit, list_add, array);
+	*next_before = store_list(&f, limit, list_add, array);
 	return array;
 }
 

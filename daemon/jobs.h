@@ -60,10 +60,12 @@ int jobs_set_paused(struct job *job, bool paused, bool *changed);
 int jobs_set_priority(struct job *job, int priority);
 
 /* Jobs PEER can see, newest first. STATE < 0, KIND and QUEUE NULL:
- * any. */
+ * any. *NEXT_BEFORE: 0, or where to go on when the list stopped at its
+ * bound of work (store_list). */
 struct json_object *jobs_list(const struct peer *peer, int state,
 			      const char *kind, const char *queue,
-			      unsigned limit, uint64_t before_id);
+			      unsigned limit, uint64_t before_id,
+			      uint64_t *next_before);
 /* Counts by state, for daemon.info. */
 void jobs_counts(unsigned counts[JOB_NSTATES]);
 unsigned jobs_unfinished(void);

@@ -230,6 +230,7 @@ rpc_job_clean(struct rpc_call *call, struct json_object **result,
 	struct clean_params p = {NULL, NULL, NULL};
 	struct id_list l = {NULL, 0, 0};
 	long long before = LLONG_MAX; /* finished jobs only */
+	uint64_t next = 0;
 	unsigned seen;
 	int rc = 0;
 
@@ -243,11 +244,11 @@ rpc_job_clean(struct rpc_call *call, struct json_object **result,
 		.queue = p.queue,
 		.finished_before_ms = before,
 	};
-	do { /* a page at a time, newest first */
+	do { /* a page at a time, newest first, to the oldest */
 		seen = l.n;
-		f.before_id = l.n > 0 ? l.ids[l.n - 1] : 0;
-		store_list(&f, PROTO_LIST_LIMIT_MAX, id_list_add, &l);
-	} while (l.n - seen == PROTO_LIST_LIMIT_MAX);
+		f.before_id = next != 0 ? next : l.n > 0 ? l.ids[l.n - 1] : 0;
+		next = store_list(&f, PROTO_LIST_LIMIT_MAX, id_list_add, &l);
+	} while (next != 0 || l.n - seen == PROTO_LIST_LIMIT_MAX);
 	if (l.n > 0 && store_remove(l.ids, l.n) < 0)
 		rc = RPC_STORE_UNAVAILABLE;
 	else {

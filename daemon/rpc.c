@@ -330,6 +330,7 @@ rpc_job_list(struct rpc_call *call, struct json_object **result,
 	     struct param_error *err)
 {
 	struct list_params p = {.limit = PROTO_LIST_LIMIT_DEFAULT};
+	uint64_t next;
 	int state = -1;
 
 	if (params_read(call->params, "", list_fields, &p, err) < 0)
@@ -347,7 +348,10 @@ rpc_job_list(struct rpc_call *call, struct json_object **result,
 	json_object_object_add(*result, "jobs",
 			       jobs_list(call->peer, state, p.kind, p.queue,
 					 (unsigned)p.limit,
-					 (uint64_t)p.before_id));
+					 (uint64_t)p.before_id, &next));
+	if (next != 0)
+		json_object_object_add(*result, "next_before_id",
+				       json_object_new_int64((int64_t)next));
 	return 0;
 }
 

@@ -64,8 +64,10 @@ struct job *store_newest(void);
 struct job *store_older(struct job *job);
 
 /* Up to LIMIT jobs matching F, newest first: FN is called with each (a
- * job loaded for the call only, or one in memory). */
-void store_list(const struct db_filter *f, unsigned limit,
+ * job loaded for the call only, or one in memory). Returns 0, or when
+ * the bound of work of one call ran out first, the id below which the
+ * rest lies (PROTOCOL.md: next_before_id). */
+uint64_t store_list(const struct db_filter *f, unsigned limit,
 		void (*fn)(const struct job *job, void *arg), void *arg);
 
 /* Writes a named queue's settings at once, in a transaction of their

@@ -2,6 +2,7 @@
  * results, keys and ids across a stop, a kill -9 and a restart; what each
  * kind of running job does then; the refusals at start. */
 #include <fcntl.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,6 +392,36 @@ START_TEST(reported_completion_is_final)
 }
 END_TEST
 
+/* Pages job.list with PARAMS (a JSON object without braces) to the
+ * oldest job; returns the ids found, in order, in IDS (at most MAX), and
+ * how many answers it took in *PAGES. */
+static int
+list_all(const char *params, int64_t *ids, int max, int *pages)
+{
+	int64_t before = 0;
+	int n = 0;
+
+	*pages = 0;
+	do {
+		struct json_object *r =
+			before ? tc_call(c, "job.list", "{%s,\"before_id\":%lld}",
+					 params, (long long)before)
+			       : tc_call(c, "job.list", "{%s}", params);
+		struct json_object *jobs = jget(r, "result.jobs");
+		ck_assert_msg(jobs != NULL, "%s", json_object_to_json_string(r));
+		for (size_t i = 0; i < json_object_array_length(jobs); i++) {
+			ck_assert_int_lt(n, max);
+			ids[n++] = jint(json_object_array_get_idx(jobs, i), "id");
+		}
+		before = jget(r, "result.next_before_id") != NULL
+				 ? jint(r, "result.next_before_id")
+				 : 0;
+		(*pages)++;
+		json_object_put(r);
+	} while (before != 0);
+	return n;
+}
+
 /* Finished jobs beyond --keep-finished go, on disk too; the rest are read
  * back from the database, beyond what memory keeps. */
 START_TEST(keep_finished_on_disk)
@@ -411,10 +442,11 @@ START_TEST(keep_finished_on_disk)
 	json_object_put(r);
 	/* The oldest kept one: on disk only, more than memory holds. */
 	assert_state(ids[N - 300], "completed", NULL);
-	r = tc_call(c, "job.list", "{\"limit\":10000}");
-	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 300);
-	ck_assert_int_eq(jint(r, "result.jobs.0.id"), ids[N - 1]);
-	json_object_put(r);
+	int64_t listed[N];
+	int pages;
+	ck_assert_int_eq(list_all("\"limit\":10000", listed, N, &pages), 300);
+	ck_assert_int_eq(listed[0], ids[N - 1]);
+	ck_assert_int_eq(listed[299], ids[N - 300]);
 	r = tc_call(c, "job.list", "{\"limit\":5,\"before_id\":%lld}",
 		    (long long)ids[N - 10]);
 	ck_assert_int_eq(jint(r, "result.jobs.0.id"), ids[N - 11]);
@@ -451,6 +483,120 @@ START_TEST(list_from_disk_is_per_user)
 	r = tc_call(c, "job.list", NULL);
 	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 2);
 	json_object_put(r);
+}
+END_TEST
+
+/* Submits N sleep 0 jobs on C, unwatched, in batches; waits until
+ * nothing is queued or running. */
+static void
+run_sleeps(int n)
+{
+	enum { BATCH = 1000 };
+	char *batch = malloc(BATCH * 160 + 8);
+
+	for (int done = 0; done < n; done += BATCH) {
+		int k = n - done < BATCH ? n - done : BATCH;
+		size_t len = 0;
+		batch[len++] = '[';
+		for (int i = 0; i < k; i++)
+			len += (size_t)sprintf(batch + len,
+					       "%s{\"jsonrpc\":\"2.0\",\"id\":%d,"
+					       "\"method\":\"job.submit\",\"params\":"
+					       "{\"kind\":\"sleep\",\"args\":{\"ms\":0},"
+					       "\"watch\":false}}", i ? "," : "", i);
+		batch[len++] = ']';
+		batch[len++] = '\n';
+		tc_send_raw(c, batch, len);
+		struct json_object *r = tc_recv(c, 10000);
+		ck_assert_int_eq(json_object_array_length(r), k);
+		json_object_put(r);
+	}
+	free(batch);
+	for (int i = 0; i < 1000; i++) {
+		struct json_object *r = tc_call(c, "daemon.info", NULL);
+		bool idle = jint(r, "result.jobs.queued") == 0 &&
+			    jint(r, "result.jobs.running") == 0;
+		json_object_put(r);
+		if (idle)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("the sleeps did not end");
+}
+
+/* job.list finds a rare kind among many jobs in one answer (an index),
+ * and a filter no index serves looks at a bounded part of the jobs per
+ * answer, saying where to go on, until it has seen them all. */
+static void
+assert_list_bounded(bool indexed_kind, int jobs)
+{
+	int64_t ids[8];
+	int pages;
+
+	int64_t user = tc_submit(c, "{\"kind\":\"fetch-user\",\"args\":"
+				    "{\"uid\":0},\"watch\":false}");
+	int64_t failed = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":60000},"
+				      "\"timeout_ms\":1,\"watch\":false}");
+	run_sleeps(jobs);
+	ck_assert_int_eq(list_all("\"kind\":\"fetch-user\"", ids, 8, &pages), 1);
+	ck_assert_int_eq(ids[0], user);
+	if (indexed_kind)
+		ck_assert_int_eq(pages, 1);
+	else
+		ck_assert_int_gt(pages, 1);
+	ck_assert_int_eq(list_all("\"state\":\"failed\"", ids, 8, &pages), 1);
+	ck_assert_int_eq(ids[0], failed);
+	ck_assert_int_gt(pages, 1);
+	/* A short answer with next_before_id says nothing of the rest. */
+	struct json_object *r = tc_call(c, "job.list", "{\"state\":\"failed\"}");
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 0);
+	ck_assert_int_gt(jint(r, "result.next_before_id"), failed);
+	json_object_put(r);
+	/* A full page needs no next_before_id: its last id is where to go
+	 * on. */
+	r = tc_call(c, "job.list", "{\"limit\":5}");
+	ck_assert_int_eq(json_object_array_length(jget(r, "result.jobs")), 5);
+	ck_assert_ptr_null(jget(r, "result.next_before_id"));
+	json_object_put(r);
+}
+
+START_TEST(list_seeks_and_bounds_its_work)
+{
+	td_start(&d, NULL);
+	c = tc_open(d.sock);
+	assert_list_bounded(true, 9000);
+}
+END_TEST
+
+/* Runs asyncctl with the arguments up to a NULL against the daemon. */
+static void
+ctl(struct run_result *r, ...)
+{
+	va_list ap;
+
+	va_start(ap, r);
+	tctl_vrun(r, d.sock, NULL, NULL, ap);
+	va_end(ap);
+}
+
+/* In memory there is no index: a bound too (of more jobs, cheaper to
+ * look at than rows). */
+START_TEST(list_in_memory_bounds_its_work)
+{
+	td_start(&d, (const char *const[]){"--state-dir", "none",
+					   "--keep-finished", "30000", NULL});
+	c = tc_open(d.sock);
+	assert_list_bounded(false, 20000);
+	/* asyncctl list goes on where a short answer says. */
+	struct run_result r;
+	ctl(&r, "list", "--kind", "fetch-user", (char *)NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, "fetch-user") != NULL, "%s", r.out);
+	run_result_free(&r);
+	ctl(&r, "list", "--state", "failed", "--limit", "3", (char *)NULL);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, " failed ") != NULL, "%s", r.out);
+	run_result_free(&r);
 }
 END_TEST
 
@@ -552,6 +698,23 @@ sql(const char *path, const char *statements)
 	sqlite3_close(db);
 }
 
+/* The integer the one-row QUERY gives on the database at PATH. */
+static long long
+sql_int(const char *path, const char *query)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long v;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
 /* What is not asyncd's current database is refused and kept as it is. */
 START_TEST(foreign_corrupt_and_newer_databases_refused)
 {
@@ -647,6 +810,10 @@ START_TEST(first_schema_version_opens)
 	json_object_put(r);
 	ck_assert_int_gt(tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}"), 4);
 	teardown();
+	/* Every migration ran: schema 5 has job.list's indexes. */
+	ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), 5);
+	ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE"
+				       " name IN ('jobs_kind', 'jobs_owner')"), 2);
 	snprintf(fixture, sizeof fixture, "rm -rf '%s'", dir);
 	ck_assert_int_eq(system(fixture), 0);
 }
@@ -1260,6 +1427,8 @@ store_suite(void)
 	tcase_add_test(tc, reported_completion_is_final);
 	tcase_add_test(tc, keep_finished_on_disk);
 	tcase_add_test(tc, memory_only);
+	tcase_add_test(tc, list_seeks_and_bounds_its_work);
+	tcase_add_test(tc, list_in_memory_bounds_its_work);
 	tcase_add_test(tc, second_daemon_refused);
 	tcase_add_test(tc, unsafe_state_dirs_refused);
 	tcase_add_test(tc, foreign_corrupt_and_newer_databases_refused);
