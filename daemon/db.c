@@ -749,15 +749,14 @@ db_list(const struct db_filter *f, unsigned limit, struct db_list_bound *b,
 	int rc = SQLITE_ROW;
 
 	b->next_before = 0;
-	list_bind(st, f, b->budget);
+	list_bind(st, f, b->budget + limit);
 	while (n < limit && cost < b->budget &&
 	       (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		id = (uint64_t)sqlite3_column_int64(st, 0);
-		cost++;
-		if (sqlite3_column_int(st, 1)) {
+		if (sqlite3_column_int(st, 1))
 			ids[n++] = id;
-			cost += b->match_cost;
-		}
+		else
+			cost++;
 	}
 	if (n < limit && rc == SQLITE_ROW)
 		b->next_before = id; /* the budget ran out first */

@@ -73,8 +73,7 @@ struct db_filter {
  * a row one, a matching row (which the caller loads and writes out)
  * MATCH_COST more. */
 struct db_list_bound {
-	unsigned budget;
-	unsigned match_cost;
+	unsigned budget; /* rows that do not match it may pass over */
 	uint64_t next_before; /* out: where to go on when it ran out, or 0 */
 };
 /* Ids of up to LIMIT jobs matching F, newest first, into IDS; returns
