@@ -183,6 +183,12 @@ cmd_run() {
 		configure_build build/release --prefix="$prefix"
 	fi
 	make -s -C build/release install >/dev/null
+	# The user the network process runs as when asyncd is root (else
+	# nobody): a system user of its own owns nothing and shares nothing.
+	if [ "$(id -u)" -eq 0 ] && ! id asyncd-net >/dev/null 2>&1; then
+		useradd --system --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin asyncd-net
+	fi
 	ctl=$prefix/bin/asyncctl
 	if [ "$(id -u)" -eq 0 ] && [ -d /run/systemd/system ]; then
 		systemctl daemon-reload

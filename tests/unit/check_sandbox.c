@@ -112,6 +112,7 @@ probe_exec(void)
 	execve("/bin/true", argv, NULL);
 }
 
+#ifndef SANITIZER_BUILD
 static void
 probe_fork(void)
 {
@@ -124,6 +125,7 @@ probe_ptrace(void)
 {
 	ptrace(PTRACE_TRACEME, 0, NULL, NULL);
 }
+#endif
 
 static void
 probe_raw_socket(void)
