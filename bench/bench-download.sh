@@ -1,53 +1,94 @@
 #!/bin/bash
-# Downloads with asyncd beside curl (the same libcurl), wget and aria2c,
-# all from the same test server (tests/httpd/testhttpd) on loopback, in one
+# Downloads with asyncd beside curl -o (the same libcurl) and wget, in one
 # run; by hand from a build (not a pass/fail test):
 #   bench/bench-download.sh [BUILD_DIR]      (default: build/normal)
-# Needs curl, wget, aria2c, socat and python3 (apt-get install curl wget
-# aria2 socat python3); a missing tool's rows are skipped.
+#   BASELINE=OTHER_BUILD_DIR bench/bench-download.sh   (adds a row for the
+#       asyncd of another build, e.g. one from before a change)
+# Part 1 downloads from nginx (installed for the bench when missing and
+# run as root; without it, from tests/httpd/testhttpd); part 2 needs socat
+# and aria2c (apt-get install socat aria2); a missing tool's rows are
+# skipped.
 #
-#   1. one BIG-byte file (default 1 GiB) written to disk: MB/s, and the
-#      ratio to curl -o (above 1: faster than curl). asyncd also hashes it
-#      (SHA-256) as it goes; the others do not. During one more asyncd
-#      download a second client times daemon.info round trips (p50, p99,
-#      max): how long a download holds the event loop up.
+#   1. one BIG-byte file (default 1 GiB, random bytes) written to the
+#      same file system by each client in turn, RUNS (5) alternating
+#      rounds: median MB/s and the ratio to curl -o (above 1: faster than
+#      curl). asyncd also hashes it (SHA-256) as it goes; the others do
+#      not. During one more asyncd download a second client times
+#      daemon.info round trips (p50, p99, max): how long a download holds
+#      the event loop up.
 #   2. N (100) files of SMALL bytes (10 MiB) at once: asyncd with
 #      --max-downloads N, all jobs submitted on one connection; against
 #      curl fetching them one after another (one process, one
 #      connection), curl --parallel and aria2c -j N. Total time, and the
 #      peak RSS of asyncd (VmHWM of a fresh daemon).
-# Each figure is the median of RUNS (3) runs.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$top/build/normal}" && pwd)
-runs=${RUNS:-3}
+baseline=${BASELINE:+$(cd "$BASELINE" && pwd)}
+runs=${RUNS:-5}
 big=${BIG:-1073741824}
 n=${N:-100}
 small=${SMALL:-10485760}
-make -s -C "$build" daemon/asyncd client/asyncctl tests/httpd/testhttpd
-dir=$(mktemp -d /tmp/asyncd-bench-dl.XXXXXX)
+make -s -C "$build" daemon/asyncd daemon/asyncd-net client/asyncctl \
+	tests/httpd/testhttpd
+dir=$(mktemp -d /var/tmp/asyncd-bench-dl.XXXXXX)
 sock=$dir/asyncd.sock
+base_sock=$dir/baseline.sock
 out=$dir/out
-mkdir "$out"
+mkdir "$out" "$dir/www" "$dir/tmp"
 daemon=
+base_daemon=
 httpd=
-trap 'kill $daemon $httpd 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+nginx=
+trap 'kill $daemon $base_daemon $httpd $nginx 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+have() { command -v "$1" >/dev/null; }
 
 "$build/tests/httpd/testhttpd" --port 0 --port-file "$dir/port" >/dev/null &
 httpd=$!
 for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
 url=http://127.0.0.1:$(cat "$dir/port")
 
+# nginx on a port of its own, one process as this user, serving $dir/www.
+if [ ! -x /usr/sbin/nginx ] && [ "$(id -u)" -eq 0 ]; then
+	echo "installing nginx for the bench (its service is not started)" >&2
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	apt-get install -y -qq --no-install-recommends nginx >/dev/null 2>&1 || true
+	rm -f /usr/sbin/policy-rc.d
+fi
+big_url=$url/bytes/$big
+server=testhttpd
+if [ -x /usr/sbin/nginx ]; then
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	head -c "$big" /dev/urandom >"$dir/www/big"
+	{
+		echo "daemon off; master_process off; pid $dir/nginx.pid;"
+		echo "error_log stderr error; events { worker_connections 64; }"
+		echo "http { access_log off; sendfile on;"
+		for t in client_body proxy fastcgi uwsgi scgi; do
+			echo "${t}_temp_path $dir/tmp;"
+		done
+		echo "server { listen 127.0.0.1:$port; root $dir/www; } }"
+	} >"$dir/nginx.conf"
+	/usr/sbin/nginx -e stderr -p "$dir" -c "$dir/nginx.conf" &
+	nginx=$!
+	for _ in $(seq 100); do
+		curl -s -o /dev/null -r 0-0 "http://127.0.0.1:$port/big" && break
+		sleep 0.05
+	done
+	big_url=http://127.0.0.1:$port/big
+	server=nginx
+fi
+
 start_daemon() {
-	"$build/daemon/asyncd" --socket "$sock" --log-level warning \
-		--download-dir "$out" "$@" 2>"$dir/log" &
+	"$build/daemon/asyncd" --socket "$sock" --state-dir none \
+		--log-level warning --download-dir "$out" "$@" 2>"$dir/log" &
 	daemon=$!
 	for _ in $(seq 100); do [ -S "$sock" ] && return; sleep 0.05; done
 	echo "asyncd did not start" >&2
 	exit 1
 }
 stop_daemon() { kill "$daemon"; wait "$daemon" || true; daemon=; }
-have() { command -v "$1" >/dev/null; }
 now() { date +%s.%N; }
 # Empties the output directory and lets the disk settle, untimed.
 clean() { rm -rf "${out:?}"/*; sync; }
@@ -62,10 +103,15 @@ timed() {
 	echo "$t1 - $t0" | bc
 }
 
+# median_of FILE: the median of the numbers in FILE, one a line.
+median_of() {
+	sort -n "$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
 # median CMD...: the median of $runs outputs of CMD.
 median() {
-	for _ in $(seq "$runs"); do "$@"; done | sort -n |
-		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+	for _ in $(seq "$runs"); do "$@"; done >"$dir/samples"
+	median_of "$dir/samples"
 }
 
 # probe STOPFILE: daemon.info round trips on a connection of its own, one
@@ -92,21 +138,34 @@ PY
 }
 
 # ---- 1. One big file ---------------------------------------------------------
-one_asyncd() { "$build/client/asyncctl" --socket "$sock" download "$url/bytes/$big" -o "$out/f"; }
-one_curl() { curl -sS -o "$out/f" "$url/bytes/$big"; }
-one_wget() { wget -q -O "$out/f" "$url/bytes/$big"; }
-one_aria2() { aria2c -q --file-allocation=none -x1 -s1 -d "$out" -o f "$url/bytes/$big"; }
+one_asyncd() { "$build/client/asyncctl" --socket "$sock" download "$big_url" -o "$out/f"; }
+one_baseline() { "$baseline/client/asyncctl" --socket "$base_sock" download "$big_url" -o "$out/f"; }
+one_curl() { curl -sS -o "$out/f" "$big_url"; }
+one_wget() { wget -q -O "$out/f" "$big_url"; }
 
+tools=(asyncd curl)
+if have wget; then tools+=(wget); fi
+if [ -n "$baseline" ]; then
+	"$baseline/daemon/asyncd" --socket "$base_sock" --state-dir none \
+		--log-level warning --download-dir "$out" 2>"$dir/baseline.log" &
+	base_daemon=$!
+	for _ in $(seq 100); do [ -S "$base_sock" ] && break; sleep 0.05; done
+	tools+=(baseline)
+fi
 start_daemon
-declare -A t1
-for tool in asyncd curl wget aria2; do
-	case $tool in
-	asyncd | curl) ;;
-	aria2) have aria2c || continue ;;
-	*) have "$tool" || continue ;;
-	esac
-	t1[$tool]=$(median timed "one_$tool")
+# The hash asyncd reports is the file's.
+want=$(curl -sS "$big_url" | sha256sum | cut -d' ' -f1)
+got=$("$build/client/asyncctl" --socket "$sock" --json download "$big_url" -o "$out/f" |
+	grep -o '"sha256":"[0-9a-f]*"' | tail -1 | cut -d'"' -f4)
+if [ "$got" != "$want" ]; then
+	echo "asyncd's SHA-256 $got is not the file's $want" >&2
+	exit 1
+fi
+for _ in $(seq "$runs"); do
+	for tool in "${tools[@]}"; do timed "one_$tool" >>"$dir/t1.$tool"; done
 done
+declare -A t1
+for tool in "${tools[@]}"; do t1[$tool]=$(median_of "$dir/t1.$tool"); done
 if have python3; then
 	clean
 	rm -f "$dir/stop"
@@ -119,17 +178,30 @@ if have python3; then
 	read -r p50 p99 pmax <"$dir/probe"
 fi
 stop_daemon
+if [ -n "$base_daemon" ]; then
+	kill "$base_daemon"
+	wait "$base_daemon" || true
+	base_daemon=
+fi
 
-printf '1. one %d-byte file to disk (median of %d)\n' "$big" "$runs"
-for tool in asyncd curl wget aria2; do
-	[ -n "${t1[$tool]:-}" ] || continue
+printf '1. one %d-byte file from %s to %s (median of %d alternating rounds)\n' \
+	"$big" "$server" "$(df --output=fstype "$out" | tail -1)" "$runs"
+for tool in "${tools[@]}"; do
 	printf '   %-8s %7.2f s  %7.1f MB/s  ratio to curl %.2f\n' "$tool" \
 		"${t1[$tool]}" "$(echo "$big / ${t1[$tool]} / 1000000" | bc -l)" \
 		"$(echo "${t1[curl]} / ${t1[$tool]}" | bc -l)"
 done
+if [ -n "${t1[baseline]:-}" ]; then
+	printf '   asyncd against the baseline build: %.2f\n' \
+		"$(echo "${t1[baseline]} / ${t1[asyncd]}" | bc -l)"
+fi
 if [ -n "${p50:-}" ]; then
 	printf '   daemon.info while asyncd downloads: p50 %s ms, p99 %s ms, max %s ms\n' \
 		"$p50" "$p99" "$pmax"
+fi
+if ! have socat; then
+	echo "2. skipped: no socat"
+	exit 0
 fi
 
 # ---- 2. N files at once ------------------------------------------------------

@@ -33,6 +33,9 @@
 /* Chunks one writev(2) takes, and one hashing batch. */
 #define SINK_BATCH 4
 #define SINK_READ_BLOCK (1024 * 1024) /* reading back a resumed part */
+/* Data chunks kept for reuse while downloads run, so that a busy process
+ * allocates (and faults in) its buffers once: a queue's worth. */
+#define SINK_SPARE (SINK_QUEUE_MAX / SINK_CHUNK)
 #define SINK_WORKERS 2
 
 enum chunk_kind {
@@ -84,10 +87,45 @@ static TAILQ_HEAD(, lane) work = TAILQ_HEAD_INITIALIZER(work);
 static TAILQ_HEAD(, sink) waiters = TAILQ_HEAD_INITIALIZER(waiters);
 static TAILQ_HEAD(, sink) woken = TAILQ_HEAD_INITIALIZER(woken);
 static size_t total_queued;
+static struct chunk *spare; /* data chunks to reuse, on `next` */
+static unsigned nspare, nsinks;
 static bool quitting;
 static pthread_t workers[SINK_WORKERS];
 static int wake_fd = -1;
 static struct event *wake_ev;
+
+/* ---- Chunks ------------------------------------------------------------- */
+
+/* Frees CH, or keeps it for reuse, under the lock. */
+static void
+sink_chunk_put_locked(struct chunk *ch)
+{
+	if (ch->kind == CHUNK_DATA && nspare < SINK_SPARE) {
+		ch->next = spare;
+		spare = ch;
+		nspare++;
+		return;
+	}
+	free(ch);
+}
+
+/* An empty data chunk, for the loop to fill. */
+static struct chunk *
+sink_chunk_get(void)
+{
+	struct chunk *ch;
+
+	pthread_mutex_lock(&mu);
+	if ((ch = spare) != NULL) {
+		spare = ch->next;
+		nspare--;
+	}
+	pthread_mutex_unlock(&mu);
+	if (ch == NULL)
+		ch = xmalloc(sizeof *ch + SINK_CHUNK);
+	*ch = (struct chunk){.kind = CHUNK_DATA};
+	return ch;
+}
 
 /* ---- Workers ------------------------------------------------------------ */
 
@@ -126,7 +164,7 @@ sink_release_locked(struct sink *s)
 			s->queued -= ch->len;
 			total_queued -= ch->len;
 		}
-		free(ch);
+		sink_chunk_put_locked(ch);
 	}
 	struct sink *w, *next;
 	for (w = TAILQ_FIRST(&waiters); w != NULL; w = next) {
@@ -426,6 +464,9 @@ sink_new(int fd, uint64_t have, sink_wake_fn wake, void *arg)
 		fatalx("cannot set up SHA-256");
 	for (int i = 0; i < NLANES; i++)
 		s->lanes[i] = (struct lane){.sink = s, .which = i};
+	pthread_mutex_lock(&mu);
+	nsinks++;
+	pthread_mutex_unlock(&mu);
 	if (have > 0)
 		sink_publish(s, sink_marker(CHUNK_HASH_FILE, (size_t)have));
 	return s;
@@ -434,6 +475,8 @@ sink_new(int fd, uint64_t have, sink_wake_fn wake, void *arg)
 void
 sink_free(struct sink *s)
 {
+	struct chunk *ch;
+
 	if (s == NULL)
 		return;
 	free(s->open);
@@ -444,12 +487,19 @@ sink_free(struct sink *s)
 		pthread_cond_wait(&idle_cv, &mu);
 	for (int i = 0; i < NLANES; i++)
 		s->lanes[i].next = NULL;
-	while (s->head != NULL) {
-		struct chunk *ch = s->head;
+	while ((ch = s->head) != NULL) {
 		s->head = ch->next;
 		if (ch->kind == CHUNK_DATA)
 			total_queued -= ch->len;
-		free(ch);
+		sink_chunk_put_locked(ch);
+	}
+	/* The last download gone: so are the buffers it kept. */
+	if (--nsinks == 0) {
+		while ((ch = spare) != NULL) {
+			spare = ch->next;
+			free(ch);
+		}
+		nspare = 0;
 	}
 	if (s->waiting)
 		TAILQ_REMOVE(&waiters, s, wait_link);
@@ -467,10 +517,8 @@ sink_write(struct sink *s, const void *data, size_t len)
 	const unsigned char *p = data;
 
 	while (len > 0) {
-		if (s->open == NULL) {
-			s->open = xmalloc(sizeof *s->open + SINK_CHUNK);
-			*s->open = (struct chunk){.kind = CHUNK_DATA};
-		}
+		if (s->open == NULL)
+			s->open = sink_chunk_get();
 		size_t n = SINK_CHUNK - s->open->len;
 		if (n > len)
 			n = len;
