@@ -32,13 +32,6 @@
 #define NET_CHANNEL_FD 3
 
 struct event_base *net_base;
-static struct wire *channel;
-
-void
-net_send(const void *msg, size_t len)
-{
-	wire_send(channel, msg, len, -1);
-}
 
 /* The size a message of TYPE must have at least (the URL's may follow). */
 static size_t
@@ -110,7 +103,7 @@ main(int argc, char **argv UNUSED)
 		fatalx("event_base_new failed");
 	if (evutil_make_socket_nonblocking(NET_CHANNEL_FD) < 0)
 		fatal("the channel");
-	channel = wire_new(net_base, NET_CHANNEL_FD, net_msg, net_closed, NULL);
+	channel_open(net_base, NET_CHANNEL_FD, net_msg, net_closed);
 	sink_init(net_base);
 	curl_loop_init(net_base);
 	sandbox_enter();
@@ -119,7 +112,7 @@ main(int argc, char **argv UNUSED)
 	transfer_free_all();
 	curl_loop_free();
 	sink_shutdown();
-	wire_free(channel);
+	channel_close();
 	event_base_free(net_base);
 	curl_global_cleanup();
 	return 0;

@@ -10,13 +10,16 @@
  *
  * Its exit shows as the end of the socket: it is then killed for good
  * (it may have closed the socket and gone on) and reaped at once.
+ *
+ * The user it runs as is looked up on the worker pool at the first
+ * download (NSS may block); what the downloads send meanwhile waits in
+ * order in `pending`.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +31,10 @@
 
 #include "../../../proto/proto.h"
 #include "../../log.h"
+#include "../../pool.h"
 #include "../../runtime.h"
 #include "../../spawn.h"
+#include "../../userdb.h"
 #include "../../xmalloc.h"
 #include "netproc.h"
 
@@ -47,11 +52,22 @@ struct netproc_xfer {
 	LIST_ENTRY(netproc_xfer) link;
 };
 
+/* A message for a process not started yet. */
+struct netproc_pending {
+	TAILQ_ENTRY(netproc_pending) link;
+	size_t len;
+	int fd;
+	unsigned char msg[];
+};
+
 static struct {
 	char *path;       /* asyncd-net */
+	bool user_known;  /* looked up (or not needed: not root) */
+	struct pool_work *lookup;
 	bool switch_user; /* the daemon is root: run it as `uid` */
 	uid_t uid;
 	gid_t gid;
+	TAILQ_HEAD(, netproc_pending) pending;
 	pid_t pid;
 	int pidfd;
 	struct wire *wire;
@@ -83,24 +99,31 @@ netproc_path(void)
 void
 netproc_init(void)
 {
-	struct passwd *pw = NULL;
-
 	LIST_INIT(&np.xfers);
+	TAILQ_INIT(&np.pending);
 	np.path = netproc_path();
-	if (geteuid() != 0)
-		return;
-	np.switch_user = true;
-	if ((pw = getpwnam("asyncd-net")) == NULL)
-		pw = getpwnam("nobody");
-	if (pw == NULL || pw->pw_uid == 0) {
-		log_warnx("neither user asyncd-net nor nobody exists: downloads "
-			  "cannot run");
-		np.switch_user = false;
-		np.uid = 0;
-		return;
+	np.user_known = geteuid() != 0;
+}
+
+/* On the pool: the user asyncd-net runs as, for a root daemon. */
+static void
+netproc_lookup_work(struct pool_work *w UNUSED, void *arg UNUSED)
+{
+	static const char *const names[] = {"asyncd-net", "nobody"};
+	struct userdb_user u;
+
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		if (userdb_by_name(names[i], &u) != 0)
+			continue;
+		if (u.uid != 0) {
+			np.switch_user = true;
+			np.uid = u.uid;
+			np.gid = u.gid;
+		}
+		userdb_user_free(&u);
+		if (np.switch_user)
+			return;
 	}
-	np.uid = pw->pw_uid;
-	np.gid = pw->pw_gid;
 }
 
 /* Kills what is left of the process and reaps it; a description of how
@@ -131,25 +154,18 @@ netproc_reap(bool kill_it, char *why, size_t size)
 	np.pid = 0;
 }
 
-/* The process is gone: every transfer in it is told, in a list of its
- * own, since a lost() may start a transfer in a new one at once. */
+/* Tells every transfer it lost the process, WHY, from a list of their
+ * own, since a lost() may start a transfer in a new process at once. */
 static void
-netproc_lost(void)
+netproc_fail_all(const char *why)
 {
 	LIST_HEAD(, netproc_xfer) lost = LIST_HEAD_INITIALIZER(lost);
 	struct netproc_xfer *x;
-	char why[128] = "the network process ended";
 
-	wire_free(np.wire);
-	np.wire = NULL;
-	np.killed = false;
-	netproc_reap(true, why, sizeof why);
 	while ((x = LIST_FIRST(&np.xfers)) != NULL) {
 		LIST_REMOVE(x, link);
 		LIST_INSERT_HEAD(&lost, x, link);
 	}
-	if (!LIST_EMPTY(&lost))
-		log_warnx("%s with downloads running", why);
 	while ((x = LIST_FIRST(&lost)) != NULL) {
 		LIST_REMOVE(x, link);
 		x->events->lost(x->arg, why);
@@ -157,7 +173,23 @@ netproc_lost(void)
 	}
 }
 
+/* The process is gone: it is reaped, and its transfers told. */
+static void
+netproc_lost(void)
+{
+	char why[128] = "the network process ended";
+
+	wire_free(np.wire);
+	np.wire = NULL;
+	np.killed = false;
+	netproc_reap(true, why, sizeof why);
+	if (!LIST_EMPTY(&np.xfers))
+		log_warnx("%s with downloads running", why);
+	netproc_fail_all(why);
+}
+
 static void netproc_msg(void *arg, void *msg, size_t len, int fd);
+static void netproc_flush(void);
 
 static void
 netproc_closed(void *arg UNUSED)
@@ -176,6 +208,8 @@ netproc_spawn(void)
 	int sv[2];
 
 	if (geteuid() == 0 && !np.switch_user) {
+		log_warnx("neither user asyncd-net nor nobody exists: the "
+			  "network process cannot run");
 		errno = ESRCH; /* no user to run it as */
 		return -1;
 	}
@@ -207,6 +241,19 @@ netproc_spawn(void)
 	return 0;
 }
 
+static void
+netproc_drop_pending(void)
+{
+	struct netproc_pending *p;
+
+	while ((p = TAILQ_FIRST(&np.pending)) != NULL) {
+		TAILQ_REMOVE(&np.pending, p, link);
+		if (p->fd >= 0)
+			close(p->fd);
+		free(p);
+	}
+}
+
 void
 netproc_free(void)
 {
@@ -224,6 +271,7 @@ netproc_free(void)
 		;
 	netproc_reap(!(p.revents & POLLIN), why, sizeof why);
 out:
+	netproc_drop_pending();
 	while (!LIST_EMPTY(&np.xfers)) {
 		struct netproc_xfer *x = LIST_FIRST(&np.xfers);
 		LIST_REMOVE(x, link);
@@ -390,22 +438,84 @@ netproc_msg(void *arg UNUSED, void *msg, size_t len, int fd)
 
 /* ---- Requests to the process ----------------------------------------------- */
 
-int
+/* Sends MSG to the process, or keeps it (with a copy of FD) until the
+ * process is there. */
+static void
+netproc_send(const void *msg, size_t len, int fd)
+{
+	struct netproc_pending *p;
+
+	if (np.wire != NULL) {
+		wire_send(np.wire, msg, len, fd);
+		return;
+	}
+	p = xmalloc(sizeof *p + len);
+	p->len = len;
+	p->fd = -1;
+	if (fd >= 0 && (p->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		fatal("dup of a download's descriptor");
+	memcpy(p->msg, msg, len);
+	TAILQ_INSERT_TAIL(&np.pending, p, link);
+}
+
+/* Starts the process and sends what waited; when it cannot start, the
+ * transfers are told they lost it. */
+static void
+netproc_flush(void)
+{
+	struct netproc_pending *p;
+	char why[160];
+
+	if (np.wire == NULL && netproc_spawn() < 0) {
+		snprintf(why, sizeof why,
+			 "cannot start the network process: %s",
+			 strerror(errno));
+		netproc_drop_pending();
+		netproc_fail_all(why);
+		return;
+	}
+	while ((p = TAILQ_FIRST(&np.pending)) != NULL) {
+		TAILQ_REMOVE(&np.pending, p, link);
+		wire_send(np.wire, p->msg, p->len, p->fd);
+		if (p->fd >= 0)
+			close(p->fd);
+		free(p);
+	}
+}
+
+static void
+netproc_lookup_done(void *arg UNUSED, bool cancelled)
+{
+	np.lookup = NULL;
+	if (cancelled) {
+		/* The daemon is stopping: nothing will start. */
+		netproc_drop_pending();
+		netproc_fail_all("the daemon is stopping");
+		return;
+	}
+	np.user_known = true;
+	netproc_flush();
+}
+
+void
 netproc_start(const struct net_start *start, size_t len, int fd,
 	      const struct netproc_events *events, void *arg)
 {
-	struct netproc_xfer *x;
+	struct netproc_xfer *x = xcalloc(1, sizeof *x);
 
-	if (np.wire == NULL && netproc_spawn() < 0)
-		return -1;
-	x = xcalloc(1, sizeof *x);
 	x->id = start->h.id;
 	x->events = events;
 	x->arg = arg;
 	x->stream = fd < 0;
 	LIST_INSERT_HEAD(&np.xfers, x, link);
-	wire_send(np.wire, start, len, fd);
-	return 0;
+	netproc_send(start, len, fd);
+	if (np.wire != NULL)
+		return;
+	if (np.user_known)
+		netproc_flush();
+	else if (np.lookup == NULL)
+		np.lookup = pool_submit(netproc_lookup_work,
+					netproc_lookup_done, NULL);
 }
 
 void
@@ -413,8 +523,8 @@ netproc_hold(uint64_t id, bool held)
 {
 	struct net_hold m = {.h = {.type = NET_HOLD, .id = id}, .held = held};
 
-	if (np.wire != NULL && netproc_find(id) != NULL)
-		wire_send(np.wire, &m, sizeof m, -1);
+	if (netproc_find(id) != NULL)
+		netproc_send(&m, sizeof m, -1);
 }
 
 void
@@ -424,10 +534,10 @@ netproc_credit(uint64_t id, uint64_t bytes)
 			       .bytes = bytes};
 	struct netproc_xfer *x = netproc_find(id);
 
-	if (np.wire == NULL || x == NULL || bytes == 0)
+	if (x == NULL || bytes == 0)
 		return;
 	x->outstanding = bytes < x->outstanding ? x->outstanding - bytes : 0;
-	wire_send(np.wire, &m, sizeof m, -1);
+	netproc_send(&m, sizeof m, -1);
 }
 
 void
@@ -435,8 +545,8 @@ netproc_stop(uint64_t id, bool keep)
 {
 	struct net_stop m = {.h = {.type = NET_STOP, .id = id}, .keep = keep};
 
-	if (np.wire != NULL && netproc_find(id) != NULL)
-		wire_send(np.wire, &m, sizeof m, -1);
+	if (netproc_find(id) != NULL)
+		netproc_send(&m, sizeof m, -1);
 }
 
 void

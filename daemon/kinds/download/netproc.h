@@ -44,17 +44,17 @@ struct netproc_events {
 	void (*lost)(void *arg, const char *why);
 };
 
-/* Finds the user the network process runs as: call at start-up, where
- * the user database may be asked. */
+/* Finds asyncd-net's program; the user it runs as is looked up when the
+ * first download starts. */
 void netproc_init(void);
 /* Stops the network process (its transfers were stopped or lost). */
 void netproc_free(void);
 
 /* Sends START (LEN bytes; its h.id names the transfer) with FD (-1 for a
- * stream; a copy is sent), starting the process first if need be. 0, or
- * -1 with errno when no network process could be started. */
-int netproc_start(const struct net_start *start, size_t len, int fd,
-		  const struct netproc_events *events, void *arg);
+ * stream; a copy is sent), starting the process first if need be. When
+ * none can be started, lost() follows. */
+void netproc_start(const struct net_start *start, size_t len, int fd,
+		   const struct netproc_events *events, void *arg);
 void netproc_hold(uint64_t id, bool held);
 void netproc_credit(uint64_t id, uint64_t bytes);
 /* Asks the transfer to stop; done() follows once the file has the bytes

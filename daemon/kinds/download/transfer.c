@@ -193,16 +193,9 @@ download_transfer_begin(struct download *d)
 	wire_strcpy(m->validator, sizeof m->validator, d->validator);
 	d->credit_owed = 0;
 	d->phase = DL_TRANSFER;
-	if (netproc_start(m, sizeof *m + ulen, fd, &transfer_events, d) < 0) {
-		download_record(d, JOBERR_INTERNAL,
-				"cannot start the network process: %s",
-				strerror(errno));
-		free(m);
-		d->events->aborted(d);
-		return;
-	}
-	free(m);
 	d->in_net = true;
+	netproc_start(m, sizeof *m + ulen, fd, &transfer_events, d);
+	free(m);
 }
 
 void
