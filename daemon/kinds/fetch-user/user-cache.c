@@ -85,6 +85,15 @@ put_key(char *key, const struct user_cache_stamp *stamp,
 	lh_table_insert(entries, key, entry);
 }
 
+/* Drops every entry; the watch stays. */
+static void
+user_cache_clear(void)
+{
+	if (entries != NULL)
+		lh_table_free(entries);
+	entries = NULL;
+}
+
 void
 user_cache_put(const struct user_cache_stamp *stamp, struct json_object *result)
 {
@@ -92,7 +101,7 @@ user_cache_put(const struct user_cache_stamp *stamp, struct json_object *result)
 
 	/* Starting afresh is simpler than ageing entries out one by one. */
 	if (entries != NULL && lh_table_length(entries) >= USER_CACHE_MAX)
-		user_cache_free();
+		user_cache_clear();
 	if (entries == NULL)
 		entries = lh_kchar_table_new(64, entry_free);
 	if (json_object_object_get_ex(result, "uid", &uid))
@@ -104,8 +113,6 @@ user_cache_put(const struct user_cache_stamp *stamp, struct json_object *result)
 void
 user_cache_free(void)
 {
-	if (entries != NULL)
-		lh_table_free(entries);
-	entries = NULL;
+	user_cache_clear();
 	passwd_watch_free();
 }
