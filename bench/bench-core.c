@@ -5,6 +5,9 @@
  *                                   sleep ms:0 jobs, pipelined, submit to
  *                                   terminal event, from CLIENTS clients
  *   bench-core pending SOCK N       daemon RSS growth per pending job
+ *   bench-core fetchuser SOCK TOTAL fetch-user uid 0 jobs, pipelined from
+ *                                   one client: all but the first are
+ *                                   answered from the cache
  * Each prints one line "name value unit" for bench-core.sh to collect. */
 #include <errno.h>
 #include <stdio.h>
@@ -101,10 +104,14 @@ bench_get(const char *sock, int n)
 	return 0;
 }
 
-/* One client: TOTAL sleep-0 jobs, at most WINDOW unanswered at a time;
- * returns when every one has sent its terminal event. */
+#define SLEEP0_PARAMS "{\"kind\":\"sleep\",\"args\":{\"ms\":0}}"
+#define FETCHUSER_PARAMS "{\"kind\":\"fetch-user\",\"args\":{\"uid\":0}}"
+
+/* One client: TOTAL jobs of PARAMS (job.submit's), at most WINDOW
+ * unanswered at a time; returns when every one has sent its terminal
+ * event. */
 static void
-sleep0_client(const char *sock, int total)
+submit_client(const char *sock, int total, const char *params)
 {
 	static struct bench_reader r;
 	enum { WINDOW = 512, BATCH = 64 };
@@ -113,14 +120,15 @@ sleep0_client(const char *sock, int total)
 	char *l;
 
 	r.fd = bench_connect(sock);
+	r.start = r.end = 0;
 	while (ended < total) {
 		/* Batch writes: one write per line is far slower. */
 		size_t len = 0;
 		while (sent < total && sent - ended < WINDOW && len < (BATCH - 1) * 160) {
 			len += (size_t)sprintf(buf + len,
 					       "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"job.submit\","
-					       "\"params\":{\"kind\":\"sleep\",\"args\":{\"ms\":0}}}\n",
-					       sent);
+					       "\"params\":%s}\n",
+					       sent, params);
 			sent++;
 		}
 		if (len > 0)
@@ -138,6 +146,18 @@ sleep0_client(const char *sock, int total)
 }
 
 static int
+bench_fetchuser(const char *sock, int total)
+{
+	double t0;
+
+	submit_client(sock, 1, FETCHUSER_PARAMS); /* fills the cache */
+	t0 = bench_now_s();
+	submit_client(sock, total, FETCHUSER_PARAMS);
+	printf("fetchuser_cached %.0f jobs/s\n", total / (bench_now_s() - t0));
+	return 0;
+}
+
+static int
 bench_sleep0(const char *sock, int clients, int total)
 {
 	int go[2];
@@ -151,7 +171,7 @@ bench_sleep0(const char *sock, int clients, int total)
 			close(go[1]);
 			if (read(go[0], &c, 1) < 0)
 				_exit(1);
-			sleep0_client(sock, total / clients);
+			submit_client(sock, total / clients, SLEEP0_PARAMS);
 			_exit(0);
 		}
 	}
@@ -236,6 +256,8 @@ main(int argc, char **argv)
 		return bench_get(argv[2], atoi(argv[3]));
 	if (argc == 5 && strcmp(argv[1], "sleep0") == 0)
 		return bench_sleep0(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if (argc == 4 && strcmp(argv[1], "fetchuser") == 0)
+		return bench_fetchuser(argv[2], atoi(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "pending") == 0)
 		return bench_pending(argv[2], atoi(argv[3]));
 	fprintf(stderr, "usage: see the comment at the top of bench-core.c\n");

@@ -99,6 +99,10 @@ void tnss_init(struct tnss *n, const char *passwd, const char *group);
  * shadow tools do (a new file renamed over it), with a modification time
  * one second past the old one's so that the change is always visible. */
 void tnss_replace(const char *path, const char *text);
+/* Rewrites the file at PATH in place (truncated, written, the same
+ * inode), its modification time one second on, as an editor that does
+ * not rename would. */
+void tnss_write_in_place(const char *path, const char *text);
 /* Removes the directory. */
 void tnss_free(struct tnss *n);
 

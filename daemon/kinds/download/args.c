@@ -3,13 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "../../log.h"
 #include "../../params.h"
 #include "../../xmalloc.h"
 #include "args.h"
+#include "libcurl.h"
 
 #define DL_RETRIES_DEFAULT 2
 #define DL_RETRIES_MAX 10
@@ -41,25 +41,28 @@ static int
 download_args_check_url(struct json_object *value, const char *field,
 			struct param_error *err)
 {
-	const char *url = json_object_get_string(value);
-	CURLU *u = curl_url();
+	const char *url = json_object_get_string(value), *why;
+	const struct libcurl *curl = libcurl_get(&why);
 	char *scheme = NULL;
 	CURLUcode uc;
+	CURLU *u;
 	int rc = 0;
 
-	if (u == NULL)
+	if (curl == NULL)
+		return param_fail(err, field, "cannot check URLs: %s", why);
+	if ((u = curl->url()) == NULL)
 		fatalx("curl_url failed");
-	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	uc = curl->url_set(u, CURLUPART_URL, url, 0);
 	if (uc == CURLUE_OK)
-		uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+		uc = curl->url_get(u, CURLUPART_SCHEME, &scheme, 0);
 	if (uc != CURLUE_OK)
 		rc = param_fail(err, field, "not a URL: %s",
-				curl_url_strerror(uc));
+				curl->url_strerror(uc));
 	else if (!download_args_scheme_allowed(scheme))
 		rc = param_fail(err, field, "URL scheme %.20s is not allowed",
 				scheme);
-	curl_free(scheme);
-	curl_url_cleanup(u);
+	curl->free(scheme);
+	curl->url_cleanup(u);
 	return rc;
 }
 
@@ -173,24 +176,29 @@ download_args_free(struct download_args *a)
 /* ---- The destination ---------------------------------------------------- */
 
 char *
-download_args_file_name(const char *url)
+download_args_file_name(const char *url, const char **why)
 {
-	CURLU *u = curl_url();
+	const struct libcurl *curl = libcurl_get(why);
 	char *path = NULL, *dec = NULL, *name = NULL;
+	CURLU *u;
 	int n = 0;
 
-	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
+	if (curl == NULL)
+		return NULL;
+	u = curl->url();
+	if (u != NULL &&
+	    curl->url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl->url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK) {
 		const char *seg = strrchr(path, '/');
-		dec = curl_easy_unescape(NULL, seg ? seg + 1 : path, 0, &n);
+		dec = curl->easy_unescape(NULL, seg ? seg + 1 : path, 0, &n);
 	}
 	if (dec != NULL && n > 0 && n <= DL_NAME_MAX &&
 	    memchr(dec, '/', (size_t)n) == NULL &&
 	    strlen(dec) == (size_t)n && strcmp(dec, ".") != 0 &&
 	    strcmp(dec, "..") != 0)
 		name = xstrdup(dec);
-	curl_free(dec);
-	curl_free(path);
-	curl_url_cleanup(u);
+	curl->free(dec);
+	curl->free(path);
+	curl->url_cleanup(u);
 	return name != NULL ? name : xstrdup("download");
 }

@@ -27,7 +27,8 @@ void download_args_parse(struct download_args *a, struct json_object *args);
 void download_args_free(struct download_args *a);
 
 /* The file name for URL inside a directory: its last path segment,
- * decoded, or "download" when that is empty or not a plain name. */
-char *download_args_file_name(const char *url);
+ * decoded, or "download" when that is empty or not a plain name. NULL,
+ * with the reason in *WHY, when libcurl cannot be loaded. */
+char *download_args_file_name(const char *url, const char **why);
 
 #endif

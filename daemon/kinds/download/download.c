@@ -322,8 +322,14 @@ download_open_file(struct download *d)
 		.overwrite = d->args.overwrite,
 		.resume = d->args.resume || d->note_path != NULL,
 	};
-	char *name = download_args_file_name(d->args.url);
+	const char *why;
+	char *name = download_args_file_name(d->args.url, &why);
 
+	if (name == NULL) { /* a job accepted before a restart */
+		download_record(d, JOBERR_INTERNAL, "%s", why);
+		download_fail_now(d);
+		return;
+	}
 	spec.name = name;
 	d->file = download_file_new(&spec, d);
 	free(name);

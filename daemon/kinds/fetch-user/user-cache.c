@@ -1,4 +1,5 @@
-/* The fetch-user cache: up to a few hundred results, each for a second. */
+/* The fetch-user cache: up to a few hundred results, each for a second
+ * and while the user database files stay as they were (passwd-watch.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "../../runtime.h"
 #include "../../xmalloc.h"
+#include "passwd-watch.h"
 #include "user-cache.h"
 
 #define USER_CACHE_MS 1000
@@ -30,41 +32,11 @@ entry_free(struct lh_entry *e)
 	free(entry);
 }
 
-static void
-file_mtime(const char *path, struct timespec *ts)
-{
-	struct stat st;
-
-	if (stat(path, &st) == 0)
-		*ts = st.st_mtim;
-	else
-		memset(ts, 0, sizeof *ts);
-}
-
-/* The file that holds a database: the one WRAPPER_ENV names when set
- * (nss_wrapper, preloaded by the tests, reads that one instead), else
- * /etc's. */
-static const char *
-db_file(const char *wrapper_env, const char *etc)
-{
-	const char *path = getenv(wrapper_env);
-
-	return path != NULL && *path != '\0' ? path : etc;
-}
-
 void
 user_cache_stamp(struct user_cache_stamp *stamp)
 {
-	file_mtime(db_file("NSS_WRAPPER_PASSWD", "/etc/passwd"),
-	           &stamp->passwd);
-	file_mtime(db_file("NSS_WRAPPER_GROUP", "/etc/group"), &stamp->group);
+	stamp->generation = passwd_watch_generation();
 	stamp->taken_ms = now_mono_ms();
-}
-
-static bool
-same_time(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
 static char *
@@ -82,7 +54,6 @@ key_of(const char *name, uid_t uid)
 struct json_object *
 user_cache_get(const char *name, uid_t uid)
 {
-	struct user_cache_stamp now;
 	struct user_cache_entry *entry;
 	char *key;
 	void *v;
@@ -96,10 +67,8 @@ user_cache_get(const char *name, uid_t uid)
 	if (!found)
 		return NULL;
 	entry = v;
-	user_cache_stamp(&now);
-	if (now.taken_ms - entry->stamp.taken_ms >= USER_CACHE_MS ||
-	    !same_time(&now.passwd, &entry->stamp.passwd) ||
-	    !same_time(&now.group, &entry->stamp.group))
+	if (now_mono_ms() - entry->stamp.taken_ms >= USER_CACHE_MS ||
+	    passwd_watch_generation() != entry->stamp.generation)
 		return NULL;
 	return json_object_get(entry->result);
 }
@@ -116,6 +85,15 @@ put_key(char *key, const struct user_cache_stamp *stamp,
 	lh_table_insert(entries, key, entry);
 }
 
+/* Drops every entry; the watch stays. */
+static void
+user_cache_clear(void)
+{
+	if (entries != NULL)
+		lh_table_free(entries);
+	entries = NULL;
+}
+
 void
 user_cache_put(const struct user_cache_stamp *stamp, struct json_object *result)
 {
@@ -123,7 +101,7 @@ user_cache_put(const struct user_cache_stamp *stamp, struct json_object *result)
 
 	/* Starting afresh is simpler than ageing entries out one by one. */
 	if (entries != NULL && lh_table_length(entries) >= USER_CACHE_MAX)
-		user_cache_free();
+		user_cache_clear();
 	if (entries == NULL)
 		entries = lh_kchar_table_new(64, entry_free);
 	if (json_object_object_get_ex(result, "uid", &uid))
@@ -135,7 +113,6 @@ user_cache_put(const struct user_cache_stamp *stamp, struct json_object *result)
 void
 user_cache_free(void)
 {
-	if (entries != NULL)
-		lh_table_free(entries);
-	entries = NULL;
+	user_cache_clear();
+	passwd_watch_free();
 }

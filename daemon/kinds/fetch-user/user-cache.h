@@ -1,21 +1,21 @@
 /* A short cache of fetch-user results, used on the loop thread only. An
  * entry serves for at most a second, and only while /etc/passwd and
- * /etc/group (nss_wrapper's files when it is preloaded) are the files they
- * were when its look-up began; NSS sources beyond the files (LDAP, sssd)
- * are covered by the second alone, which is shorter than nscd's or sssd's
- * own caches. */
+ * /etc/group (nss_wrapper's files when it is preloaded) have not changed
+ * since its look-up began (passwd-watch.h); NSS sources beyond the files
+ * (LDAP, sssd) are covered by the second alone, which is shorter than
+ * nscd's or sssd's own caches. */
 #ifndef ASYNCD_USER_CACHE_H
 #define ASYNCD_USER_CACHE_H
 
 #include <stdbool.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 
 struct json_object;
 
-/* What the user database files looked like at a moment. */
+/* When a look-up began: the files' generation (passwd-watch.h) and the
+ * time. */
 struct user_cache_stamp {
-	struct timespec passwd, group;
+	unsigned long generation;
 	long long taken_ms; /* on the monotonic clock */
 };
 
