@@ -30,6 +30,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
 
 #include "../daemon/log.h"
 #include "../daemon/xmalloc.h"
@@ -86,6 +87,7 @@ struct transfer {
 	bool fail_retryable;
 	/* Where the bytes go. */
 	struct sink *sink; /* the file; NULL for a stream */
+	EVP_MD_CTX *sha;   /* a stream's hash (a file's is the sink's) */
 	uint64_t unacked;  /* a stream's bytes asyncd has not taken yet */
 	bool ending;       /* waiting for the sink, then NET_DONE */
 	long long progress_ms;
@@ -432,6 +434,7 @@ transfer_stream(struct transfer *t, const char *p, size_t n)
 		size_t k = n < NET_DATA_MAX ? n : NET_DATA_MAX;
 		transfer_head(&m.h, NET_DATA, t);
 		memcpy(m.data, p, k);
+		EVP_DigestUpdate(t->sha, p, k);
 		net_send(&m, sizeof m.h + k);
 		t->unacked += k;
 		p += k;
@@ -713,6 +716,7 @@ transfer_free(struct transfer *t)
 	event_free(t->retry_ev);
 	event_free(t->resume_ev);
 	sink_free(t->sink);
+	EVP_MD_CTX_free(t->sha);
 	free(t->validator);
 	free(t->url);
 	free(t);
@@ -790,7 +794,13 @@ transfer_end_keeping(struct transfer *t, bool keep)
 	event_del(t->resume_ev);
 	t->ending = true;
 	if (t->sink == NULL) {
-		transfer_report(t, 0, "");
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		char hex[65] = "";
+		EVP_DigestFinal_ex(t->sha, md, &mdlen);
+		for (unsigned i = 0; i < mdlen; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		transfer_report(t, 0, hex);
 		return;
 	}
 	transfer_progress(t, true);
@@ -834,6 +844,16 @@ transfer_start(const struct net_start *m, size_t len, int fd)
 		t->sink = sink_new(fd, m->have, transfer_sink_wake, t);
 		if (m->flags & NET_START_TRUNCATE)
 			sink_truncate(t->sink);
+	} else if (m->have > 0) {
+		/* A stream's first bytes went out from another process:
+		 * nothing here could hash them. asyncd never asks. */
+		fatalx("a stream cannot start at byte %llu",
+		       (unsigned long long)m->have);
+	} else {
+		t->sha = EVP_MD_CTX_new();
+		if (t->sha == NULL ||
+		    !EVP_DigestInit_ex(t->sha, EVP_sha256(), NULL))
+			fatalx("cannot set up SHA-256");
 	}
 	transfer_begin(t);
 }

@@ -117,7 +117,7 @@ struct net_done {
 	uint32_t pad;
 	char code[32];     /* "" when it succeeded, else a job error code */
 	char message[300];
-	char sha256[65];   /* a file's, in hex, when it succeeded */
+	char sha256[65];   /* of all the bytes, in hex, when it succeeded */
 	char content_type[256];
 	char url[]; /* where it ended, after redirects */
 };

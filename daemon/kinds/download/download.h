@@ -7,8 +7,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <openssl/evp.h>
-
 #include "../../job-kind.h"
 #include "args.h"
 #include "file.h"
@@ -69,7 +67,6 @@ struct download {
 	int fail_errno;   /* io-error */
 	/* Where the bytes go. */
 	struct download_file *file; /* NULL when streaming */
-	EVP_MD_CTX *sha;            /* streaming: the hash */
 };
 
 /* transfer.c */

@@ -349,7 +349,7 @@ netproc_done(struct netproc_xfer *x, struct net_done *m, size_t len)
 		free(url);
 		return -1;
 	}
-	if (r.code == NULL && !x->stream &&
+	if (r.code == NULL &&
 	    (strlen(r.sha256) != 64 ||
 	     strspn(r.sha256, "0123456789abcdef") != 64)) {
 		free(url);

@@ -16,7 +16,7 @@
 
 /* How a transfer ended, checked: strings are printable ASCII, CODE is
  * one of the job error codes a transfer may end with (NULL: it
- * succeeded), SHA256 64 hex digits when it succeeded with a file. */
+ * succeeded), SHA256 64 hex digits when it succeeded. */
 struct netproc_result {
 	uint64_t have;
 	int64_t total;

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "../../log.h"
 #include "../../metrics.h"
 #include "../../msgids.h"
@@ -66,7 +64,6 @@ transfer_data(void *arg, const void *data, size_t len)
 {
 	struct download *d = arg;
 
-	EVP_DigestUpdate(d->sha, data, len);
 	job_output(d->job, STREAM_DATA, data, len);
 	d->streamed += len;
 	if (d->credit_owed == 0 && job_output_blocked(d->job))
@@ -129,7 +126,8 @@ transfer_done(void *arg, const struct netproc_result *r)
 }
 
 /* The network process died under the transfer: it starts again in a new
- * one while retries are left and what we have can be continued. */
+ * one while retries are left and what we have can be continued (a
+ * stream's bytes sent out, and hashed, by the dead one cannot). */
 static void
 transfer_lost(void *arg, const char *why)
 {
@@ -137,7 +135,7 @@ transfer_lost(void *arg, const char *why)
 
 	d->in_net = false;
 	if (d->stopping || d->attempt >= d->args.retries ||
-	    (d->file == NULL && d->streamed > 0 && d->validator == NULL)) {
+	    (d->file == NULL && d->streamed > 0)) {
 		download_record(d, JOBERR_NETWORK_ERROR, "%s", why);
 		d->events->aborted(d);
 		return;
@@ -187,7 +185,7 @@ download_transfer_begin(struct download *d)
 			m->flags |= NET_START_TRUNCATE;
 		}
 	} else {
-		d->have = d->streamed;
+		d->have = 0; /* a stream starts again only before any byte */
 	}
 	m->have = d->have;
 	wire_strcpy(m->validator, sizeof m->validator, d->validator);
