@@ -429,6 +429,23 @@ events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
 	evbuffer_add(out, "}}\n", 3);
 }
 
+void
+events_write_output_header(struct evbuffer *out, uint64_t id, uint32_t seq,
+			   const char *stream, uint64_t offset, size_t len)
+{
+	struct line l = {.len = 0};
+
+	line_event_head(&l, "job.output", id, seq);
+	line_str(&l, ",\"stream\":\"");
+	line_str(&l, stream);
+	line_str(&l, "\",\"offset\":");
+	line_u64(&l, offset);
+	line_str(&l, ",\"encoding\":\"binary\",\"length\":");
+	line_u64(&l, len);
+	line_str(&l, "}}\n");
+	line_flush(&l, out);
+}
+
 struct json_object *
 events_job_object(const struct job *job)
 {

@@ -38,6 +38,11 @@ void events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
 			 const char *stream, uint64_t offset,
 			 enum chunk_encoding enc, const unsigned char *raw,
 			 size_t len);
+/* The header line of a binary job.output frame ("encoding": "binary",
+ * "length": LEN); the LEN raw bytes follow it, written by the caller. */
+void events_write_output_header(struct evbuffer *out, uint64_t id,
+				uint32_t seq, const char *stream,
+				uint64_t offset, size_t len);
 /* S as a JSON string literal, quotes included. */
 void events_write_json_string(struct evbuffer *out, const unsigned char *s,
 			      size_t len);

@@ -176,6 +176,13 @@ bool job_stopping_for_restart(const struct job *job);
  * job's watchers. With no watcher the bytes are dropped, not buffered. */
 void job_output(struct job *job, enum job_stream stream, const void *data,
 		size_t len);
+/* The same for bytes inside BUF (output-buf.h), which binary watchers'
+ * connections refer to instead of copying them; they hold BUF until
+ * those bytes are written, so the kind writes it again only once
+ * output_buf_unshared() says so. */
+struct output_buf;
+void job_output_shared(struct job *job, enum job_stream stream,
+		       struct output_buf *buf, const void *data, size_t len);
 /* Sets the encoder of STREAM to base64 for every chunk. */
 void job_output_base64(struct job *job, enum job_stream stream);
 /* Ends STREAM: flushes an unfinished character as base64. */

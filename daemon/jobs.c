@@ -32,6 +32,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "msgids.h"
+#include "output-frame.h"
 #include "queues.h"
 #include "retain.h"
 #include "sched.h"
@@ -794,7 +795,8 @@ job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 struct output_ctx {
 	struct job *job;
 	enum job_stream stream;
-	struct watch_event ev;
+	struct output_buf *buf; /* holds the bytes, or NULL */
+	bool watched;
 };
 
 static void
@@ -813,11 +815,16 @@ output_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 						      .offset = offset,
 						      .data = raw,
 						      .len = len});
-	if (ctx->ev.buf != NULL) {
+	if (ctx->watched) {
 		metrics_output_bytes(len);
-		events_write_output(ctx->ev.buf, job->id, job->seq,
-				    events_stream_name(ctx->stream), offset, enc, raw,
-				    len);
+		watch_output(job, &(struct output_chunk){.id = job->id,
+							 .seq = job->seq,
+							 .stream = ctx->stream,
+							 .offset = offset,
+							 .enc = enc,
+							 .raw = raw,
+							 .len = len,
+							 .buf = ctx->buf});
 	}
 }
 
@@ -838,25 +845,37 @@ job_output_base64(struct job *job, enum job_stream stream)
 }
 
 void
+job_output_shared(struct job *job, enum job_stream stream,
+		  struct output_buf *buf, const void *data, size_t len)
+{
+	struct output_ctx ctx = {job, stream, buf,
+				 !TAILQ_EMPTY(&job->watches)};
+	struct chunk_encoder *enc = job_encoder(job, stream);
+
+	/* Only JSON lines and kept chunks need to know what is UTF-8. */
+	if (watch_wants_json(job) ||
+	    (job->kind->retain_output && daemon_opts.keep_output > 0))
+		chunk_write(enc, data, len, output_sink, &ctx);
+	else
+		chunk_write_raw(enc, data, len, output_sink, &ctx);
+}
+
+void
 job_output(struct job *job, enum job_stream stream, const void *data,
 	   size_t len)
 {
-	struct output_ctx ctx = {job, stream, watch_event_begin(job)};
-
-	chunk_write(job_encoder(job, stream), data, len, output_sink, &ctx);
-	watch_event_end(job, ctx.ev);
+	job_output_shared(job, stream, NULL, data, len);
 }
 
 void
 job_output_end(struct job *job, enum job_stream stream)
 {
-	struct output_ctx ctx;
+	struct output_ctx ctx = {job, stream, NULL,
+				 !TAILQ_EMPTY(&job->watches)};
 
 	if (job->encoders[stream] == NULL)
 		return;
-	ctx = (struct output_ctx){job, stream, watch_event_begin(job)};
 	chunk_finish(job->encoders[stream], output_sink, &ctx);
-	watch_event_end(job, ctx.ev);
 }
 
 /* ---- Submission --------------------------------------------------------- */

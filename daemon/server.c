@@ -69,6 +69,7 @@ struct conn {
 	bool read_eof;     /* the peer sent all it will send */
 	bool read_paused;  /* output is past the mark: requests wait */
 	bool was_blocked;  /* jobs may wait for this one to drain */
+	bool binary;       /* job.output as binary frames */
 	bool over_limit;   /* past --output-limit: closed in the next pass */
 	TAILQ_ENTRY(conn) link;
 };
@@ -114,6 +115,18 @@ const struct peer *
 conn_peer(const struct conn *conn)
 {
 	return &conn->peer;
+}
+
+bool
+conn_binary(const struct conn *conn)
+{
+	return conn->binary;
+}
+
+void
+conn_set_binary(struct conn *conn, bool binary)
+{
+	conn->binary = binary;
 }
 
 struct watch_head *

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define PROTO_SOCKET_NAME "asyncd.sock"
 #define PROTO_SYSTEM_SOCKET "/run/asyncd/asyncd.sock"
 

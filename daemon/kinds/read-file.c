@@ -40,6 +40,7 @@
 
 #include "../identity.h"
 #include "../kinds.h"
+#include "../output-buf.h"
 #include "../params.h"
 #include "../pool.h"
 #include "../xmalloc.h"
@@ -62,7 +63,7 @@ struct read_slot {
 	size_t got; /* bytes read */
 	int err;    /* errno of a failed read, or 0 */
 	bool ready; /* read, waiting for its turn */
-	unsigned char *buf;
+	struct output_buf *buf; /* binary watchers may still refer to it */
 };
 
 struct read_file {
@@ -132,7 +133,7 @@ read_file_maybe_free(struct read_file *rf)
 	if (rf->go_ev != NULL)
 		event_free(rf->go_ev);
 	for (unsigned i = 0; i < READ_FILE_INFLIGHT; i++)
-		free(rf->slots[i].buf);
+		output_buf_unref(rf->slots[i].buf);
 	free(rf->path);
 	free(rf);
 }
@@ -252,7 +253,7 @@ read_file_read_work(struct pool_work *w, void *arg)
 	slot->got = 0;
 	slot->err = 0;
 	while (slot->got < slot->len && !pool_cancelled(w)) {
-		n = pread(slot->rf->fd, slot->buf + slot->got,
+		n = pread(slot->rf->fd, slot->buf->data + slot->got,
 			  slot->len - slot->got,
 			  (off_t)(slot->offset + slot->got));
 		if (n < 0 && errno == EINTR)
@@ -286,8 +287,14 @@ read_file_schedule(struct read_file *rf)
 		&rf->slots[(rf->head + rf->nbusy) % READ_FILE_INFLIGHT];
 	uint64_t left = rf->end - rf->next;
 
+	/* A buffer still referred to by output waiting for a socket is
+	 * left to it: the read goes into a new one. */
+	if (slot->buf != NULL && !output_buf_unshared(slot->buf)) {
+		output_buf_unref(slot->buf);
+		slot->buf = NULL;
+	}
 	if (slot->buf == NULL)
-		slot->buf = xmalloc(READ_FILE_CHUNK);
+		slot->buf = output_buf_new(READ_FILE_CHUNK);
 	slot->rf = rf;
 	slot->offset = rf->next;
 	slot->len = left < READ_FILE_CHUNK ? (size_t)left : READ_FILE_CHUNK;
@@ -351,7 +358,8 @@ read_file_deliver(struct read_file *rf)
 		if (slot->got < slot->len)
 			rf->eof = true;
 		if (slot->got > 0) {
-			job_output(rf->job, STREAM_DATA, slot->buf, slot->got);
+			job_output_shared(rf->job, STREAM_DATA, slot->buf,
+					  slot->buf->data, slot->got);
 			rf->sent += slot->got;
 			/* The last one is the final event, sent at the end. */
 			if (!rf->eof && rf->sent < rf->end - rf->offset)

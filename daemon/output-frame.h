@@ -1,0 +1,31 @@
+/* One job.output event in the form each connection takes: a JSON line
+ * (data as UTF-8 text or base64), or, on a connection that asked for
+ * binary frames (conn.configure), a header line and the raw bytes. */
+#ifndef ASYNCD_OUTPUT_FRAME_H
+#define ASYNCD_OUTPUT_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "job-kind.h"
+
+struct evbuffer;
+struct output_buf;
+
+struct output_chunk {
+	uint64_t id;
+	uint32_t seq;
+	enum job_stream stream;
+	uint64_t offset;
+	enum chunk_encoding enc; /* what the JSON form says */
+	const unsigned char *raw;
+	size_t len;
+	struct output_buf *buf; /* holds RAW, to refer to; or NULL: copy */
+};
+
+/* Appends chunk C to OUT, as a binary frame when BINARY. */
+void output_frame_write(struct evbuffer *out, bool binary,
+			const struct output_chunk *c);
+
+#endif
