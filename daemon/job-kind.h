@@ -183,6 +183,19 @@ void job_output(struct job *job, enum job_stream stream, const void *data,
 struct output_buf;
 void job_output_shared(struct job *job, enum job_stream stream,
 		       struct output_buf *buf, const void *data, size_t len);
+/* Whether STREAM's output may go as ranges of a file (job_output_file):
+ * every watcher takes binary frames straight to its socket, and nothing
+ * needs the bytes in memory (JSON lines, kept output, a character cut
+ * by the previous chunk). */
+bool job_output_to_files(struct job *job, enum job_stream stream);
+/* Sends LEN bytes (at most PROTO_BINARY_CHUNK_MAX: one frame) of the
+ * file FD at OFFSET as STREAM's next output, with sendfile() from the
+ * page cache: a worker must have brought them there (sendfile() to
+ * /dev/null), for the loop must not wait for a disk, and read the last
+ * of them, LAST. Only when job_output_to_files() said so just now.
+ * Returns 0, or -1 (nothing sent) when FD cannot be shared (EMFILE). */
+int job_output_file(struct job *job, enum job_stream stream, int fd,
+		    uint64_t offset, size_t len, unsigned char last);
 /* Sets the encoder of STREAM to base64 for every chunk. */
 void job_output_base64(struct job *job, enum job_stream stream);
 /* Ends STREAM: flushes an unfinished character as base64. */

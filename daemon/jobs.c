@@ -14,6 +14,7 @@
  *   instead of ending (job_retry); only the last attempt ends the job.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -865,6 +866,59 @@ job_output(struct job *job, enum job_stream stream, const void *data,
 	   size_t len)
 {
 	job_output_shared(job, stream, NULL, data, len);
+}
+
+bool
+job_output_to_files(struct job *job, enum job_stream stream)
+{
+	struct chunk_encoder *enc = job->encoders[stream];
+
+	return !(job->kind->retain_output && daemon_opts.keep_output > 0) &&
+	       (enc == NULL || enc->ncarry == 0) && watch_takes_files(job);
+}
+
+int
+job_output_file(struct job *job, enum job_stream stream, int fd,
+		 uint64_t offset, size_t len, unsigned char last)
+{
+	struct chunk_encoder *enc = job_encoder(job, stream);
+	struct evbuffer_file_segment *seg = NULL;
+	bool watched = !TAILQ_EMPTY(&job->watches);
+
+	if (len > PROTO_BINARY_CHUNK_MAX)
+		return -1;
+	if (watched && len > 0) {
+		/* The segment owns a descriptor of its own: the kind closes
+		 * FD when the job ends, maybe before the socket has all. */
+		int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (copy < 0)
+			return -1;
+		seg = evbuffer_file_segment_new(copy, (ev_off_t)offset,
+						(ev_off_t)len,
+						EVBUF_FS_CLOSE_ON_FREE |
+							EVBUF_FS_DISABLE_MMAP |
+							EVBUF_FS_DISABLE_LOCKING);
+		if (seg == NULL) {
+			close(copy);
+			return -1;
+		}
+	}
+	job_next_seq(job);
+	if (watched) {
+		metrics_output_bytes(len);
+		watch_output(job, &(struct output_chunk){.id = job->id,
+							 .seq = job->seq,
+							 .stream = stream,
+							 .offset = enc->offset,
+							 .enc = CHUNK_BASE64,
+							 .len = len,
+							 .seg = seg,
+							 .seg_last = last});
+	}
+	enc->offset += len;
+	if (seg != NULL)
+		evbuffer_file_segment_free(seg);
+	return 0;
 }
 
 void

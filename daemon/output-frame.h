@@ -11,6 +11,7 @@
 #include "job-kind.h"
 
 struct evbuffer;
+struct evbuffer_file_segment;
 struct output_buf;
 
 struct output_chunk {
@@ -22,6 +23,12 @@ struct output_chunk {
 	const unsigned char *raw;
 	size_t len;
 	struct output_buf *buf; /* holds RAW, to refer to; or NULL: copy */
+	/* Instead of RAW: LEN bytes at SEG_OFFSET of a file segment, sent
+	 * with sendfile(), only for binary frames to a socket's buffer; the
+	 * last of them is SEG_LAST, in memory (see output-frame.c). */
+	struct evbuffer_file_segment *seg;
+	uint64_t seg_offset;
+	unsigned char seg_last;
 };
 
 /* Appends chunk C to OUT, as a binary frame when BINARY. */

@@ -123,9 +123,20 @@ conn_binary(const struct conn *conn)
 	return conn->binary;
 }
 
+/* The socket send buffer a binary connection asks for: bulk output then
+ * costs a few large writes and wake-ups of the reader, not one per
+ * 200 KiB. The kernel caps it at net.core.wmem_max. */
+#define BINARY_SNDBUF (4 * 1024 * 1024)
+
 void
 conn_set_binary(struct conn *conn, bool binary)
 {
+	int size = BINARY_SNDBUF;
+
+	if (binary && !conn->binary &&
+	    setsockopt(bufferevent_getfd(conn->bev), SOL_SOCKET, SO_SNDBUF,
+		       &size, sizeof size) < 0)
+		log_debug("SO_SNDBUF: %s", strerror(errno));
 	conn->binary = binary;
 }
 

@@ -107,6 +107,17 @@ watch_wants_json(struct job *job)
 	return false;
 }
 
+bool
+watch_takes_files(struct job *job)
+{
+	struct watch *w;
+
+	TAILQ_FOREACH(w, &job->watches, job_link)
+		if (!conn_binary(w->conn) || w->replay != NULL)
+			return false;
+	return true;
+}
+
 void
 watch_output(struct job *job, const struct output_chunk *c)
 {

@@ -42,6 +42,9 @@ void watch_event_end(struct job *job, struct watch_event ev);
 /* Whether a watcher of JOB takes job.output as JSON lines; when none
  * does, its bytes need no UTF-8 check. */
 bool watch_wants_json(struct job *job);
+/* Whether every watcher of JOB takes binary frames straight into its
+ * socket's buffer (none replays): then chunks may be file ranges. */
+bool watch_takes_files(struct job *job);
 /* Sends job.output chunk C of JOB to every watcher, each in the form its
  * connection asked for (output-frame.h). */
 void watch_output(struct job *job, const struct output_chunk *c);

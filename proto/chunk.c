@@ -124,7 +124,8 @@ chunk_write_raw(struct chunk_encoder *enc, const void *data, size_t len,
 		if (enc->ncarry > 0) {
 			n = chunk_complete_carry(enc, p, len, sink, arg);
 		} else {
-			n = len < PROTO_CHUNK_MAX ? len : PROTO_CHUNK_MAX;
+			n = len < PROTO_BINARY_CHUNK_MAX ? len
+							 : PROTO_BINARY_CHUNK_MAX;
 			chunk_emit(enc, p, n, sink, arg);
 		}
 		p += n;

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -46,10 +47,10 @@
 #include "../xmalloc.h"
 
 /* Bytes one pool item reads: job_output() cuts them into protocol chunks
- * of PROTO_CHUNK_MAX. Four chunks a wake-up of the loop rather than one
- * halve the cost of the hand-overs (bench/bench-read-file.sh), for
- * 2 x 256 KiB of buffers a job. */
-#define READ_FILE_CHUNK (4 * PROTO_CHUNK_MAX)
+ * of PROTO_CHUNK_MAX (JSON) or one binary frame. Many chunks a wake-up
+ * of the loop rather than one cut the cost of the hand-overs
+ * (bench/bench-read-file.sh), for 2 x 1 MiB of buffers a job. */
+#define READ_FILE_CHUNK PROTO_BINARY_CHUNK_MAX
 #define READ_FILE_INFLIGHT 2
 
 struct read_file;
@@ -63,6 +64,10 @@ struct read_slot {
 	size_t got; /* bytes read */
 	int err;    /* errno of a failed read, or 0 */
 	bool ready; /* read, waiting for its turn */
+	/* Brought into the page cache (sendfile() to /dev/null), not read:
+	 * sent as a file range to watchers that all take binary frames. */
+	bool by_file;
+	unsigned char last; /* by_file: the last byte brought in */
 	struct output_buf *buf; /* binary watchers may still refer to it */
 };
 
@@ -77,6 +82,7 @@ struct read_file {
 	/* Filled by the open work, read on the loop after it. */
 	struct pool_work *open_work;
 	int fd;
+	int null_fd; /* /dev/null, where by_file reads go; or -1 */
 	int open_err;
 	const char *open_what; /* what failed, for the message */
 	uint64_t size;
@@ -130,6 +136,8 @@ read_file_maybe_free(struct read_file *rf)
 		return;
 	if (rf->fd >= 0)
 		close(rf->fd);
+	if (rf->null_fd >= 0)
+		close(rf->null_fd);
 	if (rf->go_ev != NULL)
 		event_free(rf->go_ev);
 	for (unsigned i = 0; i < READ_FILE_INFLIGHT; i++)
@@ -239,8 +247,43 @@ read_file_open_work(struct pool_work *w, void *arg)
 		rf->size = (uint64_t)st.st_size;
 		rf->size_known = read_file_size_is_known(rf->fd);
 	}
-	if (rf->open_err == 0)
+	if (rf->open_err == 0) {
 		posix_fadvise(rf->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		rf->null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	}
+}
+
+/* Worker: brings one chunk into the page cache without copying it,
+ * learning how much of it there is. False when the file cannot do that
+ * (the chunk is read as usual then). */
+static bool
+read_file_cache_work(struct pool_work *w, struct read_slot *slot)
+{
+	while (slot->got < slot->len && !pool_cancelled(w)) {
+		off_t at = (off_t)(slot->offset + slot->got);
+		ssize_t n = sendfile(slot->rf->null_fd, slot->rf->fd, &at,
+				     slot->len - slot->got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && slot->got == 0 &&
+		    (errno == EINVAL || errno == ENOSYS))
+			return false;
+		if (n < 0) {
+			slot->err = errno;
+			return true;
+		}
+		if (n == 0)
+			break;
+		slot->got += (size_t)n;
+	}
+	/* The frame's last byte goes from memory (job_output_file()). */
+	if (slot->got == 0 || slot->err != 0 ||
+	    pread(slot->rf->fd, &slot->last, 1,
+		  (off_t)(slot->offset + slot->got - 1)) == 1)
+		return true;
+	slot->got = 0; /* the file shrank meanwhile: read it as usual */
+	slot->err = 0;
+	return false;
 }
 
 /* Worker: reads one chunk, all of it unless the file ends first. */
@@ -252,6 +295,9 @@ read_file_read_work(struct pool_work *w, void *arg)
 
 	slot->got = 0;
 	slot->err = 0;
+	if (slot->by_file && read_file_cache_work(w, slot))
+		return;
+	slot->by_file = false;
 	while (slot->got < slot->len && !pool_cancelled(w)) {
 		n = pread(slot->rf->fd, slot->buf->data + slot->got,
 			  slot->len - slot->got,
@@ -301,6 +347,8 @@ read_file_schedule(struct read_file *rf)
 	slot->ready = false;
 	slot->got = 0;
 	slot->err = ECANCELED; /* unless the work runs */
+	slot->by_file = rf->size_known && rf->null_fd >= 0 &&
+			job_output_to_files(rf->job, STREAM_DATA);
 	rf->next += slot->len;
 	rf->nbusy++;
 	rf->inflight++;
@@ -338,6 +386,30 @@ read_file_total(const struct read_file *rf)
 	return (int64_t)left;
 }
 
+/* Reads SLOT again into memory: it was only brought into the page cache,
+ * and its watchers have changed (one takes JSON now). */
+static void
+read_file_reread(struct read_file *rf, struct read_slot *slot)
+{
+	slot->ready = false;
+	slot->by_file = false;
+	slot->got = 0;
+	slot->err = ECANCELED; /* unless the work runs */
+	rf->inflight++;
+	slot->work = pool_submit(read_file_read_work, read_file_read_done,
+				 slot);
+}
+
+/* Sends SLOT's bytes as a file range; false when that cannot be (any
+ * more) and they must be read into memory first. */
+static bool
+read_file_send_range(struct read_file *rf, struct read_slot *slot)
+{
+	return job_output_to_files(rf->job, STREAM_DATA) &&
+	       job_output_file(rf->job, STREAM_DATA, rf->fd, slot->offset,
+			       slot->got, slot->last) == 0;
+}
+
 /* Sends the chunks that are ready, in file order. Returns -1 when a read
  * failed and the job ended. */
 static int
@@ -346,6 +418,15 @@ read_file_deliver(struct read_file *rf)
 	struct read_slot *slot;
 
 	while (rf->nbusy > 0 && (slot = &rf->slots[rf->head])->ready) {
+		bool sent = false;
+		if (!rf->eof && slot->err == 0 && slot->got > 0 &&
+		    slot->by_file) {
+			if (!read_file_send_range(rf, slot)) {
+				read_file_reread(rf, slot);
+				return 0; /* its done function delivers */
+			}
+			sent = true;
+		}
 		slot->ready = false;
 		rf->head = (rf->head + 1) % READ_FILE_INFLIGHT;
 		rf->nbusy--;
@@ -358,8 +439,9 @@ read_file_deliver(struct read_file *rf)
 		if (slot->got < slot->len)
 			rf->eof = true;
 		if (slot->got > 0) {
-			job_output_shared(rf->job, STREAM_DATA, slot->buf,
-					  slot->buf->data, slot->got);
+			if (!sent)
+				job_output_shared(rf->job, STREAM_DATA, slot->buf,
+						  slot->buf->data, slot->got);
 			rf->sent += slot->got;
 			/* The last one is the final event, sent at the end. */
 			if (!rf->eof && rf->sent < rf->end - rf->offset)
@@ -450,6 +532,7 @@ read_file_start(struct job *job, struct json_object *args)
 	rf->uid = job->owner.uid;
 	rf->gid = job->owner.gid;
 	rf->fd = -1;
+	rf->null_fd = -1;
 	rf->job = job;
 	job->priv = rf;
 	rf->inflight = 1;
