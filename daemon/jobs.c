@@ -796,37 +796,20 @@ job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 struct output_ctx {
 	struct job *job;
 	enum job_stream stream;
-	struct output_buf *buf; /* holds the bytes, or NULL */
-	bool watched;
 };
 
+/* A chunk the job's own encoder cut. */
 static void
 output_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 	    const unsigned char *raw, size_t len)
 {
 	struct output_ctx *ctx = arg;
-	struct job *job = ctx->job;
 
-	job_next_seq(job);
-	if (job->kind->retain_output && daemon_opts.keep_output > 0)
-		retain_chunk(job->id,
-			     &(struct retained_chunk){.seq = job->seq,
-						      .stream = ctx->stream,
-						      .enc = enc,
-						      .offset = offset,
-						      .data = raw,
-						      .len = len});
-	if (ctx->watched) {
-		metrics_output_bytes(len);
-		watch_output(job, &(struct output_chunk){.id = job->id,
-							 .seq = job->seq,
-							 .stream = ctx->stream,
-							 .offset = offset,
-							 .enc = enc,
-							 .raw = raw,
-							 .len = len,
-							 .buf = ctx->buf});
-	}
+	job_output_chunk(ctx->job, &(struct output_chunk){.stream = ctx->stream,
+							  .offset = offset,
+							  .enc = enc,
+							  .raw = raw,
+							  .len = len});
 }
 
 static struct chunk_encoder *
@@ -840,48 +823,59 @@ job_encoder(struct job *job, enum job_stream stream)
 }
 
 void
-job_output_base64(struct job *job, enum job_stream stream)
+job_output_chunk(struct job *job, const struct output_chunk *c)
 {
-	job_encoder(job, stream)->base64_only = true;
-}
+	struct output_chunk sent = *c;
 
-void
-job_output_shared(struct job *job, enum job_stream stream,
-		  struct output_buf *buf, const void *data, size_t len)
-{
-	struct output_ctx ctx = {job, stream, buf,
-				 !TAILQ_EMPTY(&job->watches)};
-	struct chunk_encoder *enc = job_encoder(job, stream);
-
-	/* Only JSON lines and kept chunks need to know what is UTF-8. */
-	if (watch_wants_json(job) ||
-	    (job->kind->retain_output && daemon_opts.keep_output > 0))
-		chunk_write(enc, data, len, output_sink, &ctx);
-	else
-		chunk_write_raw(enc, data, len, output_sink, &ctx);
+	job_next_seq(job);
+	if (job->kind->retain_output && daemon_opts.keep_output > 0)
+		retain_chunk(job->id, &(struct retained_chunk){.seq = job->seq,
+							       .stream = c->stream,
+							       .enc = c->enc,
+							       .offset = c->offset,
+							       .data = c->raw,
+							       .len = c->len});
+	if (TAILQ_EMPTY(&job->watches))
+		return;
+	metrics_output_bytes(c->len);
+	sent.id = job->id;
+	sent.seq = job->seq;
+	watch_output(job, &sent);
 }
 
 void
 job_output(struct job *job, enum job_stream stream, const void *data,
 	   size_t len)
 {
-	job_output_shared(job, stream, NULL, data, len);
+	struct output_ctx ctx = {job, stream};
+	struct chunk_encoder *enc = job_encoder(job, stream);
+
+	/* Only JSON lines and kept chunks need to know what is UTF-8. */
+	if (job_output_wants_json(job))
+		chunk_write(enc, data, len, output_sink, &ctx);
+	else
+		chunk_write_raw(enc, data, len, output_sink, &ctx);
 }
 
 bool
-job_output_to_files(struct job *job, enum job_stream stream)
+job_output_wants_json(struct job *job)
 {
-	struct chunk_encoder *enc = job->encoders[stream];
+	return (job->kind->retain_output && daemon_opts.keep_output > 0) ||
+	       watch_wants_json(job);
+}
 
+bool
+job_output_to_files(struct job *job)
+{
 	return !(job->kind->retain_output && daemon_opts.keep_output > 0) &&
-	       (enc == NULL || enc->ncarry == 0) && watch_takes_files(job);
+	       watch_takes_files(job);
 }
 
 int
-job_output_file(struct job *job, enum job_stream stream, int fd,
-		 uint64_t offset, size_t len, unsigned char last)
+job_output_file(struct job *job, enum job_stream stream,
+		 uint64_t stream_offset, int fd, uint64_t offset, size_t len,
+		 unsigned char last)
 {
-	struct chunk_encoder *enc = job_encoder(job, stream);
 	struct evbuffer_file_segment *seg = NULL;
 	bool watched = !TAILQ_EMPTY(&job->watches);
 
@@ -909,13 +903,12 @@ job_output_file(struct job *job, enum job_stream stream, int fd,
 		watch_output(job, &(struct output_chunk){.id = job->id,
 							 .seq = job->seq,
 							 .stream = stream,
-							 .offset = enc->offset,
+							 .offset = stream_offset,
 							 .enc = CHUNK_BASE64,
 							 .len = len,
 							 .seg = seg,
 							 .seg_last = last});
 	}
-	enc->offset += len;
 	if (seg != NULL)
 		evbuffer_file_segment_free(seg);
 	return 0;
@@ -924,8 +917,7 @@ job_output_file(struct job *job, enum job_stream stream, int fd,
 void
 job_output_end(struct job *job, enum job_stream stream)
 {
-	struct output_ctx ctx = {job, stream, NULL,
-				 !TAILQ_EMPTY(&job->watches)};
+	struct output_ctx ctx = {job, stream};
 
 	if (job->encoders[stream] == NULL)
 		return;

@@ -23,6 +23,11 @@ struct output_chunk {
 	const unsigned char *raw;
 	size_t len;
 	struct output_buf *buf; /* holds RAW, to refer to; or NULL: copy */
+	/* The JSON form's data as a string literal encoded beforehand (by a
+	 * worker, output-encode.h), inside TEXT_BUF; or NULL: encode now. */
+	struct output_buf *text_buf;
+	const char *text;
+	size_t text_len;
 	/* Instead of RAW: LEN bytes at SEG_OFFSET of a file segment, sent
 	 * with sendfile(), only for binary frames to a socket's buffer; the
 	 * last of them is SEG_LAST, in memory (see output-frame.c). */

@@ -134,7 +134,7 @@ watch_output(struct job *job, const struct output_chunk *c)
 		bool binary = conn_binary(w->conn);
 		if (out == NULL)
 			continue; /* closing */
-		if (binary || njson == 1) {
+		if (binary || njson == 1 || c->text != NULL) {
 			output_frame_write(out, binary, c);
 			continue;
 		}

@@ -1,11 +1,20 @@
 /* read-file: streams a file's bytes as job.output "data" chunks.
  *
  * The file is opened with the submitting user's identity and read, both
- * on the worker pool; the loop only encodes and sends. READ_FILE_INFLIGHT
+ * on the worker pool; the loop only frames and sends. READ_FILE_INFLIGHT
  * reads are kept in flight so that a worker reads the next one while the
  * loop sends this one; reads are delivered in file order whatever order
  * they finish in. While a watcher is past its high-water mark no new read
  * is scheduled, until resume().
+ *
+ * What a read does depends on the watchers (read_file_send): when all
+ * take binary frames straight to their sockets, a worker only brings
+ * the range into the page cache and the loop queues it for sendfile();
+ * otherwise it reads into a buffer that binary frames refer to, and,
+ * when the slot's turn comes and a watcher takes JSON, a worker cuts and
+ * encodes it with the job's one chunk encoder (the slot whose turn it is
+ * has it alone). A slot read for other watchers than those it meets at
+ * its turn goes back to a worker first.
  *
  * job.pause holds it as well, harder: no read is scheduled, and what a
  * read in flight brings, or a failed open, is kept until job.resume, so
@@ -42,12 +51,14 @@
 #include "../identity.h"
 #include "../kinds.h"
 #include "../output-buf.h"
+#include "../output-encode.h"
+#include "../output-frame.h"
 #include "../params.h"
 #include "../pool.h"
 #include "../xmalloc.h"
 
-/* Bytes one pool item reads: job_output() cuts them into protocol chunks
- * of PROTO_CHUNK_MAX (JSON) or one binary frame. Many chunks a wake-up
+/* Bytes one pool item reads: they are cut into protocol chunks of
+ * PROTO_CHUNK_MAX (JSON) or sent as one binary frame. Many chunks a wake-up
  * of the loop rather than one cut the cost of the hand-overs
  * (bench/bench-read-file.sh), for 2 x 1 MiB of buffers a job. */
 #define READ_FILE_CHUNK PROTO_BINARY_CHUNK_MAX
@@ -69,6 +80,9 @@ struct read_slot {
 	bool by_file;
 	unsigned char last; /* by_file: the last byte brought in */
 	struct output_buf *buf; /* binary watchers may still refer to it */
+	/* Its chunks, cut and encoded by a worker for JSON watchers, when
+	 * its turn came (the encoder goes through the file in order). */
+	struct encoded_output *encoded;
 };
 
 struct read_file {
@@ -93,6 +107,9 @@ struct read_file {
 	uint64_t next; /* offset of the next read to schedule */
 	uint64_t sent; /* bytes delivered */
 	bool eof;      /* a read came back short: the file ended */
+	/* The stream's chunk encoder: a worker runs it for the slot whose
+	 * turn it is, the loop for the rest (output-encode.h). */
+	struct chunk_encoder enc;
 	struct read_slot slots[READ_FILE_INFLIGHT];
 	unsigned head;     /* the slot delivered next */
 	unsigned nbusy;    /* slots busy, from head on */
@@ -140,8 +157,10 @@ read_file_maybe_free(struct read_file *rf)
 		close(rf->null_fd);
 	if (rf->go_ev != NULL)
 		event_free(rf->go_ev);
-	for (unsigned i = 0; i < READ_FILE_INFLIGHT; i++)
+	for (unsigned i = 0; i < READ_FILE_INFLIGHT; i++) {
 		output_buf_unref(rf->slots[i].buf);
+		output_encoded_free(rf->slots[i].encoded);
+	}
 	free(rf->path);
 	free(rf);
 }
@@ -168,14 +187,42 @@ read_file_fail(struct read_file *rf, int err, const char *what)
 	read_file_maybe_free(rf);
 }
 
+/* The loop's chunks: sent with the bytes of SLOT's buffer (NULL: bytes
+ * of the encoder's own). */
+struct read_file_out {
+	struct read_file *rf;
+	struct read_slot *slot;
+};
+
+static void
+read_file_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
+	       const unsigned char *raw, size_t len)
+{
+	struct read_file_out *o = arg;
+
+	job_output_chunk(o->rf->job,
+			 &(struct output_chunk){.stream = STREAM_DATA,
+						.offset = offset,
+						.enc = enc,
+						.raw = raw,
+						.len = len,
+						.buf = o->slot != NULL
+							       ? o->slot->buf
+							       : NULL});
+}
+
 static void
 read_file_complete(struct read_file *rf)
 {
+	struct read_file_out out = {rf, NULL};
+
+	/* A character the file ended inside goes out as base64. */
+	chunk_finish(&rf->enc, read_file_sink, &out);
+
 	struct job *job = read_file_detach(rf);
 	struct json_object *result = json_object_new_object();
 	uint64_t size = rf->size_known ? rf->size : rf->sent;
 
-	job_output_end(job, STREAM_DATA);
 	job_progress(job, rf->sent, (int64_t)rf->sent, "bytes", true);
 	json_object_object_add(result, "path",
 			       json_object_new_string(rf->path));
@@ -316,6 +363,19 @@ read_file_read_work(struct pool_work *w, void *arg)
 
 static void read_file_read_done(void *arg, bool cancelled);
 
+/* Worker: cuts and encodes a slot's bytes for JSON watchers. The loop
+ * leaves the encoder alone meanwhile: this slot is the one it waits for. */
+static void
+read_file_encode_work(struct pool_work *w, void *arg)
+{
+	struct read_slot *slot = arg;
+
+	if (pool_cancelled(w))
+		return;
+	slot->encoded = output_encode(&slot->rf->enc, slot->buf->data,
+				      slot->got);
+}
+
 /* Whether to start another read now. */
 static bool
 read_file_more(const struct read_file *rf)
@@ -348,7 +408,7 @@ read_file_schedule(struct read_file *rf)
 	slot->got = 0;
 	slot->err = ECANCELED; /* unless the work runs */
 	slot->by_file = rf->size_known && rf->null_fd >= 0 &&
-			job_output_to_files(rf->job, STREAM_DATA);
+			job_output_to_files(rf->job);
 	rf->next += slot->len;
 	rf->nbusy++;
 	rf->inflight++;
@@ -386,28 +446,79 @@ read_file_total(const struct read_file *rf)
 	return (int64_t)left;
 }
 
-/* Reads SLOT again into memory: it was only brought into the page cache,
- * and its watchers have changed (one takes JSON now). */
+/* Hands SLOT to a worker again: to ENCODE its bytes, or to read them into
+ * memory (it was only brought into the page cache). */
 static void
-read_file_reread(struct read_file *rf, struct read_slot *slot)
+read_file_rework(struct read_file *rf, struct read_slot *slot, bool encode)
 {
 	slot->ready = false;
+	rf->inflight++;
+	if (encode) {
+		slot->work = pool_submit(read_file_encode_work,
+					 read_file_read_done, slot);
+		return;
+	}
 	slot->by_file = false;
 	slot->got = 0;
 	slot->err = ECANCELED; /* unless the work runs */
-	rf->inflight++;
 	slot->work = pool_submit(read_file_read_work, read_file_read_done,
 				 slot);
 }
 
-/* Sends SLOT's bytes as a file range; false when that cannot be (any
- * more) and they must be read into memory first. */
-static bool
-read_file_send_range(struct read_file *rf, struct read_slot *slot)
+/* Sends the chunks a worker encoded: good for any watcher. */
+static void
+read_file_send_encoded(struct read_file *rf, struct read_slot *slot)
 {
-	return job_output_to_files(rf->job, STREAM_DATA) &&
-	       job_output_file(rf->job, STREAM_DATA, rf->fd, slot->offset,
-			       slot->got, slot->last) == 0;
+	struct encoded_output *e = slot->encoded;
+
+	for (size_t i = 0; i < e->n; i++) {
+		const struct encoded_chunk *c = &e->chunks[i];
+		job_output_chunk(rf->job,
+				 &(struct output_chunk){
+					 .stream = STREAM_DATA,
+					 .offset = c->offset,
+					 .enc = c->enc,
+					 .raw = c->raw,
+					 .len = c->len,
+					 .buf = slot->buf,
+					 .text_buf = e->text,
+					 .text = (const char *)e->text->data +
+						 c->text_at,
+					 .text_len = c->text_len});
+	}
+}
+
+/* Sends SLOT's bytes in the form its watchers take now: JSON needs them
+ * in memory and encoded, both done on a worker; binary frames take a
+ * file range, or the bytes cut anywhere. False when a worker must do
+ * something first (its done function brings us back). */
+static bool
+read_file_send(struct read_file *rf, struct read_slot *slot)
+{
+	struct read_file_out out = {rf, slot};
+	struct job *job = rf->job;
+
+	if (slot->encoded != NULL) {
+		read_file_send_encoded(rf, slot);
+		return true;
+	}
+	if (job_output_wants_json(job)) {
+		read_file_rework(rf, slot, !slot->by_file);
+		return false;
+	}
+	if (slot->by_file && rf->enc.ncarry == 0 && job_output_to_files(job) &&
+	    job_output_file(job, STREAM_DATA, rf->enc.offset, rf->fd,
+			    slot->offset, slot->got, slot->last) == 0) {
+		rf->enc.offset += slot->got;
+		return true;
+	}
+	if (slot->by_file) {
+		read_file_rework(rf, slot, false);
+		return false;
+	}
+	chunk_write_raw(&rf->enc, slot->buf->data, slot->got, read_file_sink,
+			&out);
+	return true;
 }
 
 /* Sends the chunks that are ready, in file order. Returns -1 when a read
@@ -418,16 +529,12 @@ read_file_deliver(struct read_file *rf)
 	struct read_slot *slot;
 
 	while (rf->nbusy > 0 && (slot = &rf->slots[rf->head])->ready) {
-		bool sent = false;
 		if (!rf->eof && slot->err == 0 && slot->got > 0 &&
-		    slot->by_file) {
-			if (!read_file_send_range(rf, slot)) {
-				read_file_reread(rf, slot);
-				return 0; /* its done function delivers */
-			}
-			sent = true;
-		}
+		    !read_file_send(rf, slot))
+			return 0; /* a worker has it */
 		slot->ready = false;
+		output_encoded_free(slot->encoded);
+		slot->encoded = NULL;
 		rf->head = (rf->head + 1) % READ_FILE_INFLIGHT;
 		rf->nbusy--;
 		if (rf->eof)
@@ -439,9 +546,6 @@ read_file_deliver(struct read_file *rf)
 		if (slot->got < slot->len)
 			rf->eof = true;
 		if (slot->got > 0) {
-			if (!sent)
-				job_output_shared(rf->job, STREAM_DATA, slot->buf,
-						  slot->buf->data, slot->got);
 			rf->sent += slot->got;
 			/* The last one is the final event, sent at the end. */
 			if (!rf->eof && rf->sent < rf->end - rf->offset)
@@ -526,9 +630,9 @@ read_file_start(struct job *job, struct json_object *args)
 	rf->path = xstrdup(json_object_get_string(v));
 	rf->offset = (uint64_t)read_file_arg_int(args, "offset", 0);
 	rf->length = read_file_arg_int(args, "length", -1);
-	if (json_object_object_get_ex(args, "encoding", &v) &&
-	    strcmp(json_object_get_string(v), "base64") == 0)
-		job_output_base64(job, STREAM_DATA);
+	chunk_init(&rf->enc, json_object_object_get_ex(args, "encoding", &v) &&
+				     strcmp(json_object_get_string(v),
+					    "base64") == 0);
 	rf->uid = job->owner.uid;
 	rf->gid = job->owner.gid;
 	rf->fd = -1;
