@@ -7,7 +7,7 @@
  * they finish in. While a watcher is past its high-water mark no new read
  * is scheduled, until resume().
  *
- * What a read does depends on the watchers (read_file_send): when all
+ * What a read does depends on the watchers (read_slot_send): when all
  * take binary frames straight to their sockets, a worker only brings
  * the range into the page cache and the loop queues it for sendfile();
  * otherwise it reads into a buffer that binary frames refer to, and,
@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -48,74 +47,14 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
-#include "../identity.h"
-#include "../kinds.h"
-#include "../output-buf.h"
-#include "../output-encode.h"
-#include "../output-frame.h"
-#include "../params.h"
-#include "../pool.h"
-#include "../xmalloc.h"
-
-/* Bytes one pool item reads: they are cut into protocol chunks of
- * PROTO_CHUNK_MAX (JSON) or sent as one binary frame. Many chunks a wake-up
- * of the loop rather than one cut the cost of the hand-overs
- * (bench/bench-read-file.sh), for 2 x 1 MiB of buffers a job. */
-#define READ_FILE_CHUNK PROTO_BINARY_CHUNK_MAX
-#define READ_FILE_INFLIGHT 2
-
-struct read_file;
-
-/* One read of at most READ_FILE_CHUNK bytes. */
-struct read_slot {
-	struct read_file *rf;
-	struct pool_work *work; /* while in flight */
-	uint64_t offset;
-	size_t len; /* bytes asked for */
-	size_t got; /* bytes read */
-	int err;    /* errno of a failed read, or 0 */
-	bool ready; /* read, waiting for its turn */
-	/* Brought into the page cache (sendfile() to /dev/null), not read:
-	 * sent as a file range to watchers that all take binary frames. */
-	bool by_file;
-	unsigned char last; /* by_file: the last byte brought in */
-	struct output_buf *buf; /* binary watchers may still refer to it */
-	/* Its chunks, cut and encoded by a worker for JSON watchers, when
-	 * its turn came (the encoder goes through the file in order). */
-	struct encoded_output *encoded;
-};
-
-struct read_file {
-	struct job *job; /* NULL once the job ended */
-	char *path;
-	uid_t uid;
-	gid_t gid;
-	uint64_t offset; /* args.offset */
-	int64_t length;  /* args.length, or -1: to the end */
-
-	/* Filled by the open work, read on the loop after it. */
-	struct pool_work *open_work;
-	int fd;
-	int null_fd; /* /dev/null, where by_file reads go; or -1 */
-	int open_err;
-	const char *open_what; /* what failed, for the message */
-	uint64_t size;
-	bool size_known; /* false: the kernel does not report it (procfs) */
-
-	uint64_t end;   /* where reading stops: args.length, or never */
-	uint64_t ahead; /* reads run ahead up to here, the size at open */
-	uint64_t next; /* offset of the next read to schedule */
-	uint64_t sent; /* bytes delivered */
-	bool eof;      /* a read came back short: the file ended */
-	/* The stream's chunk encoder: a worker runs it for the slot whose
-	 * turn it is, the loop for the rest (output-encode.h). */
-	struct chunk_encoder enc;
-	struct read_slot slots[READ_FILE_INFLIGHT];
-	unsigned head;     /* the slot delivered next */
-	unsigned nbusy;    /* slots busy, from head on */
-	unsigned inflight; /* pool items whose done function is due */
-	struct event *go_ev; /* goes on after job.resume */
-};
+#include "../../identity.h"
+#include "../../kinds.h"
+#include "../../output-buf.h"
+#include "../../output-encode.h"
+#include "../../params.h"
+#include "../../pool.h"
+#include "../../xmalloc.h"
+#include "read-file.h"
 
 /* The args as read_file_fields reads them. */
 struct read_file_args {
@@ -187,37 +126,13 @@ read_file_fail(struct read_file *rf, int err, const char *what)
 	read_file_maybe_free(rf);
 }
 
-/* The loop's chunks: sent with the bytes of SLOT's buffer (NULL: bytes
- * of the encoder's own). */
-struct read_file_out {
-	struct read_file *rf;
-	struct read_slot *slot;
-};
-
-static void
-read_file_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
-	       const unsigned char *raw, size_t len)
-{
-	struct read_file_out *o = arg;
-
-	job_output_chunk(o->rf->job,
-			 &(struct output_chunk){.stream = STREAM_DATA,
-						.offset = offset,
-						.enc = enc,
-						.raw = raw,
-						.len = len,
-						.buf = o->slot != NULL
-							       ? o->slot->buf
-							       : NULL});
-}
-
 static void
 read_file_complete(struct read_file *rf)
 {
-	struct read_file_out out = {rf, NULL};
+	struct read_slot_out out = {rf, NULL};
 
 	/* A character the file ended inside goes out as base64. */
-	chunk_finish(&rf->enc, read_file_sink, &out);
+	chunk_finish(&rf->enc, read_slot_sink, &out);
 
 	struct job *job = read_file_detach(rf);
 	struct json_object *result = json_object_new_object();
@@ -300,81 +215,7 @@ read_file_open_work(struct pool_work *w, void *arg)
 	}
 }
 
-/* Worker: brings one chunk into the page cache without copying it,
- * learning how much of it there is. False when the file cannot do that
- * (the chunk is read as usual then). */
-static bool
-read_file_cache_work(struct pool_work *w, struct read_slot *slot)
-{
-	while (slot->got < slot->len && !pool_cancelled(w)) {
-		off_t at = (off_t)(slot->offset + slot->got);
-		ssize_t n = sendfile(slot->rf->null_fd, slot->rf->fd, &at,
-				     slot->len - slot->got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && slot->got == 0 &&
-		    (errno == EINVAL || errno == ENOSYS))
-			return false;
-		if (n < 0) {
-			slot->err = errno;
-			return true;
-		}
-		if (n == 0)
-			break;
-		slot->got += (size_t)n;
-	}
-	/* The frame's last byte goes from memory (job_output_file()). */
-	if (slot->got == 0 || slot->err != 0 ||
-	    pread(slot->rf->fd, &slot->last, 1,
-		  (off_t)(slot->offset + slot->got - 1)) == 1)
-		return true;
-	slot->got = 0; /* the file shrank meanwhile: read it as usual */
-	slot->err = 0;
-	return false;
-}
-
-/* Worker: reads one chunk, all of it unless the file ends first. */
-static void
-read_file_read_work(struct pool_work *w, void *arg)
-{
-	struct read_slot *slot = arg;
-	ssize_t n;
-
-	slot->got = 0;
-	slot->err = 0;
-	if (slot->by_file && read_file_cache_work(w, slot))
-		return;
-	slot->by_file = false;
-	while (slot->got < slot->len && !pool_cancelled(w)) {
-		n = pread(slot->rf->fd, slot->buf->data + slot->got,
-			  slot->len - slot->got,
-			  (off_t)(slot->offset + slot->got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			slot->err = errno;
-			return;
-		}
-		if (n == 0)
-			return;
-		slot->got += (size_t)n;
-	}
-}
-
 static void read_file_read_done(void *arg, bool cancelled);
-
-/* Worker: cuts and encodes a slot's bytes for JSON watchers. The loop
- * leaves the encoder alone meanwhile: this slot is the one it waits for. */
-static void
-read_file_encode_work(struct pool_work *w, void *arg)
-{
-	struct read_slot *slot = arg;
-
-	if (pool_cancelled(w))
-		return;
-	slot->encoded = output_encode(&slot->rf->enc, slot->buf->data,
-				      slot->got);
-}
 
 /* Whether to start another read now. */
 static bool
@@ -412,7 +253,7 @@ read_file_schedule(struct read_file *rf)
 	rf->next += slot->len;
 	rf->nbusy++;
 	rf->inflight++;
-	slot->work = pool_submit(read_file_read_work, read_file_read_done,
+	slot->work = pool_submit(read_slot_work, read_file_read_done,
 				 slot);
 }
 
@@ -446,81 +287,6 @@ read_file_total(const struct read_file *rf)
 	return (int64_t)left;
 }
 
-/* Hands SLOT to a worker again: to ENCODE its bytes, or to read them into
- * memory (it was only brought into the page cache). */
-static void
-read_file_rework(struct read_file *rf, struct read_slot *slot, bool encode)
-{
-	slot->ready = false;
-	rf->inflight++;
-	if (encode) {
-		slot->work = pool_submit(read_file_encode_work,
-					 read_file_read_done, slot);
-		return;
-	}
-	slot->by_file = false;
-	slot->got = 0;
-	slot->err = ECANCELED; /* unless the work runs */
-	slot->work = pool_submit(read_file_read_work, read_file_read_done,
-				 slot);
-}
-
-/* Sends the chunks a worker encoded: good for any watcher. */
-static void
-read_file_send_encoded(struct read_file *rf, struct read_slot *slot)
-{
-	struct encoded_output *e = slot->encoded;
-
-	for (size_t i = 0; i < e->n; i++) {
-		const struct encoded_chunk *c = &e->chunks[i];
-		job_output_chunk(rf->job,
-				 &(struct output_chunk){
-					 .stream = STREAM_DATA,
-					 .offset = c->offset,
-					 .enc = c->enc,
-					 .raw = c->raw,
-					 .len = c->len,
-					 .buf = slot->buf,
-					 .text_buf = e->text,
-					 .text = (const char *)e->text->data +
-						 c->text_at,
-					 .text_len = c->text_len});
-	}
-}
-
-/* Sends SLOT's bytes in the form its watchers take now: JSON needs them
- * in memory and encoded, both done on a worker; binary frames take a
- * file range, or the bytes cut anywhere. False when a worker must do
- * something first (its done function brings us back). */
-static bool
-read_file_send(struct read_file *rf, struct read_slot *slot)
-{
-	struct read_file_out out = {rf, slot};
-	struct job *job = rf->job;
-
-	if (slot->encoded != NULL) {
-		read_file_send_encoded(rf, slot);
-		return true;
-	}
-	if (job_output_wants_json(job)) {
-		read_file_rework(rf, slot, !slot->by_file);
-		return false;
-	}
-	if (slot->by_file && rf->enc.ncarry == 0 && job_output_to_files(job) &&
-	    job_output_file(job, STREAM_DATA, rf->enc.offset, rf->fd,
-			    slot->offset, slot->got, slot->last) == 0) {
-		rf->enc.offset += slot->got;
-		return true;
-	}
-	if (slot->by_file) {
-		read_file_rework(rf, slot, false);
-		return false;
-	}
-	chunk_write_raw(&rf->enc, slot->buf->data, slot->got, read_file_sink,
-			&out);
-	return true;
-}
-
 /* Sends the chunks that are ready, in file order. Returns -1 when a read
  * failed and the job ended. */
 static int
@@ -530,7 +296,7 @@ read_file_deliver(struct read_file *rf)
 
 	while (rf->nbusy > 0 && (slot = &rf->slots[rf->head])->ready) {
 		if (!rf->eof && slot->err == 0 && slot->got > 0 &&
-		    !read_file_send(rf, slot))
+		    !read_slot_send(rf, slot, read_file_read_done))
 			return 0; /* a worker has it */
 		slot->ready = false;
 		output_encoded_free(slot->encoded);
