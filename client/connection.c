@@ -186,11 +186,12 @@ client_on_output(struct client *c, client_output_fn fn, void *arg)
 void
 client_binary_output(struct client *c)
 {
-	struct json_object *params = json_object_new_object();
+	struct json_object *params;
 
 	if (c->binary_asked)
 		return;
 	c->binary_asked = true;
+	params = json_object_new_object();
 	json_object_object_add(params, "binary", json_object_new_boolean(1));
 	client_send(c, "conn.configure", params);
 }

@@ -20,6 +20,8 @@
 /* Bytes taken off the socket per read: large, and read by hand, since
  * evbuffer_read() takes at most 4 KiB a call (PITFALLS.md). */
 #define LINE_CLIENT_READ_SIZE (1024 * 1024)
+/* The longest binary frame header looked at with json-c. */
+#define LINE_CLIENT_HEADER_MAX 1024
 /* A deadline that never comes. */
 #define LINE_CLIENT_FOREVER (-1LL)
 
@@ -241,7 +243,9 @@ line_client_frame_length(struct line_client *lc, const char *line, size_t len,
 	long n;
 
 	*layout = (n = binframe_parse(line, len, ev)) >= 0;
-	if (*layout || memmem(line, len, mark, sizeof mark - 1) == NULL)
+	/* A header in another layout is still short: it has no data. */
+	if (*layout || len > LINE_CLIENT_HEADER_MAX ||
+	    memmem(line, len, mark, sizeof mark - 1) == NULL)
 		return n;
 	if (jsonrpc_parse(lc->tok, line, len, &msg) < 0 || msg == NULL)
 		return -1;
