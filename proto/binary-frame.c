@@ -1,53 +1,27 @@
-/* Binary job.output headers: by their fixed layout, or by their members. */
+/* Binary job.output headers: by their fixed layout (output-line.c takes
+ * the part all job.output lines share), or by their members. */
 #include <string.h>
 
 #include <json-c/json.h>
 
 #include "binary-frame.h"
 
-static bool
-expect(const char **p, const char *end, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
-		return false;
-	*p += n;
-	return true;
-}
-
-static bool
-number(const char **p, const char *end, uint64_t *out)
-{
-	const char *start = *p;
-	uint64_t v = 0;
-
-	while (*p < end && **p >= '0' && **p <= '9' && *p - start < 19)
-		v = v * 10 + (uint64_t)(*(*p)++ - '0');
-	*out = v;
-	return *p > start;
-}
-
 long
 binframe_parse(const char *line, size_t len, struct output_event *ev)
 {
-	const char *p = line, *end = line + len, *q;
-	uint64_t length;
+	static const char tail[] = "binary\",\"length\":";
+	const char *end = line + len, *p = outline_parse_head(line, end, ev);
+	const char *digits;
+	uint64_t length = 0;
 
-	if (!expect(&p, end, "{\"jsonrpc\":\"2.0\",\"method\":\"job.output\",\"params\":{\"id\":") ||
-	    !number(&p, end, &ev->id) || !expect(&p, end, ",\"seq\":") ||
-	    !number(&p, end, &ev->seq) || !expect(&p, end, ",\"stream\":\""))
+	if (p == NULL || (size_t)(end - p) < sizeof tail - 1 ||
+	    memcmp(p, tail, sizeof tail - 1) != 0)
 		return -1;
-	for (q = p; q < end && *q >= 'a' && *q <= 'z' && q - p < 7; q++)
-		;
-	if (q == p || q >= end || *q != '"')
-		return -1;
-	memcpy(ev->stream, p, (size_t)(q - p));
-	ev->stream[q - p] = '\0';
-	p = q;
-	if (!expect(&p, end, "\",\"offset\":") || !number(&p, end, &ev->offset) ||
-	    !expect(&p, end, ",\"encoding\":\"binary\",\"length\":") ||
-	    !number(&p, end, &length) || !expect(&p, end, "}}") || p != end ||
+	/* The length, then exactly the two closing braces. */
+	for (digits = p += sizeof tail - 1;
+	     p < end && *p >= '0' && *p <= '9' && p - digits < 8; p++)
+		length = length * 10 + (uint64_t)(*p - '0');
+	if (p == digits || end - p != 2 || memcmp(p, "}}", 2) != 0 ||
 	    length > BINFRAME_MAX_LENGTH)
 		return -1;
 	ev->base64 = false;
