@@ -7,6 +7,10 @@
  *   bench-read-file rawread SOCK PATH   one read-file job, its events read
  *                                       off the socket and not parsed: what
  *                                       the daemon delivers
+ *   bench-read-file binread SOCK PATH   the same on a connection that asked
+ *                                       for binary frames (conn.configure):
+ *                                       headers parsed, the bytes counted
+ *                                       and not written anywhere
  * Each prints one line "name value unit" for the script to collect. */
 #include <errno.h>
 #include <grp.h>
@@ -175,6 +179,86 @@ bench_rawread(const char *sock, const char *path)
 	close(fd);
 }
 
+/* Skips the raw bytes of binary frames in BUF[0..len), parsing each
+ * header line (kept in LINE across reads) for its length; returns 1 at
+ * the job's terminal event. *SKIP carries the frame bytes still to come
+ * into the next read, *PAYLOAD counts them. */
+static int
+binary_scan(const char *buf, size_t len, char *line, size_t *nline,
+	    size_t cap, size_t *skip, long long *payload)
+{
+	static const char key[] = "\"length\":";
+	size_t i = 0;
+
+	while (i < len) {
+		if (*skip > 0) {
+			size_t n = len - i < *skip ? len - i : *skip;
+			*skip -= n;
+			*payload += (long long)n;
+			i += n;
+			continue;
+		}
+		const char *nl = memchr(buf + i, '\n', len - i);
+		size_t piece = (nl != NULL ? (size_t)(nl - buf) : len) - i;
+		if (*nline + piece >= cap) {
+			fprintf(stderr, "binread: a header line too long\n");
+			exit(1);
+		}
+		memcpy(line + *nline, buf + i, piece);
+		*nline += piece;
+		i += piece;
+		if (nl == NULL)
+			break;
+		i++; /* the '\n' */
+		line[*nline] = '\0';
+		*nline = 0;
+		if (has_end(line, strlen(line)))
+			return 1;
+		const char *k = strstr(line, "\"encoding\":\"binary\"") != NULL
+					? strstr(line, key)
+					: NULL;
+		if (k != NULL)
+			*skip = (size_t)strtoull(k + sizeof key - 1, NULL, 10);
+	}
+	return 0;
+}
+
+/* One read-file job on a binary connection, read in large blocks. */
+static void
+bench_binread(const char *sock, const char *path)
+{
+	static char buf[4 << 20], line[1 << 16];
+	char req[4352];
+	size_t nline = 0, skip = 0;
+	long long payload = 0;
+	int fd = bench_connect(sock);
+	int n = snprintf(req, sizeof req,
+			 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"conn.configure\","
+			 "\"params\":{\"binary\":true}}\n"
+			 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.submit\","
+			 "\"params\":{\"kind\":\"read-file\",\"args\":"
+			 "{\"path\":\"%s\"}}}\n", path);
+	double t0 = bench_now_s();
+
+	if (write(fd, req, (size_t)n) != n) {
+		perror("write");
+		exit(1);
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof buf);
+		if (r <= 0) {
+			fprintf(stderr, "binread: connection closed\n");
+			exit(1);
+		}
+		if (binary_scan(buf, (size_t)r, line, &nline, sizeof line, &skip,
+				&payload))
+			break;
+	}
+	printf("binread_s %.3f s (%lld bytes of payload)\n", bench_now_s() - t0,
+	       payload);
+	close(fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -184,9 +268,11 @@ main(int argc, char **argv)
 		bench_fetch(argv[2], atol(argv[3]));
 	else if (argc == 4 && strcmp(argv[1], "rawread") == 0)
 		bench_rawread(argv[2], argv[3]);
+	else if (argc == 4 && strcmp(argv[1], "binread") == 0)
+		bench_binread(argv[2], argv[3]);
 	else {
 		fprintf(stderr, "usage: bench-read-file getpw N | fetch SOCK N | "
-				"rawread SOCK PATH\n");
+				"rawread SOCK PATH | binread SOCK PATH\n");
 		return 2;
 	}
 	return 0;

@@ -19,7 +19,7 @@ struct log_state {
 
 static void
 log_output(void *arg, const struct output_event *ev, const unsigned char *data,
-	   size_t len)
+	   size_t len, bool end)
 {
 	struct log_state *st = arg;
 	FILE *out = strcmp(ev->stream, "stderr") == 0 ? stderr : stdout;
@@ -27,6 +27,8 @@ log_output(void *arg, const struct output_event *ev, const unsigned char *data,
 	fwrite(data, 1, len, out);
 	if (out == stderr)
 		fflush(stderr);
+	if (!end)
+		return; /* a piece of a binary frame: the event goes on */
 	st->seen++;
 	if (ev->seq > st->seq)
 		st->seq = (uint32_t)ev->seq;

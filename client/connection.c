@@ -27,6 +27,7 @@ struct client {
 	void *on_output_arg;
 	unsigned char *scratch; /* decoded output data */
 	size_t scratch_size;
+	bool binary_asked; /* conn.configure {"binary": true} was sent */
 };
 
 static struct client *
@@ -158,8 +159,19 @@ client_fast_output(void *arg, const char *line, size_t len)
 	if ((n = outline_read(line, len, &ev, &c->scratch, &c->scratch_size)) < 0)
 		return false;
 	c->answered = true;
-	c->on_output(c->on_output_arg, &ev, c->scratch, (size_t)n);
+	c->on_output(c->on_output_arg, &ev, c->scratch, (size_t)n, true);
 	return true;
+}
+
+/* The frame hook: a binary job.output, its bytes as they came. */
+static void
+client_frame_output(void *arg, const struct output_event *ev,
+		    const unsigned char *data, size_t len, bool end)
+{
+	struct client *c = arg;
+
+	c->answered = true;
+	c->on_output(c->on_output_arg, ev, data, len, end);
 }
 
 void
@@ -168,6 +180,20 @@ client_on_output(struct client *c, client_output_fn fn, void *arg)
 	c->on_output = fn;
 	c->on_output_arg = arg;
 	line_client_on_line(c->lc, fn != NULL ? client_fast_output : NULL, c);
+	line_client_on_frame(c->lc, fn != NULL ? client_frame_output : NULL, c);
+}
+
+void
+client_binary_output(struct client *c)
+{
+	struct json_object *params;
+
+	if (c->binary_asked)
+		return;
+	c->binary_asked = true;
+	params = json_object_new_object();
+	json_object_object_add(params, "binary", json_object_new_boolean(1));
+	client_send(c, "conn.configure", params);
 }
 
 struct json_object *

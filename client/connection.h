@@ -43,11 +43,21 @@ struct json_object *client_next(struct client *c, int timeout_ms,
 				bool *closed);
 
 /* Hands job.output events to FN (decoded, without going through json-c)
- * instead of returning them from client_next(); NULL: return them. */
+ * instead of returning them from client_next(); NULL: return them. A
+ * binary frame's bytes come in pieces as they are read, END with the
+ * last; a JSON event's come whole (END true). */
 struct output_event;
 typedef void (*client_output_fn)(void *arg, const struct output_event *ev,
-				 const unsigned char *data, size_t len);
+				 const unsigned char *data, size_t len,
+				 bool end);
 void client_on_output(struct client *c, client_output_fn fn, void *arg);
+
+/* Asks, once per connection and without waiting for the answer, for
+ * job.output as binary frames (conn.configure): raw bytes, no decoding.
+ * Its response comes through client_next() like any other (an error from
+ * a daemon of protocol 1, which keeps sending JSON lines); frames reach
+ * the output hook, or client_next() with the bytes as params.data. */
+void client_binary_output(struct client *c);
 
 /* Whether the line last received was a response with an error, and its
  * code. */

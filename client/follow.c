@@ -1,6 +1,7 @@
 /* Following jobs' events until they end: output written out, ends shown,
  * and, when the daemon goes away, a reconnect that resumes each job from
  * its last event seen. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,25 @@ index_of(const uint64_t *ids, size_t n, uint64_t id)
 	return -1;
 }
 
+/* Writes LEN bytes to FD with write(2), after what stdio holds for it;
+ * a reader gone away (EPIPE) loses the rest, as with stdio. */
+static void
+write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	fflush(fd == STDERR_FILENO ? stderr : stdout);
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
 /* Writes the decoded data of a job.output event to stdout or stderr. */
 static void
 write_output(struct json_object *params)
@@ -63,6 +83,8 @@ write_output(struct json_object *params)
 		if (n > 0)
 			fwrite(raw, 1, (size_t)n, out);
 		free(raw);
+	} else if (enc != NULL && strcmp(enc, "binary") == 0) {
+		write_all(fileno(out), text, len); /* raw bytes, NULs too */
 	} else if (text != NULL) {
 		fwrite(text, 1, len, out);
 	}
@@ -144,14 +166,13 @@ note_seq(struct follow *f, uint64_t id, uint64_t seq, bool ended)
  * decoded, without json-c. */
 static void
 write_output_fast(void *arg, const struct output_event *ev,
-		  const unsigned char *data, size_t len)
+		  const unsigned char *data, size_t len, bool end)
 {
-	FILE *out = strcmp(ev->stream, "stderr") == 0 ? stderr : stdout;
-
-	fwrite(data, 1, len, out);
-	if (out == stderr)
-		fflush(stderr);
-	note_seq(arg, ev->id, ev->seq, false);
+	write_all(strcmp(ev->stream, "stderr") == 0 ? STDERR_FILENO
+						   : STDOUT_FILENO,
+		  data, len);
+	if (end) /* a reconnect resumes after whole events only */
+		note_seq(arg, ev->id, ev->seq, false);
 }
 
 /* The daemon went away, as in a restart: connects again for up to 30 s
@@ -180,8 +201,10 @@ follow_resume(struct follow *f)
 	}
 	if (ctl->conn == NULL)
 		return false;
-	if (!ctl->json && f->ui != NULL)
+	if (!ctl->json && f->ui != NULL) {
 		client_on_output(ctl->conn, write_output_fast, f);
+		client_binary_output(ctl->conn);
+	}
 	if (f->n == 0) {
 		struct json_object *p = json_object_new_object();
 		json_object_object_add(p, "all", json_object_new_boolean(1));
@@ -327,8 +350,10 @@ ctl_follow_pending(struct ctl *ctl, const uint64_t *ids, size_t n,
 	f.progress = progress_new(ctl, ids, n, ui);
 	ctl_catch_interrupt();
 	/* Output is only written out here, so it may skip json-c. */
-	if (!ctl->json && ui != NULL)
+	if (!ctl->json && ui != NULL) {
 		client_on_output(ctl->conn, write_output_fast, &f);
+		client_binary_output(ctl->conn);
+	}
 	while (remaining > 0 || n == 0) {
 		bool closed, ok;
 		if (ctl_interrupted && !cancelled) {

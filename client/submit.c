@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "asyncctl.h"
+#include "connection.h"
 #include "render.h"
 
 /* The job control options of a submit: its queue, priority, start and
@@ -85,6 +86,9 @@ ctl_run_jobs(struct ctl *ctl, const char *kind, struct json_object **args,
 	/* From now on Ctrl-C cancels what this invocation submitted. */
 	if (!ctl->detach)
 		ctl_catch_interrupt();
+	/* Output that is only written out comes raw from the first chunk. */
+	if (!ctl->detach && !ctl->json && ui != NULL)
+		client_binary_output(ctl_connect(ctl));
 	for (size_t i = 0; i < n; i++) {
 		if (status != EXIT_OK) {
 			json_object_put(args[i]);

@@ -142,16 +142,11 @@ plain_run(const unsigned char *s, size_t len)
 	return i;
 }
 
-void
-events_write_json_string(struct evbuffer *out, const unsigned char *s,
-			 size_t len)
+size_t
+events_json_string_size(const unsigned char *s, size_t len)
 {
-	struct evbuffer_iovec vec;
 	size_t need = 2;
-	char *p;
 
-	/* The exact size: reserving the worst case (6 bytes a byte) makes
-	 * every 64 KiB chunk allocate a 384 KiB chain. */
 	for (size_t i = 0; i < len; i++) {
 		size_t run = plain_run(s + i, len - i);
 		need += run;
@@ -159,11 +154,15 @@ events_write_json_string(struct evbuffer *out, const unsigned char *s,
 		if (i < len)
 			need += escaped_len[s[i]];
 	}
-	if (evbuffer_reserve_space(out, (ev_ssize_t)need, &vec, 1) < 1)
-		return;
-	p = vec.iov_base;
+	return need;
+}
+
+char *
+events_json_string_put(char *p, const unsigned char *s, size_t len,
+		       size_t size)
+{
 	*p++ = '"';
-	if (need == len + 2) {
+	if (size == len + 2) {
 		memcpy(p, s, len);
 		p += len;
 	} else {
@@ -177,7 +176,22 @@ events_write_json_string(struct evbuffer *out, const unsigned char *s,
 		}
 	}
 	*p++ = '"';
-	vec.iov_len = (size_t)(p - (char *)vec.iov_base);
+	return p;
+}
+
+void
+events_write_json_string(struct evbuffer *out, const unsigned char *s,
+			 size_t len)
+{
+	struct evbuffer_iovec vec;
+	/* The exact size: reserving the worst case (6 bytes a byte) makes
+	 * every 64 KiB chunk allocate a 384 KiB chain. */
+	size_t need = events_json_string_size(s, len);
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)need, &vec, 1) < 1)
+		return;
+	char *end = events_json_string_put(vec.iov_base, s, len, need);
+	vec.iov_len = (size_t)(end - (char *)vec.iov_base);
 	evbuffer_commit_space(out, &vec, 1);
 }
 
@@ -406,10 +420,9 @@ events_write_end(struct evbuffer *out, const struct job *job)
 }
 
 void
-events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
-		    const char *stream, uint64_t offset,
-		    enum chunk_encoding enc, const unsigned char *raw,
-		    size_t len)
+events_write_output_head(struct evbuffer *out, uint64_t id, uint32_t seq,
+			 const char *stream, uint64_t offset,
+			 enum chunk_encoding enc)
 {
 	struct line l = {.len = 0};
 
@@ -422,11 +435,37 @@ events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
 	line_str(&l, chunk_encoding_name(enc));
 	line_str(&l, "\",\"data\":");
 	line_flush(&l, out);
+}
+
+void
+events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
+		    const char *stream, uint64_t offset,
+		    enum chunk_encoding enc, const unsigned char *raw,
+		    size_t len)
+{
+	events_write_output_head(out, id, seq, stream, offset, enc);
 	if (enc == CHUNK_BASE64)
 		write_base64(out, raw, len);
 	else
 		events_write_json_string(out, raw, len);
 	evbuffer_add(out, "}}\n", 3);
+}
+
+void
+events_write_output_header(struct evbuffer *out, uint64_t id, uint32_t seq,
+			   const char *stream, uint64_t offset, size_t len)
+{
+	struct line l = {.len = 0};
+
+	line_event_head(&l, "job.output", id, seq);
+	line_str(&l, ",\"stream\":\"");
+	line_str(&l, stream);
+	line_str(&l, "\",\"offset\":");
+	line_u64(&l, offset);
+	line_str(&l, ",\"encoding\":\"binary\",\"length\":");
+	line_u64(&l, len);
+	line_str(&l, "}}\n");
+	line_flush(&l, out);
 }
 
 struct json_object *

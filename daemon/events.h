@@ -38,6 +38,22 @@ void events_write_output(struct evbuffer *out, uint64_t id, uint32_t seq,
 			 const char *stream, uint64_t offset,
 			 enum chunk_encoding enc, const unsigned char *raw,
 			 size_t len);
+/* A job.output line up to its data member's value ("data":), which the
+ * caller writes (a JSON string encoded beforehand), then "}}\n". */
+void events_write_output_head(struct evbuffer *out, uint64_t id,
+			      uint32_t seq, const char *stream,
+			      uint64_t offset, enum chunk_encoding enc);
+/* The header line of a binary job.output frame ("encoding": "binary",
+ * "length": LEN); the LEN raw bytes follow it, written by the caller. */
+void events_write_output_header(struct evbuffer *out, uint64_t id,
+				uint32_t seq, const char *stream,
+				uint64_t offset, size_t len);
+/* The size of S as a JSON string literal, quotes included, and the
+ * literal written at P (SIZE that size), returning its end. Pure: a
+ * worker thread encodes output with them. */
+size_t events_json_string_size(const unsigned char *s, size_t len);
+char *events_json_string_put(char *p, const unsigned char *s, size_t len,
+			     size_t size);
 /* S as a JSON string literal, quotes included. */
 void events_write_json_string(struct evbuffer *out, const unsigned char *s,
 			      size_t len);

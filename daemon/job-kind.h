@@ -176,8 +176,29 @@ bool job_stopping_for_restart(const struct job *job);
  * job's watchers. With no watcher the bytes are dropped, not buffered. */
 void job_output(struct job *job, enum job_stream stream, const void *data,
 		size_t len);
-/* Sets the encoder of STREAM to base64 for every chunk. */
-void job_output_base64(struct job *job, enum job_stream stream);
+/* Sends one chunk the kind cut itself (its own chunk encoder, maybe run
+ * on a worker with output_encode()): C's stream, offset, encoding, raw
+ * bytes and, if encoded, its JSON literal; the job gives it its seq. The
+ * chunk must be what chunk_write() (or, for binary watchers only,
+ * chunk_write_raw()) would cut at this point of the stream. */
+struct output_chunk;
+void job_output_chunk(struct job *job, const struct output_chunk *c);
+/* Whether a watcher takes JSON lines or the output is kept: then chunks
+ * must be cut on UTF-8 boundaries, at most PROTO_CHUNK_MAX. */
+bool job_output_wants_json(struct job *job);
+/* Whether output may go as ranges of a file (job_output_file): every
+ * watcher takes binary frames straight to its socket, and nothing keeps
+ * the bytes. */
+bool job_output_to_files(struct job *job);
+/* Sends LEN bytes (at most PROTO_BINARY_CHUNK_MAX: one frame) of the
+ * file FD at OFFSET as STREAM's output at STREAM_OFFSET, with sendfile()
+ * from the page cache: a worker must have brought them there (sendfile()
+ * to /dev/null), for the loop must not wait for a disk, and read the
+ * last of them, LAST. Only when job_output_to_files() said so just now.
+ * Returns 0, or -1 (nothing sent) when FD cannot be shared (EMFILE). */
+int job_output_file(struct job *job, enum job_stream stream,
+		    uint64_t stream_offset, int fd, uint64_t offset, size_t len,
+		    unsigned char last);
 /* Ends STREAM: flushes an unfinished character as base64. */
 void job_output_end(struct job *job, enum job_stream stream);
 /* True when a watcher is past its high-water mark: the kind stops

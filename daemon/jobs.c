@@ -14,6 +14,7 @@
  *   instead of ending (job_retry); only the last attempt ends the job.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "msgids.h"
+#include "output-frame.h"
 #include "queues.h"
 #include "retain.h"
 #include "sched.h"
@@ -795,31 +797,20 @@ job_progress(struct job *job, uint64_t done, int64_t total, const char *unit,
 struct output_ctx {
 	struct job *job;
 	enum job_stream stream;
-	struct watch_event ev;
 };
 
+/* A chunk the job's own encoder cut. */
 static void
 output_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 	    const unsigned char *raw, size_t len)
 {
 	struct output_ctx *ctx = arg;
-	struct job *job = ctx->job;
 
-	job_next_seq(job);
-	if (job->kind->retain_output && daemon_opts.keep_output > 0)
-		retain_chunk(job->id,
-			     &(struct retained_chunk){.seq = job->seq,
-						      .stream = ctx->stream,
-						      .enc = enc,
-						      .offset = offset,
-						      .data = raw,
-						      .len = len});
-	if (ctx->ev.buf != NULL) {
-		metrics_output_bytes(len);
-		events_write_output(ctx->ev.buf, job->id, job->seq,
-				    events_stream_name(ctx->stream), offset, enc, raw,
-				    len);
-	}
+	job_output_chunk(ctx->job, &(struct output_chunk){.stream = ctx->stream,
+							  .offset = offset,
+							  .enc = enc,
+							  .raw = raw,
+							  .len = len});
 }
 
 static struct chunk_encoder *
@@ -833,31 +824,105 @@ job_encoder(struct job *job, enum job_stream stream)
 }
 
 void
-job_output_base64(struct job *job, enum job_stream stream)
+job_output_chunk(struct job *job, const struct output_chunk *c)
 {
-	job_encoder(job, stream)->base64_only = true;
+	struct output_chunk sent = *c;
+
+	job_next_seq(job);
+	if (job->kind->retain_output && daemon_opts.keep_output > 0)
+		retain_chunk(job->id, &(struct retained_chunk){.seq = job->seq,
+							       .stream = c->stream,
+							       .enc = c->enc,
+							       .offset = c->offset,
+							       .data = c->raw,
+							       .len = c->len});
+	if (TAILQ_EMPTY(&job->watches))
+		return;
+	metrics_output_bytes(c->len);
+	sent.id = job->id;
+	sent.seq = job->seq;
+	watch_output(job, &sent);
 }
 
 void
 job_output(struct job *job, enum job_stream stream, const void *data,
 	   size_t len)
 {
-	struct output_ctx ctx = {job, stream, watch_event_begin(job)};
+	struct output_ctx ctx = {job, stream};
+	struct chunk_encoder *enc = job_encoder(job, stream);
 
-	chunk_write(job_encoder(job, stream), data, len, output_sink, &ctx);
-	watch_event_end(job, ctx.ev);
+	/* Only JSON lines and kept chunks need to know what is UTF-8. */
+	if (job_output_wants_json(job))
+		chunk_write(enc, data, len, output_sink, &ctx);
+	else
+		chunk_write_raw(enc, data, len, output_sink, &ctx);
+}
+
+bool
+job_output_wants_json(struct job *job)
+{
+	return (job->kind->retain_output && daemon_opts.keep_output > 0) ||
+	       watch_wants_json(job);
+}
+
+bool
+job_output_to_files(struct job *job)
+{
+	return !(job->kind->retain_output && daemon_opts.keep_output > 0) &&
+	       watch_takes_files(job);
+}
+
+int
+job_output_file(struct job *job, enum job_stream stream,
+		 uint64_t stream_offset, int fd, uint64_t offset, size_t len,
+		 unsigned char last)
+{
+	struct evbuffer_file_segment *seg = NULL;
+	bool watched = !TAILQ_EMPTY(&job->watches);
+
+	if (len > PROTO_BINARY_CHUNK_MAX)
+		return -1;
+	if (watched && len > 0) {
+		/* The segment owns a descriptor of its own: the kind closes
+		 * FD when the job ends, maybe before the socket has all. */
+		int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (copy < 0)
+			return -1;
+		seg = evbuffer_file_segment_new(copy, (ev_off_t)offset,
+						(ev_off_t)len,
+						EVBUF_FS_CLOSE_ON_FREE |
+							EVBUF_FS_DISABLE_MMAP |
+							EVBUF_FS_DISABLE_LOCKING);
+		if (seg == NULL) {
+			close(copy);
+			return -1;
+		}
+	}
+	job_next_seq(job);
+	if (watched) {
+		metrics_output_bytes(len);
+		watch_output(job, &(struct output_chunk){.id = job->id,
+							 .seq = job->seq,
+							 .stream = stream,
+							 .offset = stream_offset,
+							 .enc = CHUNK_BASE64,
+							 .len = len,
+							 .seg = seg,
+							 .seg_last = last});
+	}
+	if (seg != NULL)
+		evbuffer_file_segment_free(seg);
+	return 0;
 }
 
 void
 job_output_end(struct job *job, enum job_stream stream)
 {
-	struct output_ctx ctx;
+	struct output_ctx ctx = {job, stream};
 
 	if (job->encoders[stream] == NULL)
 		return;
-	ctx = (struct output_ctx){job, stream, watch_event_begin(job)};
 	chunk_finish(job->encoders[stream], output_sink, &ctx);
-	watch_event_end(job, ctx.ev);
 }
 
 /* ---- Submission --------------------------------------------------------- */

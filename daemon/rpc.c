@@ -506,6 +506,33 @@ rpc_metrics_text(struct evbuffer *out)
 	metrics_render(out, &st);
 }
 
+struct configure_params {
+	bool binary;
+};
+
+static const struct param_field configure_fields[] = {
+	{PARAM_BOOL("binary", struct configure_params, binary),
+	 .required = true},
+	PARAM_END,
+};
+
+/* conn.configure: the form of job.output on this connection from the
+ * response on (events framed before it keep theirs). */
+static int
+rpc_conn_configure(struct rpc_call *call, struct json_object **result,
+		   struct param_error *err)
+{
+	struct configure_params p;
+
+	if (params_read(call->params, "", configure_fields, &p, err) < 0)
+		return RPC_INVALID_PARAMS;
+	conn_set_binary(call->conn, p.binary);
+	*result = json_object_new_object();
+	json_object_object_add(*result, "binary",
+			       json_object_new_boolean(p.binary));
+	return 0;
+}
+
 static int
 rpc_daemon_metrics(struct rpc_call *call, struct json_object **result,
 		   struct param_error *err)
@@ -533,6 +560,7 @@ static const struct rpc_method methods[] = {
 	{"job.watch", rpc_job_watch},
 	{"daemon.info", rpc_daemon_info},
 	{"daemon.metrics", rpc_daemon_metrics},
+	{"conn.configure", rpc_conn_configure},
 	{"job.pause", rpc_job_pause},
 	{"job.resume", rpc_job_resume},
 	{"job.update", rpc_job_update},

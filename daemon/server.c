@@ -69,6 +69,7 @@ struct conn {
 	bool read_eof;     /* the peer sent all it will send */
 	bool read_paused;  /* output is past the mark: requests wait */
 	bool was_blocked;  /* jobs may wait for this one to drain */
+	bool binary;       /* job.output as binary frames */
 	bool over_limit;   /* past --output-limit: closed in the next pass */
 	TAILQ_ENTRY(conn) link;
 };
@@ -114,6 +115,29 @@ const struct peer *
 conn_peer(const struct conn *conn)
 {
 	return &conn->peer;
+}
+
+bool
+conn_binary(const struct conn *conn)
+{
+	return conn->binary;
+}
+
+/* The socket send buffer a binary connection asks for: bulk output then
+ * costs a few large writes and wake-ups of the reader, not one per
+ * 200 KiB. The kernel caps it at net.core.wmem_max. */
+#define BINARY_SNDBUF (4 * 1024 * 1024)
+
+void
+conn_set_binary(struct conn *conn, bool binary)
+{
+	int size = BINARY_SNDBUF;
+
+	if (binary && !conn->binary &&
+	    setsockopt(bufferevent_getfd(conn->bev), SOL_SOCKET, SO_SNDBUF,
+		       &size, sizeof size) < 0)
+		log_debug("SO_SNDBUF: %s", strerror(errno));
+	conn->binary = binary;
 }
 
 struct watch_head *

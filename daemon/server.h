@@ -49,6 +49,10 @@ void conn_send(struct conn *conn, const void *data, size_t len);
 /* Moves a buffer of complete lines to the connection's output. */
 void conn_send_buffer(struct conn *conn, struct evbuffer *buf);
 void conn_send_json(struct conn *conn, struct json_object *msg);
+/* Whether CONN asked for job.output as binary frames (conn.configure);
+ * events framed from then on take that form. */
+bool conn_binary(const struct conn *conn);
+void conn_set_binary(struct conn *conn, bool binary);
 /* True when its output is past the high-water mark; the connection then
  * tells the jobs it streams for once it has drained. */
 bool conn_blocked(struct conn *conn);

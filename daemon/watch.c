@@ -6,6 +6,7 @@
 
 #include "events.h"
 #include "jobs.h"
+#include "output-frame.h"
 #include "retain.h"
 #include "server.h"
 #include "store.h"
@@ -93,6 +94,60 @@ watch_event_end(struct job *job, struct watch_event ev)
 		return; /* it was written where it goes */
 	watch_emit(job, ev.buf);
 	evbuffer_free(ev.buf);
+}
+
+bool
+watch_wants_json(struct job *job)
+{
+	struct watch *w;
+
+	TAILQ_FOREACH(w, &job->watches, job_link)
+		if (!conn_binary(w->conn))
+			return true;
+	return false;
+}
+
+bool
+watch_takes_files(struct job *job)
+{
+	struct watch *w;
+
+	TAILQ_FOREACH(w, &job->watches, job_link)
+		if (!conn_binary(w->conn) || w->replay != NULL)
+			return false;
+	return true;
+}
+
+void
+watch_output(struct job *job, const struct output_chunk *c)
+{
+	struct evbuffer *json = NULL;
+	unsigned njson = 0;
+	struct watch *w;
+
+	TAILQ_FOREACH(w, &job->watches, job_link)
+		if (!conn_binary(w->conn))
+			njson++;
+	TAILQ_FOREACH(w, &job->watches, job_link) {
+		struct evbuffer *out = w->replay != NULL ? w->replay->held
+							 : conn_output(w->conn);
+		bool binary = conn_binary(w->conn);
+		if (out == NULL)
+			continue; /* closing */
+		if (binary || njson == 1 || c->text != NULL) {
+			output_frame_write(out, binary, c);
+			continue;
+		}
+		/* Several JSON watchers: the line is encoded once. */
+		if (json == NULL) {
+			json = evbuffer_new();
+			output_frame_write(json, false, c);
+		}
+		evbuffer_add(out, evbuffer_pullup(json, -1),
+			     evbuffer_get_length(json));
+	}
+	if (json != NULL)
+		evbuffer_free(json);
 }
 
 /* CONN's watch of JOB, made if needed; NULL for a job that has ended. */
@@ -341,8 +396,14 @@ replay_pump(struct replay *r)
 			r->cursor = NULL;
 			break;
 		}
-		events_write_output(out, r->id, c.seq, events_stream_name(c.stream),
-				    c.offset, c.enc, c.data, c.len);
+		output_frame_write(out, conn_binary(r->conn),
+				   &(struct output_chunk){.id = r->id,
+							  .seq = c.seq,
+							  .stream = c.stream,
+							  .offset = c.offset,
+							  .enc = c.enc,
+							  .raw = c.data,
+							  .len = c.len});
 	}
 	if (r->cursor != NULL)
 		return; /* watch_conn_drained() calls again */

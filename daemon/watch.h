@@ -11,6 +11,7 @@
 struct conn;
 struct evbuffer;
 struct json_object;
+struct output_chunk;
 
 /* Sends JOB's future events to CONN (once per connection). */
 void watch_add(struct job *job, struct conn *conn);
@@ -37,6 +38,16 @@ struct watch_event {
 struct watch_event watch_event_begin(struct job *job);
 /* Delivers what was written to EV.buf (from watch_event_begin). */
 void watch_event_end(struct job *job, struct watch_event ev);
+
+/* Whether a watcher of JOB takes job.output as JSON lines; when none
+ * does, its bytes need no UTF-8 check. */
+bool watch_wants_json(struct job *job);
+/* Whether every watcher of JOB takes binary frames straight into its
+ * socket's buffer (none replays): then chunks may be file ranges. */
+bool watch_takes_files(struct job *job);
+/* Sends job.output chunk C of JOB to every watcher, each in the form its
+ * connection asked for (output-frame.h). */
+void watch_output(struct job *job, const struct output_chunk *c);
 
 /* Starts a replay to CONN of JOB's kept events whose seq is above SINCE,
  * in their order and with their seq: its job.started, its kept job.output

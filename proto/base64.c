@@ -1,4 +1,5 @@
 /* Base64 (RFC 4648, padded), fast enough for streamed binary output. */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,19 +14,16 @@ base64_encoded_len(size_t len)
 
 /* Base64 by table. OpenSSL's EVP_EncodeBlock and EVP_DecodeBlock go a
  * byte at a time and took half the loop's time when streaming binary
- * files; this encodes 12 bits per look-up. Loop thread and client only. */
+ * files; this encodes 12 bits per look-up. The tables are made once,
+ * by whichever thread comes first (the daemon's workers encode too). */
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static uint16_t b64_pairs[4096]; /* 12 bits -> two characters */
 static int8_t b64_values[256];   /* character -> 6 bits, or -1 */
 
 static void
-base64_tables(void)
+base64_make_tables(void)
 {
-	static bool ready;
-
-	if (ready)
-		return;
 	for (int i = 0; i < 4096; i++) {
 		char pair[2] = {b64_alphabet[i >> 6], b64_alphabet[i & 63]};
 		memcpy(&b64_pairs[i], pair, 2);
@@ -33,7 +31,14 @@ base64_tables(void)
 	memset(b64_values, -1, sizeof b64_values);
 	for (int i = 0; i < 64; i++)
 		b64_values[(unsigned char)b64_alphabet[i]] = (int8_t)i;
-	ready = true;
+}
+
+static void
+base64_tables(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, base64_make_tables);
 }
 
 void

@@ -114,6 +114,26 @@ chunk_write(struct chunk_encoder *enc, const void *data, size_t len,
 }
 
 void
+chunk_write_raw(struct chunk_encoder *enc, const void *data, size_t len,
+		chunk_sink sink, void *arg)
+{
+	const unsigned char *p = data;
+
+	while (len > 0) {
+		size_t n;
+		if (enc->ncarry > 0) {
+			n = chunk_complete_carry(enc, p, len, sink, arg);
+		} else {
+			n = len < PROTO_BINARY_CHUNK_MAX ? len
+							 : PROTO_BINARY_CHUNK_MAX;
+			chunk_emit(enc, p, n, sink, arg);
+		}
+		p += n;
+		len -= n;
+	}
+}
+
+void
 chunk_finish(struct chunk_encoder *enc, chunk_sink sink, void *arg)
 {
 	size_t n = enc->ncarry;

@@ -33,6 +33,13 @@ void chunk_init(struct chunk_encoder *enc, bool base64_only);
 void chunk_write(struct chunk_encoder *enc, const void *data, size_t len,
 		 chunk_sink sink, void *arg);
 
+/* Encodes LEN more bytes without looking at them, in chunks of at most
+ * PROTO_BINARY_CHUNK_MAX tagged base64 (which holds for any bytes), for sinks
+ * that send them raw: a binary frame needs no UTF-8 check. A character
+ * cut by an earlier chunk_write() is finished first as it would be. */
+void chunk_write_raw(struct chunk_encoder *enc, const void *data, size_t len,
+		     chunk_sink sink, void *arg);
+
 /* Ends the stream: bytes of an unfinished character go out as base64. */
 void chunk_finish(struct chunk_encoder *enc, chunk_sink sink, void *arg);
 

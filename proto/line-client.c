@@ -12,12 +12,16 @@
 #include <event2/buffer.h>
 #include <json-c/json.h>
 
+#include "binary-frame.h"
 #include "frame.h"
 #include "jsonrpc.h"
 #include "line-client.h"
 
-/* Bytes taken off the socket per read. */
-#define LINE_CLIENT_READ_SIZE (256 * 1024)
+/* Bytes taken off the socket per read: large, and read by hand, since
+ * evbuffer_read() takes at most 4 KiB a call (PITFALLS.md). */
+#define LINE_CLIENT_READ_SIZE (1024 * 1024)
+/* The longest binary frame header looked at with json-c. */
+#define LINE_CLIENT_HEADER_MAX 1024
 /* A deadline that never comes. */
 #define LINE_CLIENT_FOREVER (-1LL)
 
@@ -36,6 +40,10 @@ struct line_client {
 	void *on_line_arg;
 	line_client_bad_fn on_bad;
 	void *on_bad_arg;
+	line_client_frame_fn on_frame;
+	void *on_frame_arg;
+	struct output_event frame_ev; /* the frame whose bytes go to on_frame */
+	size_t frame_left;            /* its bytes still to come */
 };
 
 int
@@ -124,6 +132,14 @@ line_client_on_bad_line(struct line_client *lc, line_client_bad_fn bad,
 	lc->on_bad_arg = arg;
 }
 
+void
+line_client_on_frame(struct line_client *lc, line_client_frame_fn fn,
+		     void *arg)
+{
+	lc->on_frame = fn;
+	lc->on_frame_arg = arg;
+}
+
 int
 line_client_write(struct line_client *lc, const void *data, size_t len)
 {
@@ -188,10 +204,15 @@ line_client_fill(struct line_client *lc, long long deadline)
 		return LINE_CLIENT_INTERRUPTED;
 	if (n == 0)
 		return LINE_CLIENT_TIMEOUT;
-	n = evbuffer_read(lc->in, lc->fd, LINE_CLIENT_READ_SIZE);
-	if (n < 0 && errno == EINTR)
+	struct evbuffer_iovec vec;
+	if (evbuffer_reserve_space(lc->in, LINE_CLIENT_READ_SIZE, &vec, 1) < 1)
+		abort();
+	ssize_t got = read(lc->fd, vec.iov_base, vec.iov_len);
+	vec.iov_len = got > 0 ? (size_t)got : 0;
+	evbuffer_commit_space(lc->in, &vec, 1);
+	if (got < 0 && (errno == EINTR || errno == EAGAIN))
 		return LINE_CLIENT_OK;
-	return n > 0 ? LINE_CLIENT_OK : LINE_CLIENT_CLOSED;
+	return got > 0 ? LINE_CLIENT_OK : LINE_CLIENT_CLOSED;
 }
 
 /* The message in LINE, or NULL when the line hook took it or it is not
@@ -210,6 +231,72 @@ line_client_parse(struct line_client *lc, const char *line, size_t len)
 	return NULL;
 }
 
+/* The raw bytes after LINE when it is a binary frame's header, else -1;
+ * *LAYOUT says whether it is in the daemon's layout (EV filled), which
+ * the frame hook takes. */
+static long
+line_client_frame_length(struct line_client *lc, const char *line, size_t len,
+			 struct output_event *ev, bool *layout)
+{
+	static const char mark[] = "\"binary\"";
+	struct json_object *msg;
+	long n;
+
+	*layout = (n = binframe_parse(line, len, ev)) >= 0;
+	/* A header in another layout is still short: it has no data. */
+	if (*layout || len > LINE_CLIENT_HEADER_MAX ||
+	    memmem(line, len, mark, sizeof mark - 1) == NULL)
+		return n;
+	if (jsonrpc_parse(lc->tok, line, len, &msg) < 0 || msg == NULL)
+		return -1;
+	n = binframe_length(msg);
+	json_object_put(msg);
+	return n;
+}
+
+/* A binary frame that is not the frame hook's, once its header and LEN
+ * raw bytes are all in the buffer: its message, the bytes as
+ * params.data. */
+static struct json_object *
+line_client_frame_message(struct line_client *lc, size_t len)
+{
+	size_t head = lc->frame.pending;
+	const char *p = (const char *)evbuffer_pullup(lc->in,
+						      (ev_ssize_t)(head + len));
+	struct json_object *msg = NULL, *params;
+	size_t line_len = head - 1;
+
+	if (line_len > 0 && p[line_len - 1] == '\r')
+		line_len--;
+	if (jsonrpc_parse(lc->tok, p, line_len, &msg) == 0 && msg != NULL &&
+	    json_object_object_get_ex(msg, "params", &params))
+		json_object_object_add(params, "data",
+				       json_object_new_string_len(p + head,
+								  (int)len));
+	frame_consume(&lc->frame, lc->in);
+	evbuffer_drain(lc->in, len);
+	return msg;
+}
+
+/* Hands the frame hook what the buffer holds of the current frame's
+ * bytes, piece by piece as read, without copying them. */
+static void
+line_client_frame_bytes(struct line_client *lc)
+{
+	struct evbuffer_iovec vec;
+
+	while (lc->frame_left > 0 && evbuffer_peek(lc->in, -1, NULL, &vec, 1) > 0) {
+		size_t n = vec.iov_len < lc->frame_left ? vec.iov_len
+							: lc->frame_left;
+		lc->frame_left -= n;
+		/* A hook taken away mid-frame: the rest has nowhere to go. */
+		if (lc->on_frame != NULL)
+			lc->on_frame(lc->on_frame_arg, &lc->frame_ev,
+				     vec.iov_base, n, lc->frame_left == 0);
+		evbuffer_drain(lc->in, n);
+	}
+}
+
 /* The next message off the socket by DEADLINE; lines over the limit, lines
  * the hook takes and lines that are not JSON are passed over. */
 static struct json_object *
@@ -221,8 +308,37 @@ line_client_read(struct line_client *lc, long long deadline,
 	size_t len;
 
 	for (;;) {
+		if (lc->frame_left > 0) {
+			line_client_frame_bytes(lc);
+			if (lc->frame_left > 0)
+				goto fill;
+		}
 		switch (frame_next(&lc->frame, lc->in, &line, &len)) {
-		case FRAME_LINE:
+		case FRAME_LINE: {
+			struct output_event ev;
+			bool layout;
+			long n = line_client_frame_length(lc, line, len, &ev,
+							  &layout);
+			if (n >= 0 && layout && lc->on_frame != NULL) {
+				frame_consume(&lc->frame, lc->in);
+				lc->frame_ev = ev;
+				lc->frame_left = (size_t)n;
+				if (n == 0)
+					lc->on_frame(lc->on_frame_arg, &ev, NULL,
+						     0, true);
+				continue;
+			}
+			if (n >= 0 && evbuffer_get_length(lc->in) <
+					      lc->frame.pending + (size_t)n)
+				break; /* its raw bytes are still to come */
+			if (n >= 0) {
+				msg = line_client_frame_message(lc, (size_t)n);
+				if (msg != NULL) {
+					*st = LINE_CLIENT_OK;
+					return msg;
+				}
+				continue;
+			}
 			msg = line_client_parse(lc, line, len);
 			frame_consume(&lc->frame, lc->in);
 			if (msg != NULL) {
@@ -230,11 +346,13 @@ line_client_read(struct line_client *lc, long long deadline,
 				return msg;
 			}
 			continue;
+		}
 		case FRAME_TOO_LARGE:
 			continue;
 		case FRAME_NONE:
 			break;
 		}
+	fill:
 		if ((*st = line_client_fill(lc, deadline)) != LINE_CLIENT_OK)
 			return NULL;
 	}

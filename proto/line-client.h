@@ -10,6 +10,7 @@
 
 struct json_object;
 struct line_client;
+struct output_event;
 
 /* The longest line read; longer ones are skipped. Events carry up to
  * 64 KiB of data, escaped: this allows generously. */
@@ -28,6 +29,13 @@ enum line_client_status {
 typedef bool (*line_client_line_fn)(void *arg, const char *line, size_t len);
 /* Sees each line that is not JSON, before it is dropped. */
 typedef void (*line_client_bad_fn)(void *arg, const char *line, size_t len);
+/* Takes the raw bytes of a binary job.output frame (binary-frame.h) as
+ * they arrive, straight from the read buffer: EV is its header, DATA and
+ * LEN the next piece, END true with the last (a frame of 0 bytes comes
+ * as one empty last piece). */
+typedef void (*line_client_frame_fn)(void *arg, const struct output_event *ev,
+				     const unsigned char *data, size_t len,
+				     bool end);
 /* Picks the message a line_client_await() waits for. */
 typedef bool (*line_client_match_fn)(void *arg, struct json_object *msg);
 
@@ -53,6 +61,11 @@ void line_client_on_line(struct line_client *lc, line_client_line_fn fn,
 			 void *arg);
 void line_client_on_bad_line(struct line_client *lc, line_client_bad_fn bad,
 			     void *arg);
+/* FN takes binary frames in the daemon's layout; without it (NULL) a
+ * binary frame is returned as its header message with the raw bytes as
+ * params.data (a JSON string of params.length bytes, NULs included). */
+void line_client_on_frame(struct line_client *lc, line_client_frame_fn fn,
+			  void *arg);
 
 /* Sends LEN bytes as they are: half lines, oversized or malformed ones
  * too. Returns 0, or -1 (errno set) when the connection broke. */

@@ -29,27 +29,38 @@ number(const char **p, const char *end, uint64_t *out)
 	return *p > start;
 }
 
-bool
-outline_parse(const char *line, size_t len, struct output_event *ev)
+const char *
+outline_parse_head(const char *line, const char *end,
+		   struct output_event *ev)
 {
-	const char *p = line, *end = line + len, *q;
+	const char *p = line, *q;
 
-	if (len < 3 || memcmp(end - 3, "\"}}", 3) != 0)
-		return false;
-	end -= 3; /* the data's closing quote and the two braces */
 	if (!expect(&p, end, "{\"jsonrpc\":\"2.0\",\"method\":\"job.output\",\"params\":{\"id\":") ||
 	    !number(&p, end, &ev->id) || !expect(&p, end, ",\"seq\":") ||
 	    !number(&p, end, &ev->seq) || !expect(&p, end, ",\"stream\":\""))
-		return false;
+		return NULL;
 	for (q = p; q < end && *q >= 'a' && *q <= 'z' && q - p < 7; q++)
 		;
 	if (q == p || q >= end || *q != '"')
-		return false;
+		return NULL;
 	memcpy(ev->stream, p, (size_t)(q - p));
 	ev->stream[q - p] = '\0';
 	p = q;
 	if (!expect(&p, end, "\",\"offset\":") || !number(&p, end, &ev->offset) ||
 	    !expect(&p, end, ",\"encoding\":\""))
+		return NULL;
+	return p;
+}
+
+bool
+outline_parse(const char *line, size_t len, struct output_event *ev)
+{
+	const char *end = line + len, *p;
+
+	if (len < 3 || memcmp(end - 3, "\"}}", 3) != 0)
+		return false;
+	end -= 3; /* the data's closing quote and the two braces */
+	if ((p = outline_parse_head(line, end, ev)) == NULL)
 		return false;
 	if (expect(&p, end, "base64"))
 		ev->base64 = true;

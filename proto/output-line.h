@@ -19,6 +19,12 @@ struct output_event {
 	size_t data_len;
 };
 
+/* Takes apart the part every job.output line in the daemon's layout
+ * shares, up to the encoding's opening quote, filling EV's id, seq,
+ * stream and offset; returns where the encoding's name starts, or NULL.
+ * END is where the line ends. */
+const char *outline_parse_head(const char *line, const char *end,
+			       struct output_event *ev);
 /* Recognises LINE as a job.output event in the daemon's layout; false
  * for anything else. */
 bool outline_parse(const char *line, size_t len, struct output_event *ev);

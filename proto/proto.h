@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define PROTO_SOCKET_NAME "asyncd.sock"
 #define PROTO_SYSTEM_SOCKET "/run/asyncd/asyncd.sock"
 
@@ -13,6 +13,9 @@
 #define PROTO_MAX_DEPTH 64                      /* JSON nesting */
 #define PROTO_OUTPUT_HWM_DEFAULT (8 * 1024 * 1024)
 #define PROTO_CHUNK_MAX (64 * 1024) /* raw bytes in one job.output */
+/* Raw bytes in one binary job.output frame, sent when no watcher needs
+ * the JSON form: large, so that a file goes in few sendfile() calls. */
+#define PROTO_BINARY_CHUNK_MAX (1024 * 1024)
 #define PROTO_PROGRESS_PER_SEC 10
 #define PROTO_LABEL_MAX 256
 #define PROTO_KEY_MAX 128

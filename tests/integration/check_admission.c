@@ -24,7 +24,7 @@ assert_answers(struct tconn *conn)
 {
 	struct json_object *r = tc_call(conn, "daemon.info", NULL);
 
-	ck_assert_int_eq(jint(r, "result.protocol"), 1);
+	ck_assert_int_eq(jint(r, "result.protocol"), 2);
 	json_object_put(r);
 }
 

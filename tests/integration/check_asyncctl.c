@@ -205,7 +205,7 @@ START_TEST(unreachable_daemon_exits_3)
 	char *argv2[] = {(char *)td_path("ASYNCCTL", "client/asyncctl"), "info", NULL};
 	run_program(argv2, NULL, env, -1, &r);
 	ck_assert_int_eq(r.status, 0);
-	ck_assert_msg(strstr(r.out, "protocol 1"), "%s", r.out);
+	ck_assert_msg(strstr(r.out, "protocol 2"), "%s", r.out);
 	run_result_free(&r);
 }
 END_TEST
@@ -220,7 +220,7 @@ START_TEST(info_call_and_watch)
 	run_result_free(&r);
 	CTL(&r, "call", "daemon.info");
 	ck_assert_int_eq(r.status, 0);
-	ck_assert(strstr(r.out, "\"protocol\":1") != NULL);
+	ck_assert(strstr(r.out, "\"protocol\":2") != NULL);
 	run_result_free(&r);
 	CTL(&r, "call", "job.get", "{\"id\":5}");
 	ck_assert_int_eq(r.status, 4);

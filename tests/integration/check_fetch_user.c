@@ -197,7 +197,7 @@ submit_refused(const char *args, const char *field)
 	assert_rpc_error(r, -32602, field);
 	json_object_put(r);
 	r = tc_call(c, "daemon.info", NULL);
-	ck_assert_int_eq(jint(r, "result.protocol"), 1);
+	ck_assert_int_eq(jint(r, "result.protocol"), 2);
 	json_object_put(r);
 }
 

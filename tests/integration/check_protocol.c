@@ -39,7 +39,7 @@ assert_still_serving(void)
 	struct json_object *r = tc_call(c, "daemon.info", NULL);
 	struct tconn *c2;
 
-	ck_assert_int_eq(jint(r, "result.protocol"), 1);
+	ck_assert_int_eq(jint(r, "result.protocol"), 2);
 	json_object_put(r);
 	c2 = tc_open(d.sock);
 	r = tc_call(c2, "daemon.info", NULL);
@@ -364,7 +364,7 @@ START_TEST(batch_gets_one_array_of_responses)
 	ck_assert(json_object_is_type(r, json_type_array));
 	ck_assert_int_eq(json_object_array_length(r), 4);
 	ck_assert_int_eq(jint(r, "0.id"), 1);
-	ck_assert_int_eq(jint(r, "0.result.protocol"), 1);
+	ck_assert_int_eq(jint(r, "0.result.protocol"), 2);
 	ck_assert_int_eq(jint(r, "1.error.code"), -32601);
 	ck_assert_int_eq(jint(r, "2.error.code"), -32600);
 	ck_assert(jnull(r, "2.id"));
@@ -497,7 +497,7 @@ START_TEST(daemon_info_reports_itself)
 {
 	struct json_object *r = tc_call(c, "daemon.info", NULL);
 
-	ck_assert_int_eq(jint(r, "result.protocol"), 1);
+	ck_assert_int_eq(jint(r, "result.protocol"), 2);
 	ck_assert_int_eq(jint(r, "result.pid"), d.pid);
 	ck_assert_ptr_nonnull(jstr(r, "result.version"));
 	ck_assert_int_ge(jint(r, "result.uptime_ms"), 0);

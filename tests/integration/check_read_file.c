@@ -509,7 +509,7 @@ assert_serving(void)
 {
 	struct json_object *r = tc_call(c, "daemon.info", NULL);
 
-	ck_assert_int_eq(jint(r, "result.protocol"), 1);
+	ck_assert_int_eq(jint(r, "result.protocol"), 2);
 	json_object_put(r);
 }
 

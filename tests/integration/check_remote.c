@@ -452,18 +452,18 @@ START_TEST(host_and_ssh_from_the_environment)
 	snprintf(host, sizeof host, "ASYNCD_HOST=%s", dest(SELF));
 	snprintf(ssh, sizeof ssh, "ASYNCCTL_SSH=%s", s.ssh);
 	run_program(argv, NULL, NULL, -1, &r);
-	ck_assert_msg(r.status == 0 && strstr(r.out, "protocol 1"), "%d %s%s",
+	ck_assert_msg(r.status == 0 && strstr(r.out, "protocol 2"), "%d %s%s",
 	              r.status, r.out, r.err);
 	run_result_free(&r);
 	/* -H '' is this host, whatever $ASYNCD_HOST says. */
 	run_program(local, NULL, NULL, -1, &r);
-	ck_assert_msg(r.status == 0 && strstr(r.out, "protocol 1"), "%d %s%s",
+	ck_assert_msg(r.status == 0 && strstr(r.out, "protocol 2"), "%d %s%s",
 	              r.status, r.out, r.err);
 	run_result_free(&r);
 	/* --socket with -H is the socket there. */
 	snprintf(sock, sizeof sock, "%s", d.sock);
 	run_program(apart, NULL, NULL, -1, &r);
-	ck_assert_msg(r.status == 0 && strstr(r.out, "protocol 1"), "%d %s%s",
+	ck_assert_msg(r.status == 0 && strstr(r.out, "protocol 2"), "%d %s%s",
 	              r.status, r.out, r.err);
 	run_result_free(&r);
 }

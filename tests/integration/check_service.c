@@ -480,7 +480,7 @@ START_TEST(test_activation_first_connection)
 	r = tc_recv(c, 10000);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(jint(r, "id"), 1);
-	ck_assert_int_eq(jint(r, "result.protocol"), 1);
+	ck_assert_int_eq(jint(r, "result.protocol"), 2);
 	/* The launcher execs asyncd: same process. */
 	ck_assert_int_eq(jint(r, "result.pid"), pid);
 	json_object_put(r);

@@ -2,15 +2,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <event2/buffer.h>
 #include <json-c/json.h>
 
 #include "../../proto/base64.h"
+#include "../../proto/binary-frame.h"
 #include "../../proto/chunk.h"
 #include "../../proto/frame.h"
 #include "../../proto/jsonrpc.h"
+#include "../../proto/line-client.h"
 #include "../../proto/output-line.h"
 #include "../../proto/proto.h"
 #include "../../proto/utf8.h"
@@ -630,6 +634,170 @@ START_TEST(output_lines_decode_without_json_c)
 }
 END_TEST
 
+
+START_TEST(binary_headers_by_layout_and_by_members)
+{
+	struct evbuffer *buf = evbuffer_new();
+	struct output_event ev;
+	struct json_object *msg;
+
+	events_write_output_header(buf, 7, 3, "stderr", 65536, 1024 * 1024);
+	size_t len = evbuffer_get_length(buf) - 1; /* without its '\n' */
+	char *line = (char *)evbuffer_pullup(buf, -1);
+	ck_assert_int_eq(binframe_parse(line, len, &ev), 1024 * 1024);
+	ck_assert_uint_eq(ev.id, 7);
+	ck_assert_uint_eq(ev.seq, 3);
+	ck_assert_str_eq(ev.stream, "stderr");
+	ck_assert_uint_eq(ev.offset, 65536);
+	for (size_t cut = 0; cut < len; cut++)
+		ck_assert_int_eq(binframe_parse(line, cut, &ev), -1);
+	ck_assert_int_eq(jsonrpc_parse(tok, line, len, &msg), 0);
+	ck_assert_int_eq(binframe_length(msg), 1024 * 1024);
+	json_object_put(msg);
+	evbuffer_free(buf);
+
+	/* Past the limit, or with more after it: not a frame. */
+	const char *big = "{\"jsonrpc\":\"2.0\",\"method\":\"job.output\",\"params\":{\"id\":1,\"seq\":1,\"stream\":\"data\",\"offset\":0,\"encoding\":\"binary\",\"length\":1048577}}";
+	ck_assert_int_eq(binframe_parse(big, strlen(big), &ev), -1);
+	const char *more = "{\"jsonrpc\":\"2.0\",\"method\":\"job.output\",\"params\":{\"id\":1,\"seq\":1,\"stream\":\"data\",\"offset\":0,\"encoding\":\"binary\",\"length\":5}}x";
+	ck_assert_int_eq(binframe_parse(more, strlen(more), &ev), -1);
+	/* Another order of members: by json-c only. */
+	const char *other = "{\"method\":\"job.output\",\"jsonrpc\":\"2.0\",\"params\":{\"length\":5,\"encoding\":\"binary\",\"id\":1,\"seq\":1,\"stream\":\"data\",\"offset\":0}}";
+	ck_assert_int_eq(binframe_parse(other, strlen(other), &ev), -1);
+	ck_assert_int_eq(jsonrpc_parse(tok, other, strlen(other), &msg), 0);
+	ck_assert_int_eq(binframe_length(msg), 5);
+	json_object_put(msg);
+	/* JSON data, or a length that is not an integer: not a frame. */
+	const char *text = "{\"jsonrpc\":\"2.0\",\"method\":\"job.output\",\"params\":{\"id\":1,\"seq\":1,\"stream\":\"data\",\"offset\":0,\"encoding\":\"utf-8\",\"data\":\"binary\"}}";
+	ck_assert_int_eq(binframe_parse(text, strlen(text), &ev), -1);
+	ck_assert_int_eq(jsonrpc_parse(tok, text, strlen(text), &msg), 0);
+	ck_assert_int_eq(binframe_length(msg), -1);
+	json_object_put(msg);
+	const char *strlen5 = "{\"jsonrpc\":\"2.0\",\"method\":\"job.output\",\"params\":{\"encoding\":\"binary\",\"length\":\"5\"}}";
+	ck_assert_int_eq(jsonrpc_parse(tok, strlen5, strlen(strlen5), &msg), 0);
+	ck_assert_int_eq(binframe_length(msg), -1);
+	json_object_put(msg);
+}
+END_TEST
+
+/* What a frame hook received. */
+struct pieces {
+	unsigned char data[64];
+	size_t len;
+	int calls, ends;
+};
+
+static void
+take_piece(void *arg, const struct output_event *ev UNUSED,
+	   const unsigned char *data, size_t len, bool end)
+{
+	struct pieces *p = arg;
+
+	ck_assert_uint_le(p->len + len, sizeof p->data);
+	if (len > 0)
+		memcpy(p->data + p->len, data, len);
+	p->len += len;
+	p->calls++;
+	p->ends += end;
+}
+
+START_TEST(line_client_reads_binary_frames)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"method\":\"job.output\",\"params\":{\"id\":1,\"seq\":2,\"stream\":\"data\",\"offset\":0,\"encoding\":\"binary\",\"length\":10}}\n";
+	static const char next[] = "{\"jsonrpc\":\"2.0\",\"method\":\"job.completed\",\"params\":{\"id\":1,\"seq\":3}}\n";
+	static const unsigned char bytes[10] = {'a', '\n', 0, '{', '\n', 0xff, 'x', '\r', '\n', 'z'};
+	enum line_client_status st;
+	struct json_object *msg;
+	int sv[2];
+
+	/* Without a hook: the header message carries the bytes. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct line_client *lc = line_client_open(sv[0]);
+	ck_assert_int_eq(write(sv[1], head, strlen(head)), (ssize_t)strlen(head));
+	ck_assert_int_eq(write(sv[1], bytes, 4), 4);
+	ck_assert_ptr_null(line_client_recv(lc, 50, &st)); /* mid-frame */
+	ck_assert_int_eq(st, LINE_CLIENT_TIMEOUT);
+	ck_assert_int_eq(write(sv[1], bytes + 4, 6), 6);
+	ck_assert_int_eq(write(sv[1], next, strlen(next)), (ssize_t)strlen(next));
+	msg = line_client_recv(lc, 1000, &st);
+	ck_assert_ptr_nonnull(msg);
+	struct json_object *data = jget(msg, "params.data");
+	ck_assert_int_eq(json_object_get_string_len(data), 10);
+	ck_assert_mem_eq(json_object_get_string(data), bytes, 10);
+	json_object_put(msg);
+	msg = line_client_recv(lc, 1000, &st);
+	ck_assert_str_eq(jstr(msg, "method"), "job.completed");
+	json_object_put(msg);
+	line_client_free(lc);
+	close(sv[1]);
+
+	/* With a hook: the bytes in pieces as they come, one end. */
+	struct pieces p = {.len = 0};
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	lc = line_client_open(sv[0]);
+	line_client_on_frame(lc, take_piece, &p);
+	ck_assert_int_eq(write(sv[1], head, strlen(head)), (ssize_t)strlen(head));
+	ck_assert_int_eq(write(sv[1], bytes, 4), 4);
+	ck_assert_ptr_null(line_client_recv(lc, 50, &st));
+	ck_assert_uint_eq(p.len, 4);
+	ck_assert_int_eq(p.ends, 0);
+	ck_assert_int_eq(write(sv[1], bytes + 4, 6), 6);
+	ck_assert_int_eq(write(sv[1], next, strlen(next)), (ssize_t)strlen(next));
+	msg = line_client_recv(lc, 1000, &st);
+	ck_assert_str_eq(jstr(msg, "method"), "job.completed");
+	json_object_put(msg);
+	ck_assert_uint_eq(p.len, 10);
+	ck_assert_mem_eq(p.data, bytes, 10);
+	ck_assert_int_eq(p.ends, 1);
+	line_client_free(lc);
+	close(sv[1]);
+}
+END_TEST
+
+/* Collects chunks for the raw cutter's test. */
+struct cuts {
+	size_t n, lens[8];
+	uint64_t offsets[8];
+	enum chunk_encoding encs[8];
+};
+
+static void
+take_cut(void *arg, enum chunk_encoding enc, uint64_t offset,
+	 const unsigned char *raw UNUSED, size_t len)
+{
+	struct cuts *c = arg;
+
+	ck_assert_uint_lt(c->n, 8);
+	c->lens[c->n] = len;
+	c->offsets[c->n] = offset;
+	c->encs[c->n++] = enc;
+}
+
+START_TEST(raw_chunks_are_cut_at_the_binary_limit)
+{
+	size_t size = 2 * PROTO_BINARY_CHUNK_MAX + 5;
+	unsigned char *text = malloc(size);
+	struct chunk_encoder enc;
+	struct cuts c = {0};
+
+	memset(text, 'a', size);
+	chunk_init(&enc, false);
+	/* A character cut by an earlier write is finished first, as text. */
+	chunk_write(&enc, "\xc3", 1, take_cut, &c);
+	ck_assert_uint_eq(c.n, 0);
+	text[0] = 0xa9;
+	chunk_write_raw(&enc, text, size, take_cut, &c);
+	ck_assert_uint_eq(c.n, 4);
+	ck_assert_int_eq(c.encs[0], CHUNK_UTF8);
+	ck_assert_uint_eq(c.lens[0], 2);
+	ck_assert_uint_eq(c.lens[1], PROTO_BINARY_CHUNK_MAX);
+	ck_assert_uint_eq(c.lens[2], PROTO_BINARY_CHUNK_MAX);
+	ck_assert_uint_eq(c.lens[3], 4);
+	ck_assert_uint_eq(c.offsets[3], 2 + 2 * PROTO_BINARY_CHUNK_MAX);
+	free(text);
+}
+END_TEST
+
 static Suite *
 proto_suite(void)
 {
@@ -649,6 +817,8 @@ proto_suite(void)
 	tcase_add_test(tc, integers_outside_int64_are_not_clamped_values);
 	tcase_add_test(tc, responses_are_one_compact_line);
 	tcase_add_test(tc, output_lines_decode_without_json_c);
+	tcase_add_test(tc, binary_headers_by_layout_and_by_members);
+	tcase_add_test(tc, line_client_reads_binary_frames);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("chunk");
 	tcase_add_test(tc, chunks_of_utf8_text_stay_utf8_across_splits);
@@ -656,6 +826,7 @@ proto_suite(void)
 	tcase_add_test(tc, cut_character_at_the_end_is_flushed_as_base64);
 	tcase_add_test(tc, utf8_validation_is_strict);
 	tcase_add_test(tc, chunks_of_invalid_utf8_forms_go_base64);
+	tcase_add_test(tc, raw_chunks_are_cut_at_the_binary_limit);
 	tcase_add_test(tc, time_format_is_rfc3339_millis);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);

@@ -1,11 +1,20 @@
 /* read-file: streams a file's bytes as job.output "data" chunks.
  *
  * The file is opened with the submitting user's identity and read, both
- * on the worker pool; the loop only encodes and sends. READ_FILE_INFLIGHT
+ * on the worker pool; the loop only frames and sends. READ_FILE_INFLIGHT
  * reads are kept in flight so that a worker reads the next one while the
  * loop sends this one; reads are delivered in file order whatever order
  * they finish in. While a watcher is past its high-water mark no new read
  * is scheduled, until resume().
+ *
+ * What a read does depends on the watchers (read_slot_send): when all
+ * take binary frames straight to their sockets, a worker only brings
+ * the range into the page cache and the loop queues it for sendfile();
+ * otherwise it reads into a buffer that binary frames refer to, and,
+ * when the slot's turn comes and a watcher takes JSON, a worker cuts and
+ * encodes it with the job's one chunk encoder (the slot whose turn it is
+ * has it alone). A slot read for other watchers than those it meets at
+ * its turn goes back to a worker first.
  *
  * job.pause holds it as well, harder: no read is scheduled, and what a
  * read in flight brings, or a failed open, is kept until job.resume, so
@@ -38,60 +47,14 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 
-#include "../identity.h"
-#include "../kinds.h"
-#include "../params.h"
-#include "../pool.h"
-#include "../xmalloc.h"
-
-/* Bytes one pool item reads: job_output() cuts them into protocol chunks
- * of PROTO_CHUNK_MAX. Four chunks a wake-up of the loop rather than one
- * halve the cost of the hand-overs (bench/bench-read-file.sh), for
- * 2 x 256 KiB of buffers a job. */
-#define READ_FILE_CHUNK (4 * PROTO_CHUNK_MAX)
-#define READ_FILE_INFLIGHT 2
-
-struct read_file;
-
-/* One read of at most READ_FILE_CHUNK bytes. */
-struct read_slot {
-	struct read_file *rf;
-	struct pool_work *work; /* while in flight */
-	uint64_t offset;
-	size_t len; /* bytes asked for */
-	size_t got; /* bytes read */
-	int err;    /* errno of a failed read, or 0 */
-	bool ready; /* read, waiting for its turn */
-	unsigned char *buf;
-};
-
-struct read_file {
-	struct job *job; /* NULL once the job ended */
-	char *path;
-	uid_t uid;
-	gid_t gid;
-	uint64_t offset; /* args.offset */
-	int64_t length;  /* args.length, or -1: to the end */
-
-	/* Filled by the open work, read on the loop after it. */
-	struct pool_work *open_work;
-	int fd;
-	int open_err;
-	const char *open_what; /* what failed, for the message */
-	uint64_t size;
-	bool size_known; /* false: the kernel does not report it (procfs) */
-
-	uint64_t end;   /* where reading stops: args.length, or never */
-	uint64_t ahead; /* reads run ahead up to here, the size at open */
-	uint64_t next; /* offset of the next read to schedule */
-	uint64_t sent; /* bytes delivered */
-	bool eof;      /* a read came back short: the file ended */
-	struct read_slot slots[READ_FILE_INFLIGHT];
-	unsigned head;     /* the slot delivered next */
-	unsigned nbusy;    /* slots busy, from head on */
-	unsigned inflight; /* pool items whose done function is due */
-	struct event *go_ev; /* goes on after job.resume */
-};
+#include "../../identity.h"
+#include "../../kinds.h"
+#include "../../output-buf.h"
+#include "../../output-encode.h"
+#include "../../params.h"
+#include "../../pool.h"
+#include "../../xmalloc.h"
+#include "read-file.h"
 
 /* The args as read_file_fields reads them. */
 struct read_file_args {
@@ -129,10 +92,14 @@ read_file_maybe_free(struct read_file *rf)
 		return;
 	if (rf->fd >= 0)
 		close(rf->fd);
+	if (rf->null_fd >= 0)
+		close(rf->null_fd);
 	if (rf->go_ev != NULL)
 		event_free(rf->go_ev);
-	for (unsigned i = 0; i < READ_FILE_INFLIGHT; i++)
-		free(rf->slots[i].buf);
+	for (unsigned i = 0; i < READ_FILE_INFLIGHT; i++) {
+		output_buf_unref(rf->slots[i].buf);
+		output_encoded_free(rf->slots[i].encoded);
+	}
 	free(rf->path);
 	free(rf);
 }
@@ -162,11 +129,15 @@ read_file_fail(struct read_file *rf, int err, const char *what)
 static void
 read_file_complete(struct read_file *rf)
 {
+	struct read_slot_out out = {rf, NULL};
+
+	/* A character the file ended inside goes out as base64. */
+	chunk_finish(&rf->enc, read_slot_sink, &out);
+
 	struct job *job = read_file_detach(rf);
 	struct json_object *result = json_object_new_object();
 	uint64_t size = rf->size_known ? rf->size : rf->sent;
 
-	job_output_end(job, STREAM_DATA);
 	job_progress(job, rf->sent, (int64_t)rf->sent, "bytes", true);
 	json_object_object_add(result, "path",
 			       json_object_new_string(rf->path));
@@ -238,32 +209,9 @@ read_file_open_work(struct pool_work *w, void *arg)
 		rf->size = (uint64_t)st.st_size;
 		rf->size_known = read_file_size_is_known(rf->fd);
 	}
-	if (rf->open_err == 0)
+	if (rf->open_err == 0) {
 		posix_fadvise(rf->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-}
-
-/* Worker: reads one chunk, all of it unless the file ends first. */
-static void
-read_file_read_work(struct pool_work *w, void *arg)
-{
-	struct read_slot *slot = arg;
-	ssize_t n;
-
-	slot->got = 0;
-	slot->err = 0;
-	while (slot->got < slot->len && !pool_cancelled(w)) {
-		n = pread(slot->rf->fd, slot->buf + slot->got,
-			  slot->len - slot->got,
-			  (off_t)(slot->offset + slot->got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			slot->err = errno;
-			return;
-		}
-		if (n == 0)
-			return;
-		slot->got += (size_t)n;
+		rf->null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	}
 }
 
@@ -286,18 +234,26 @@ read_file_schedule(struct read_file *rf)
 		&rf->slots[(rf->head + rf->nbusy) % READ_FILE_INFLIGHT];
 	uint64_t left = rf->end - rf->next;
 
+	/* A buffer still referred to by output waiting for a socket is
+	 * left to it: the read goes into a new one. */
+	if (slot->buf != NULL && !output_buf_unshared(slot->buf)) {
+		output_buf_unref(slot->buf);
+		slot->buf = NULL;
+	}
 	if (slot->buf == NULL)
-		slot->buf = xmalloc(READ_FILE_CHUNK);
+		slot->buf = output_buf_new(READ_FILE_CHUNK);
 	slot->rf = rf;
 	slot->offset = rf->next;
 	slot->len = left < READ_FILE_CHUNK ? (size_t)left : READ_FILE_CHUNK;
 	slot->ready = false;
 	slot->got = 0;
 	slot->err = ECANCELED; /* unless the work runs */
+	slot->by_file = rf->size_known && rf->null_fd >= 0 &&
+			job_output_to_files(rf->job);
 	rf->next += slot->len;
 	rf->nbusy++;
 	rf->inflight++;
-	slot->work = pool_submit(read_file_read_work, read_file_read_done,
+	slot->work = pool_submit(read_slot_work, read_file_read_done,
 				 slot);
 }
 
@@ -339,7 +295,12 @@ read_file_deliver(struct read_file *rf)
 	struct read_slot *slot;
 
 	while (rf->nbusy > 0 && (slot = &rf->slots[rf->head])->ready) {
+		if (!rf->eof && slot->err == 0 && slot->got > 0 &&
+		    !read_slot_send(rf, slot, read_file_read_done))
+			return 0; /* a worker has it */
 		slot->ready = false;
+		output_encoded_free(slot->encoded);
+		slot->encoded = NULL;
 		rf->head = (rf->head + 1) % READ_FILE_INFLIGHT;
 		rf->nbusy--;
 		if (rf->eof)
@@ -351,7 +312,6 @@ read_file_deliver(struct read_file *rf)
 		if (slot->got < slot->len)
 			rf->eof = true;
 		if (slot->got > 0) {
-			job_output(rf->job, STREAM_DATA, slot->buf, slot->got);
 			rf->sent += slot->got;
 			/* The last one is the final event, sent at the end. */
 			if (!rf->eof && rf->sent < rf->end - rf->offset)
@@ -436,12 +396,13 @@ read_file_start(struct job *job, struct json_object *args)
 	rf->path = xstrdup(json_object_get_string(v));
 	rf->offset = (uint64_t)read_file_arg_int(args, "offset", 0);
 	rf->length = read_file_arg_int(args, "length", -1);
-	if (json_object_object_get_ex(args, "encoding", &v) &&
-	    strcmp(json_object_get_string(v), "base64") == 0)
-		job_output_base64(job, STREAM_DATA);
+	chunk_init(&rf->enc, json_object_object_get_ex(args, "encoding", &v) &&
+				     strcmp(json_object_get_string(v),
+					    "base64") == 0);
 	rf->uid = job->owner.uid;
 	rf->gid = job->owner.gid;
 	rf->fd = -1;
+	rf->null_fd = -1;
 	rf->job = job;
 	job->priv = rf;
 	rf->inflight = 1;

@@ -1,0 +1,40 @@
+/* job.output chunks cut and encoded off the loop: a worker runs a
+ * stream's chunk encoder over a buffer it read and writes each chunk's
+ * JSON string literal, so that the loop only frames them (a header, a
+ * reference to the literal). */
+#ifndef ASYNCD_OUTPUT_ENCODE_H
+#define ASYNCD_OUTPUT_ENCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../proto/chunk.h"
+
+struct output_buf;
+
+struct encoded_chunk {
+	enum chunk_encoding enc;
+	uint64_t offset;          /* in the stream */
+	const unsigned char *raw; /* in the data encoded, or the side bytes */
+	size_t len;
+	size_t text_at, text_len; /* its literal in the text buffer */
+};
+
+struct encoded_output {
+	struct encoded_chunk *chunks;
+	size_t n, cap;
+	/* A character completed from the previous buffer's carry: its bytes
+	 * lie in neither buffer, so they are kept here. */
+	unsigned char side[8];
+	struct output_buf *text; /* the literals, quotes included */
+};
+
+/* Worker: cuts DATA[0..LEN) with ENC, which it advances as chunk_write()
+ * does, and encodes every chunk. The bytes of DATA must stay while the
+ * result is used. */
+struct encoded_output *output_encode(struct chunk_encoder *enc,
+				     const unsigned char *data, size_t len);
+/* Lets go of the text (references to it may hold it longer). */
+void output_encoded_free(struct encoded_output *e);
+
+#endif
