@@ -119,8 +119,8 @@ static const char *const migrations[] = {
 	/* 5: job.list seeks by kind and by owner (a user's own jobs)
 	 * instead of walking every row. Neither column ever changes, so
 	 * each index costs a job one insert and one delete in its life. */
-	"CREATE INDEX jobs_kind ON jobs(kind, id);"
-	"CREATE INDEX jobs_owner ON jobs(owner, id);",
+	("CREATE INDEX jobs_kind ON jobs(kind, id);"
+	 "CREATE INDEX jobs_owner ON jobs(owner, id);"),
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -12,6 +12,9 @@
 
 #include "../daemon/log.h"
 
+static void net_vlog(int priority, const char *fmt, va_list ap, int err)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 net_vlog(int priority, const char *fmt, va_list ap, int err)
 {

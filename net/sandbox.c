@@ -105,6 +105,15 @@ sandbox_rule(scmp_filter_ctx ctx, uint32_t action, int sys, unsigned n,
 		fatalx("seccomp rule for %d: %s", sys, strerror(-rc));
 }
 
+/* Argument ARG compared with OP to A (and B, OP's second operand). */
+static struct scmp_arg_cmp
+sandbox_arg(unsigned arg, enum scmp_compare op, scmp_datum_t a,
+	    scmp_datum_t b)
+{
+	return (struct scmp_arg_cmp){.arg = arg, .op = op, .datum_a = a,
+				     .datum_b = b};
+}
+
 static void
 sandbox_rules(scmp_filter_ctx ctx)
 {
@@ -113,23 +122,24 @@ sandbox_rules(scmp_filter_ctx ctx)
 	for (size_t i = 0; i < sizeof sandbox_allowed / sizeof *sandbox_allowed;
 	     i++)
 		sandbox_rule(ctx, SCMP_ACT_ALLOW, sandbox_allowed[i], 0, NULL);
-	c = SCMP_A2(SCMP_CMP_MASKED_EQ, SANDBOX_WRITE_FLAGS, 0);
+	c = sandbox_arg(2, SCMP_CMP_MASKED_EQ, SANDBOX_WRITE_FLAGS, 0);
 	sandbox_rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, &c);
-	c = SCMP_A1(SCMP_CMP_MASKED_EQ, SANDBOX_WRITE_FLAGS, 0);
+	c = sandbox_arg(1, SCMP_CMP_MASKED_EQ, SANDBOX_WRITE_FLAGS, 0);
 	sandbox_rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(open), 1, &c);
 	for (size_t i = 0; i < sizeof sandbox_families / sizeof *sandbox_families;
 	     i++) {
-		c = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)sandbox_families[i]);
+		c = sandbox_arg(0, SCMP_CMP_EQ,
+				 (scmp_datum_t)sandbox_families[i], 0);
 		sandbox_rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &c);
 	}
 	for (size_t i = 0; i < sizeof sandbox_ioctls / sizeof *sandbox_ioctls;
 	     i++) {
-		c = SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)sandbox_ioctls[i]);
+		c = sandbox_arg(1, SCMP_CMP_EQ, sandbox_ioctls[i], 0);
 		sandbox_rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, &c);
 	}
 #ifndef SANDBOX_SANITIZER
 	/* A thread, never a process. */
-	c = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
+	c = sandbox_arg(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
 	sandbox_rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, &c);
 #endif
 	/* clone3's flags are out of the filter's reach: glibc falls back to
