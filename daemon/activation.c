@@ -1,6 +1,6 @@
-/* Socket activation and sd_notify, with or without libsystemd.
- * HAVE_LIBSYSTEMD comes from the autoconf header, included first by the
- * compiler command line. */
+/* Socket activation and sd_notify, spoken by their documented protocols
+ * (sd_listen_fds(3), sd_notify(3)): the daemon does not link libsystemd,
+ * whose dependencies were most of its start-up. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,17 +13,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#ifdef HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "activation.h"
 #include "log.h"
 
 /* The first passed fd, as in sd-daemon.h. */
 #define ACTIVATION_FD_START 3
 
-#ifndef HAVE_LIBSYSTEMD
 /* sd_listen_fds(1) by the protocol: the number of fds passed to this
  * process from fd 3 on, made close-on-exec; the variables are removed. */
 static int
@@ -59,15 +54,11 @@ done:
 	unsetenv("LISTEN_FDNAMES");
 	return (int)n;
 }
-#endif
 
 /* Whether FD is a listening AF_UNIX SOCK_STREAM socket. */
 static int
 activation_is_unix_listener(int fd)
 {
-#ifdef HAVE_LIBSYSTEMD
-	return sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0;
-#else
 	int domain = 0, type = 0, listening = 0;
 	socklen_t len;
 
@@ -81,7 +72,6 @@ activation_is_unix_listener(int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
 		return 0;
 	return domain == AF_UNIX && type == SOCK_STREAM && listening;
-#endif
 }
 
 int
@@ -89,15 +79,7 @@ activation_listen_fd(void)
 {
 	int n;
 
-#ifdef HAVE_LIBSYSTEMD
-	n = sd_listen_fds(1);
-	if (n < 0) {
-		log_warnx("socket activation: %s", strerror(-n));
-		return -1;
-	}
-#else
 	n = activation_listen_fds();
-#endif
 	if (n == 0)
 		return -1;
 	if (n > 1)
@@ -110,7 +92,6 @@ activation_listen_fd(void)
 	return ACTIVATION_FD_START;
 }
 
-#ifndef HAVE_LIBSYSTEMD
 /* sd_notify(0, MSG) by the protocol: one datagram to $NOTIFY_SOCKET, a
  * path or, with a leading '@', a name in the abstract namespace. Never
  * blocks the event loop. */
@@ -143,7 +124,6 @@ activation_send(const char *msg)
 		log_debug("notify %s: %s", name, strerror(errno));
 	close(fd);
 }
-#endif
 
 void
 activation_notify(const char *fmt, ...)
@@ -156,11 +136,5 @@ activation_notify(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-#ifdef HAVE_LIBSYSTEMD
-	int rc = sd_notify(0, msg);
-	if (rc < 0)
-		log_debug("sd_notify: %s", strerror(-rc));
-#else
 	activation_send(msg);
-#endif
 }

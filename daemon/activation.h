@@ -1,6 +1,6 @@
-/* systemd integration: socket activation and readiness notification,
- * through libsystemd when configure found it, else by the documented
- * protocols (sd_listen_fds(3), sd_notify(3)). */
+/* systemd integration: socket activation and readiness notification, by
+ * the documented protocols (sd_listen_fds(3), sd_notify(3)), without
+ * libsystemd. */
 #ifndef ASYNCD_ACTIVATION_H
 #define ASYNCD_ACTIVATION_H
 

@@ -6,15 +6,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-#ifdef HAVE_LIBSYSTEMD
 #include <sys/stat.h>
-#define SD_JOURNAL_SUPPRESS_LOCATION
-#include <systemd/sd-journal.h>
-#endif
+
+#include <event2/event.h>
 
 #include "runtime.h"
 #include "log.h"
+#ifdef ENABLE_JOURNAL
+#include "journal.h"
+#endif
 
 static int log_level = LOG_INFO;
 static bool to_journal; /* else stderr with "<N>" prefixes */
@@ -58,7 +58,13 @@ log_set_target(const char *target)
 		journal = log_stderr_is_journal();
 	else
 		return -1;
-#ifndef HAVE_LIBSYSTEMD
+#ifdef ENABLE_JOURNAL
+	const char *why;
+	if (journal && journal_open(&why) < 0) {
+		log_warnx("%s; logging to standard error", why);
+		journal = false;
+	}
+#else
 	if (journal)
 		return -2;
 #endif
@@ -69,7 +75,7 @@ log_set_target(const char *target)
 bool
 log_stderr_is_journal(void)
 {
-#ifdef HAVE_LIBSYSTEMD
+#ifdef ENABLE_JOURNAL
 	/* systemd sets $JOURNAL_STREAM to the device and inode of the
 	 * stream it connected stderr to (systemd.exec(5)). */
 	const char *env = getenv("JOURNAL_STREAM");
@@ -106,18 +112,9 @@ log_emit(int priority, const struct log_job *job, const char *msgid,
 	char line[1280];
 	int n;
 
-#ifdef HAVE_LIBSYSTEMD
+#ifdef ENABLE_JOURNAL
 	if (to_journal) {
-		if (job == NULL) {
-			sd_journal_send("MESSAGE=%s", text, "PRIORITY=%d", priority,
-					"SYSLOG_IDENTIFIER=asyncd", NULL);
-			return;
-		}
-		sd_journal_send("MESSAGE=%s", text, "PRIORITY=%d", priority,
-				"SYSLOG_IDENTIFIER=asyncd", "MESSAGE_ID=%s", msgid,
-				"JOB_ID=%llu", job->id, "JOB_KIND=%s", job->kind,
-				"JOB_UID=%u", job->uid, "JOB_ERROR=%s",
-				job->error != NULL ? job->error : "", NULL);
+		journal_send(priority, job, msgid, text);
 		return;
 	}
 #else

@@ -14,9 +14,11 @@ bool log_wants(int priority);
 /* Parses "error", "warning", "notice", "info" or "debug"; -1 if none. */
 int log_level_parse(const char *name);
 /* Where lines go: "stderr" (with "<N>" priority prefixes, which journald
- * also reads), "journal" (sd_journal_send, with fields) or "auto"
- * (journal when stderr is connected to it). 0, -1 for an unknown target,
- * -2 for journal in a build without libsystemd. */
+ * also reads), "journal" (with fields, through libsystemd loaded now:
+ * journal.h) or "auto" (journal when stderr is connected to it). 0, -1
+ * for an unknown target, -2 for journal in a build --without-systemd.
+ * When libsystemd cannot be loaded, lines go to stderr, and one warning
+ * there says why. Before any thread starts. */
 int log_set_target(const char *target);
 /* Whether stderr is a journal stream ($JOURNAL_STREAM names it). */
 bool log_stderr_is_journal(void);

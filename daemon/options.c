@@ -279,10 +279,10 @@ set_special(const char *name, const char *value, bool apply, char *err,
 			snprintf(err, size, "unknown log target: %s", value);
 			return -1;
 		}
-#ifndef HAVE_LIBSYSTEMD
+#ifndef ENABLE_JOURNAL
 		if (strcmp(value, "journal") == 0) {
-			snprintf(err, size, "journal: asyncd was built without "
-					    "libsystemd");
+			snprintf(err, size, "journal: asyncd was built "
+					    "--without-systemd");
 			return -1;
 		}
 #endif

@@ -1,7 +1,8 @@
 /* Log lines about jobs against a real asyncd: on stderr their fields lead
  * in one order (job= kind= uid= error=); with --log-target journal they
  * are journal fields with a MESSAGE_ID, checked on the journal's own
- * socket (as root, where no journald runs: the test listens there). */
+ * socket (as root, where no journald runs: the test listens there), or
+ * stderr's lines after one warning when libsystemd cannot be loaded. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -76,16 +77,54 @@ START_TEST(a_bad_log_target_is_refused)
 	ck_assert_int_eq(rr.status, 2);
 	ck_assert_ptr_nonnull(strstr(rr.err, "unknown log target: syslog"));
 	run_result_free(&rr);
-#ifndef HAVE_LIBSYSTEMD
+#ifndef ENABLE_JOURNAL
 	char *argv2[] = {(char *)td_path("ASYNCD", "daemon/asyncd"), "--socket",
 			 sock, "--state-dir", "none", "--log-target", "journal", NULL};
 	run_program(argv2, NULL, NULL, -1, &rr);
 	ck_assert_int_eq(rr.status, 2);
-	ck_assert_ptr_nonnull(strstr(rr.err, "built without libsystemd"));
+	ck_assert_ptr_nonnull(strstr(rr.err, "built --without-systemd"));
 	run_result_free(&rr);
 #endif
 }
 END_TEST
+
+#ifdef ENABLE_JOURNAL
+/* A libsystemd.so.0 that dlopen refuses (an empty file) comes first in
+ * the library path: the journal target says so once and writes stderr's
+ * lines, priority prefixes and fields in the text. */
+START_TEST(journal_without_libsystemd_falls_back_to_stderr)
+{
+	static const char *const extra[] = {"--log-target", "journal", NULL};
+	char dir[] = "/tmp/asyncd-nolib.XXXXXX", lib[64], env[96], want[200];
+	const char *envs[] = {env, NULL};
+	char *log, *warning;
+	int64_t id;
+	size_t len;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(lib, sizeof lib, "%s/libsystemd.so.0", dir);
+	ck_assert_ptr_nonnull(f = fopen(lib, "w"));
+	fclose(f);
+	snprintf(env, sizeof env, "LD_LIBRARY_PATH=%s", dir);
+	tf_open_env(&d, &c, extra, envs);
+	id = failing_job();
+	log = read_file(d.log, &len);
+	unlink(lib);
+	rmdir(dir);
+	warning = strstr(log, "<4>cannot load libsystemd: ");
+	ck_assert_msg(warning != NULL, "no warning in:\n%s", log);
+	ck_assert_msg(strstr(strchr(warning, '\n'), "libsystemd") == NULL,
+		      "more than one warning in:\n%s", log);
+	ck_assert_ptr_nonnull(strstr(warning, "; logging to standard error\n"));
+	snprintf(want, sizeof want,
+		 "<6>job=%lld kind=read-file uid=%u error=not-found: failed: "
+		 "open /no/such/file", (long long)id, (unsigned)geteuid());
+	ck_assert_msg(strstr(log, want) != NULL, "no \"%s\" in:\n%s", want, log);
+	free(log);
+}
+END_TEST
+#endif
 
 /* The value of FIELD in a native journal datagram (KEY=VALUE lines). */
 static char *
@@ -142,8 +181,8 @@ START_TEST(journal_lines_carry_job_fields)
 	int fd;
 	int64_t id;
 
-#ifndef HAVE_LIBSYSTEMD
-	ck_abort_msg("not built: the _root program skips it without libsystemd");
+#ifndef ENABLE_JOURNAL
+	ck_abort_msg("not built: the _root program skips it --without-systemd");
 #endif
 	if (access(JOURNAL_SOCKET, F_OK) == 0) {
 		journal_by_journalctl();
@@ -197,6 +236,9 @@ logs_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, job_lines_lead_with_their_fields);
 	tcase_add_test(tc, a_bad_log_target_is_refused);
+#ifdef ENABLE_JOURNAL
+	tcase_add_test(tc, journal_without_libsystemd_falls_back_to_stderr);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -204,8 +246,8 @@ logs_suite(void)
 static Suite *
 logs_root_suite(void)
 {
-#ifndef HAVE_LIBSYSTEMD
-	fprintf(stderr, "SKIP: built without libsystemd: no journal target\n");
+#ifndef ENABLE_JOURNAL
+	fprintf(stderr, "SKIP: built --without-systemd: no journal target\n");
 	exit(77);
 #endif
 	Suite *s = suite_create("logs as root");

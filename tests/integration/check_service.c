@@ -501,6 +501,22 @@ START_TEST(test_activation_first_connection)
 }
 END_TEST
 
+/* Activation and notify are spoken by their protocols, and the journal
+ * target loads libsystemd only when chosen: the daemon does not link it,
+ * whose six dependencies were most of its start-up. */
+START_TEST(test_daemon_does_not_link_libsystemd)
+{
+	char *argv[] = {"ldd", (char *)td_path("ASYNCD", "daemon/asyncd"), NULL};
+	struct run_result rr;
+
+	run_program(argv, NULL, NULL, -1, &rr);
+	ck_assert_int_eq(rr.status, 0);
+	ck_assert_ptr_nonnull(strstr(rr.out, "libc.so"));
+	ck_assert_msg(strstr(rr.out, "libsystemd") == NULL, "%s", rr.out);
+	run_result_free(&rr);
+}
+END_TEST
+
 /* sd_notify on an abstract-namespace socket: READY=1 only once the socket
  * is served, a STATUS= with job counts, RELOADING=1 then READY=1 on
  * SIGHUP, STOPPING=1 on SIGTERM. */
@@ -1032,6 +1048,7 @@ service_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_activation_first_connection);
 	tcase_add_test(tc, test_notify_abstract);
+	tcase_add_test(tc, test_daemon_does_not_link_libsystemd);
 	tcase_add_test(tc, test_idle_exit_and_restart);
 	tcase_add_test(tc, test_idle_exit_own_socket);
 	tcase_add_test(tc, test_config_limits);
