@@ -48,13 +48,15 @@ encode_size(const struct encoded_chunk *c)
 
 struct encoded_output *
 output_encode(struct chunk_encoder *enc, const unsigned char *data,
-	      size_t len)
+	      size_t len, bool text)
 {
 	struct encoded_output *e = xcalloc(1, sizeof *e);
 	struct encode_ctx ctx = {e, data, len};
 	size_t total = 0;
 
 	chunk_write(enc, data, len, encode_sink, &ctx);
+	if (!text)
+		return e;
 	for (size_t i = 0; i < e->n; i++) {
 		e->chunks[i].text_at = total;
 		e->chunks[i].text_len = encode_size(&e->chunks[i]);

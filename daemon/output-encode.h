@@ -5,6 +5,7 @@
 #ifndef ASYNCD_OUTPUT_ENCODE_H
 #define ASYNCD_OUTPUT_ENCODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,14 +27,16 @@ struct encoded_output {
 	/* A character completed from the previous buffer's carry: its bytes
 	 * lie in neither buffer, so they are kept here. */
 	unsigned char side[8];
-	struct output_buf *text; /* the literals, quotes included */
+	struct output_buf *text; /* the literals, quotes included; or NULL */
 };
 
 /* Worker: cuts DATA[0..LEN) with ENC, which it advances as chunk_write()
- * does, and encodes every chunk. The bytes of DATA must stay while the
- * result is used. */
+ * does, and, when TEXT, encodes every chunk (without, the result has only
+ * the cuts, and TEXT is NULL: kept output needs no literal). The bytes of
+ * DATA must stay while the result is used. */
 struct encoded_output *output_encode(struct chunk_encoder *enc,
-				     const unsigned char *data, size_t len);
+				     const unsigned char *data, size_t len,
+				     bool text);
 /* Lets go of the text (references to it may hold it longer). */
 void output_encoded_free(struct encoded_output *e);
 
