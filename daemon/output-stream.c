@@ -22,6 +22,9 @@
 #include "pool.h"
 #include "xmalloc.h"
 
+/* The smallest buffer: one read of a full pipe. */
+#define OUTPUT_STREAM_MIN (64 * 1024)
+
 struct output_stream {
 	struct job *job; /* NULL once let go while a batch is on the pool */
 	enum job_stream stream;
@@ -30,6 +33,7 @@ struct output_stream {
 	struct chunk_encoder enc;
 	struct output_buf *pending; /* filled by the loop; or NULL */
 	size_t pending_len;
+	size_t last_batch; /* the size of the batch before */
 	bool ending, ended;
 	/* The batch on the pool: its bytes, whether JSON watchers want
 	 * its literals, and what the worker made of it. */
@@ -135,7 +139,7 @@ output_stream_kick(struct output_stream *s)
 		return;
 	if (s->pending_len > 0 && job_output_wants_json(s->job)) {
 		s->batch = s->pending;
-		s->batch_len = s->pending_len;
+		s->batch_len = s->last_batch = s->pending_len;
 		s->pending = NULL;
 		s->pending_len = 0;
 		s->text = job_output_has_json_watcher(s->job);
@@ -177,8 +181,15 @@ output_stream_done(void *arg, bool cancelled)
 unsigned char *
 output_stream_space(struct output_stream *s, size_t *len)
 {
+	/* Twice what the last batch held: a steady stream's batches fill
+	 * at least half of it (not copied again), a faster one grows. */
 	if (s->pending == NULL) {
-		s->pending = output_buf_new(OUTPUT_STREAM_BUF);
+		size_t size = 2 * s->last_batch;
+		if (size < OUTPUT_STREAM_MIN)
+			size = OUTPUT_STREAM_MIN;
+		if (size > OUTPUT_STREAM_BUF)
+			size = OUTPUT_STREAM_BUF;
+		s->pending = output_buf_new(size);
 		s->pending_len = 0;
 	}
 	*len = s->pending->size - s->pending_len;

@@ -14,7 +14,8 @@
 
 #include "job-kind.h"
 
-/* At most this many bytes wait for the pool, besides the batch on it. */
+/* At most this many bytes wait for the pool, besides the batch on it
+ * (less for a stream whose batches were small). */
 #define OUTPUT_STREAM_BUF PROTO_BINARY_CHUNK_MAX
 
 struct output_stream;
