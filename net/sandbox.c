@@ -92,8 +92,11 @@ static const int sandbox_allowed[] = {
 static const int sandbox_families[] = {AF_UNIX, AF_INET, AF_INET6,
 				       AF_NETLINK};
 static const unsigned long sandbox_ioctls[] = {FIONREAD, FIONBIO, TCGETS};
-/* Flags that would open a file for writing, or make one. */
-#define SANDBOX_WRITE_FLAGS (O_ACCMODE | O_CREAT | O_TRUNC | O_TMPFILE)
+/* Flags that would open a file for writing, or make one. O_TMPFILE
+ * holds O_DIRECTORY's bit too: only its own bit goes in, or opening a
+ * directory to read it would be refused. */
+#define SANDBOX_WRITE_FLAGS \
+	(O_ACCMODE | O_CREAT | O_TRUNC | (O_TMPFILE & ~O_DIRECTORY))
 
 static void
 sandbox_rule(scmp_filter_ctx ctx, uint32_t action, int sys, unsigned n,

@@ -3,6 +3,7 @@
  * filter is there to stop kills the child with SIGSYS: a file opened for
  * writing or created, execve, a new process, ptrace, a raw socket. Root
  * is refused outright; as root the children first become nobody. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -81,6 +82,11 @@ probe_allowed(void)
 
 	if (fd < 0 || read(fd, buf, sizeof buf) < 0 || close(fd) < 0)
 		_exit(10);
+	/* A directory read, as opendir() and the sanitizers' leak check
+	 * (its /proc/PID/task) do. */
+	DIR *dir = opendir("/etc");
+	if (dir == NULL || readdir(dir) == NULL || closedir(dir) < 0)
+		_exit(15);
 	if (pthread_create(&t, NULL, thread_main, buf) != 0 ||
 	    pthread_join(t, &ret) != 0 || ret != buf)
 		_exit(11);
@@ -102,6 +108,12 @@ static void
 probe_open_existing_for_writing(void)
 {
 	open("/dev/null", O_RDWR);
+}
+
+static void
+probe_tmpfile(void)
+{
+	open("/tmp", O_TMPFILE, 0600); /* its own bit, no write mode */
 }
 
 static void
@@ -147,6 +159,7 @@ START_TEST(the_filter_kills_what_it_is_there_to_stop)
 	assert_killed(probe_open_for_writing, "creating a file");
 	assert_killed(probe_open_existing_for_writing,
 		      "opening a file for writing");
+	assert_killed(probe_tmpfile, "an O_TMPFILE file");
 	assert_killed(probe_exec, "execve");
 	assert_killed(probe_raw_socket, "a packet socket");
 #ifndef SANITIZER_BUILD
