@@ -20,7 +20,7 @@ ctl=$build/client/asyncctl
 dir=$(mktemp -d "${BENCH_DIR:-/tmp}/asyncd-bench.XXXXXX")
 sock=$dir/asyncd.sock
 pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 "$build/daemon/asyncd" --socket "$sock" --state-dir none --log-level warning \
 	--max-queued-per-user 1000000 --keep-finished 100000 2>>"$dir/log" &
 pid=$!

@@ -11,7 +11,7 @@ bin=$build/bench/bench-core
 make -s -C "$build" bench/bench-core
 dir=$(mktemp -d /tmp/asyncd-bench.XXXXXX)
 sock=$dir/asyncd.sock
-trap 'kill $daemon 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $daemon 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 start_daemon() {
 	"$build/daemon/asyncd" --socket "$sock" --log-level warning \

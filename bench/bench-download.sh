@@ -40,7 +40,7 @@ daemon=
 base_daemon=
 httpd=
 nginx=
-trap 'kill $daemon $base_daemon $httpd $nginx 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $daemon $base_daemon $httpd $nginx 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 have() { command -v "$1" >/dev/null; }
 
 "$build/tests/httpd/testhttpd" --port 0 --port-file "$dir/port" >/dev/null &

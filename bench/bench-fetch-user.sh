@@ -17,7 +17,7 @@ make -s -C "$build" daemon/asyncd bench/bench-core
 bin=$build/bench/bench-core
 dir=$(mktemp -d /tmp/asyncd-bench.XXXXXX)
 daemons=
-trap '[ -n "$daemons" ] && kill $daemons 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$daemons" ] && kill $daemons 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 . "$top/bench/bench-lib.sh"
 
 start_daemon() { # BINARY SOCKET

@@ -35,7 +35,7 @@ raw=$build/bench/bench-read-file
 hz=$(getconf CLK_TCK)
 dir=$(mktemp -d "${BENCH_DIR:-/tmp}/asyncd-bench-output.XXXXXX")
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 # Lines of base64: ASCII, so every chunk goes out as UTF-8 text.
 lines=$((size / 77))

@@ -23,7 +23,7 @@ asyncd=$build/daemon/asyncd
 dir=$(mktemp -d "${BENCH_DIR:-/tmp}/asyncd-bench.XXXXXX")
 chmod 755 "$dir"
 pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 # one NAME USERS QUEUES: a fresh daemon, one measure, its figure named NAME.
 one() {

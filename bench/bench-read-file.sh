@@ -25,7 +25,7 @@ ctl=$build/client/asyncctl
 dir=$(mktemp -d "${BENCH_DIR:-/tmp}/asyncd-bench.XXXXXX")
 sock=$dir/asyncd.sock
 daemon=
-trap '[ -n "$daemon" ] && kill $daemon 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$daemon" ] && kill $daemon 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 # Text: lines of base64 (ASCII, 76 characters and a newline), padded to
 # the size; binary: random.

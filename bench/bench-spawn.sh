@@ -26,7 +26,7 @@ dir=$(mktemp -d /tmp/asyncd-bench.XXXXXX)
 sock=$dir/asyncd.sock
 daemons=
 export TS_SOCKET=$dir/tsp.sock TS_MAXFINISHED=$((n * 2)) TMPDIR=$dir
-trap '[ -n "$daemons" ] && kill $daemons 2>/dev/null; tsp -K 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$daemons" ] && kill $daemons 2>/dev/null || true; tsp -K 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 command -v tsp >/dev/null || { echo "tsp missing: apt-get install task-spooler" >&2; exit 1; }
 

@@ -32,7 +32,7 @@ store=$build/bench/bench-store
 asyncd=$build/daemon/asyncd
 dir=$(mktemp -d "${BENCH_DIR:-/tmp}/asyncd-bench.XXXXXX")
 daemons=
-trap '[ -n "$daemons" ] && kill $daemons 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$daemons" ] && kill $daemons 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 common=(--log-level warning --max-queued-per-user 1000000)
 
 # start_daemon SOCK OPTION...: a daemon on SOCK; its pid in $pid.
