@@ -2,20 +2,24 @@
  * HTTP server and a hostile one started by the test: it holds no
  * privilege (/proc/PID/status: uid, capabilities, no_new_privs,
  * seccomp), it is killed without taking its downloads along (they are
- * retried in a new one, or fail with network-error), and whatever a
- * server sends, the daemon goes on serving. */
+ * retried in a new one, or fail with network-error), whatever a server
+ * sends the daemon goes on serving, and a TLS handshake (CA store,
+ * OpenSSL) runs inside the filter. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -349,6 +353,86 @@ START_TEST(hostile_responses_fail_their_jobs_only)
 }
 END_TEST
 
+/* ---- TLS ------------------------------------------------------------------ */
+
+/* openssl s_server with a self-signed certificate, serving DIR's files on
+ * PORT; its pid. */
+static pid_t
+tls_server_start(const char *dir, int port)
+{
+	char accept[32], cmd[512];
+	pid_t pid;
+
+	snprintf(cmd, sizeof cmd,
+		 "cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
+		 "ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out "
+		 "cert.pem -subj /CN=127.0.0.1 -days 1 2>/dev/null",
+		 dir);
+	ck_assert_msg(system(cmd) == 0, "openssl could not make a certificate");
+	snprintf(accept, sizeof accept, "127.0.0.1:%d", port);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (chdir(dir) == 0)
+			execlp("openssl", "openssl", "s_server", "-accept", accept,
+			       "-cert", "cert.pem", "-key", "key.pem", "-WWW",
+			       "-quiet", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)port)};
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		bool up = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+		close(fd);
+		if (up)
+			return pid;
+		usleep(10000);
+	}
+	ck_abort_msg("openssl s_server did not start");
+	return -1;
+}
+
+START_TEST(a_tls_handshake_runs_inside_the_filter)
+{
+	char dir[300], file[320];
+	int port = td_free_port();
+	pid_t server, before;
+	struct json_object *end;
+
+	/* The process is there before the handshake... */
+	end = download("/bytes/10", "first", "");
+	json_object_put(end);
+	before = net_pid();
+	ck_assert_int_gt(before, 0);
+	snprintf(dir, sizeof dir, "%s/tls", h.dir);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(file, sizeof file, "%s/hello", dir);
+	write_file(file, "hello over TLS\n", 15, 0644);
+	server = tls_server_start(dir, port);
+	int64_t id = tc_submit(c, "{\"kind\":\"download\",\"args\":{\"url\":"
+				  "\"https://127.0.0.1:%d/hello\",\"dest\":"
+				  "\"%s/hello\",\"retries\":0}}",
+			       port, work);
+	end = tc_wait_end(c, id, WAIT_MS);
+	kill(server, SIGTERM);
+	waitpid(server, NULL, 0);
+	/* ... a certificate no CA signed is refused by the verification,
+	 * not by the filter: the same process is still there. */
+	ck_assert_str_eq(jstr(end, "params.error.code"), "network-error");
+	ck_assert_msg(strstr(jstr(end, "params.error.message"), "certificate"),
+		      "%s", jstr(end, "params.error.message"));
+	json_object_put(end);
+	ck_assert_int_eq(net_pid(), before);
+	assert_serving();
+}
+END_TEST
+
 static Suite *
 netproc_suite(void)
 {
@@ -360,6 +444,7 @@ netproc_suite(void)
 	tcase_add_test(tc, network_process_holds_no_privilege);
 	tcase_add_test(tc, a_killed_network_process_takes_no_download_along);
 	tcase_add_test(tc, hostile_responses_fail_their_jobs_only);
+	tcase_add_test(tc, a_tls_handshake_runs_inside_the_filter);
 	suite_add_tcase(s, tc);
 	return s;
 }
