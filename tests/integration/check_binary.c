@@ -71,9 +71,11 @@ struct got {
 	size_t len;
 	unsigned nbinary, njson;
 	size_t max_frame;
-	uint64_t seqs[4096], offsets[4096], lens[4096]; /* per event */
-	bool utf8[4096]; /* a JSON event's encoding was utf-8 */
-	unsigned nev;
+	/* Per event, as many as come (a process's reads may be of a few
+	 * bytes each). */
+	uint64_t *seqs, *offsets, *lens;
+	bool *utf8; /* a JSON event's encoding was utf-8 */
+	unsigned nev, cap;
 	struct json_object *end;
 };
 
@@ -81,6 +83,10 @@ static void
 got_free(struct got *g)
 {
 	free(g->data);
+	free(g->seqs);
+	free(g->offsets);
+	free(g->lens);
+	free(g->utf8);
 	json_object_put(g->end);
 	memset(g, 0, sizeof *g);
 }
@@ -113,13 +119,19 @@ got_output(struct got *g, struct json_object *p)
 		memcpy(g->data + g->len, text, tlen);
 		g->njson++;
 	}
-	if (g->nev < sizeof g->seqs / sizeof g->seqs[0]) {
-		g->seqs[g->nev] = (uint64_t)jint(p, "seq");
-		g->offsets[g->nev] = g->len;
-		g->lens[g->nev] = n;
-		g->utf8[g->nev] = strcmp(enc, "utf-8") == 0;
-		g->nev++;
+	if (g->nev == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 1024;
+		g->seqs = realloc(g->seqs, g->cap * sizeof *g->seqs);
+		g->offsets = realloc(g->offsets, g->cap * sizeof *g->offsets);
+		g->lens = realloc(g->lens, g->cap * sizeof *g->lens);
+		g->utf8 = realloc(g->utf8, g->cap * sizeof *g->utf8);
+		ck_assert(g->seqs && g->offsets && g->lens && g->utf8);
 	}
+	g->seqs[g->nev] = (uint64_t)jint(p, "seq");
+	g->offsets[g->nev] = g->len;
+	g->lens[g->nev] = n;
+	g->utf8[g->nev] = strcmp(enc, "utf-8") == 0;
+	g->nev++;
 	g->max_frame = n > g->max_frame ? n : g->max_frame;
 	g->len += n;
 }
