@@ -30,6 +30,9 @@
 
 /* The channel's descriptor, as asyncd hands it over. */
 #define NET_CHANNEL_FD 3
+/* How long the exit may take (asyncd kills it after 2 s anyway, unless
+ * asyncd itself is gone). */
+#define NET_EXIT_LIMIT_S 20
 
 struct event_base *net_base;
 
@@ -109,6 +112,10 @@ main(int argc, char **argv UNUSED)
 	sandbox_enter();
 	event_base_dispatch(net_base);
 
+	/* Asyncd is gone or told it to go: whatever holds up the exit (a
+	 * worker stuck in a write, a sanitizer's exit check) ends in
+	 * SIGALRM, never in a process that lingers on its own. */
+	alarm(NET_EXIT_LIMIT_S);
 	transfer_free_all();
 	curl_loop_free();
 	sink_shutdown();

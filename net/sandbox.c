@@ -61,6 +61,7 @@ static const int sandbox_allowed[] = {
 	SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(getgid),
 	SCMP_SYS(getegid), SCMP_SYS(getresuid), SCMP_SYS(getresgid),
 	SCMP_SYS(uname), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit),
+	SCMP_SYS(alarm),
 	SCMP_SYS(sysinfo),
 	/* descriptors it has */
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
@@ -75,7 +76,8 @@ static const int sandbox_allowed[] = {
 	/* files it reads: CA store, resolv.conf, hosts, NSS modules */
 	SCMP_SYS(stat), SCMP_SYS(lstat), SCMP_SYS(newfstatat),
 	SCMP_SYS(statx), SCMP_SYS(access), SCMP_SYS(faccessat),
-	SCMP_SYS(faccessat2), SCMP_SYS(getdents64), SCMP_SYS(getcwd),
+	SCMP_SYS(faccessat2), SCMP_SYS(getdents64), SCMP_SYS(getdents),
+	SCMP_SYS(getcwd),
 	SCMP_SYS(readlink),
 	/* sockets */
 	SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(getsockname),
