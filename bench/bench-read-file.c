@@ -7,8 +7,6 @@
  *   bench-read-file rawread SOCK PATH   one read-file job, its events read
  *                                       off the socket and not parsed: what
  *                                       the daemon delivers
- *   bench-read-file rawproc SOCK PATH   the same for a process job that runs
- *                                       `cat PATH` (stdout through a pipe)
  *   bench-read-file binread SOCK PATH   the same on a connection that asked
  *                                       for binary frames (conn.configure):
  *                                       headers parsed, the bytes counted
@@ -144,26 +142,19 @@ has_end(const char *p, size_t len)
 	       memmem(p, len, failed, sizeof failed - 1) != NULL;
 }
 
-/* Reads one job's events raw until its terminal event: a read-file of
- * PATH, or, with PROC, a process job that runs cat PATH. */
+/* Reads one read-file job's events raw until its terminal event. */
 static void
-bench_rawread(const char *sock, const char *path, int proc)
+bench_rawread(const char *sock, const char *path)
 {
 	static char buf[(1 << 20) + 32];
 	char req[4352];
 	long long total = 0;
 	size_t keep = 0;
 	int fd = bench_connect(sock);
-	int n = proc ? snprintf(req, sizeof req,
-				"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
-				"\"job.submit\",\"params\":{\"kind\":\"process\","
-				"\"args\":{\"argv\":[\"cat\",\"%s\"]}}}\n",
-				path)
-		     : snprintf(req, sizeof req,
-				"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
-				"\"job.submit\",\"params\":{\"kind\":\"read-file\","
-				"\"args\":{\"path\":\"%s\"}}}\n",
-				path);
+	int n = snprintf(req, sizeof req,
+			 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
+			 "\"params\":{\"kind\":\"read-file\",\"args\":"
+			 "{\"path\":\"%s\"}}}\n", path);
 	double t0 = bench_now_s();
 
 	if (write(fd, req, (size_t)n) != n) {
@@ -276,15 +267,12 @@ main(int argc, char **argv)
 	else if (argc == 4 && strcmp(argv[1], "fetch") == 0)
 		bench_fetch(argv[2], atol(argv[3]));
 	else if (argc == 4 && strcmp(argv[1], "rawread") == 0)
-		bench_rawread(argv[2], argv[3], 0);
-	else if (argc == 4 && strcmp(argv[1], "rawproc") == 0)
-		bench_rawread(argv[2], argv[3], 1);
+		bench_rawread(argv[2], argv[3]);
 	else if (argc == 4 && strcmp(argv[1], "binread") == 0)
 		bench_binread(argv[2], argv[3]);
 	else {
 		fprintf(stderr, "usage: bench-read-file getpw N | fetch SOCK N | "
-				"rawread SOCK PATH | rawproc SOCK PATH | "
-				"binread SOCK PATH\n");
+				"rawread SOCK PATH | binread SOCK PATH\n");
 		return 2;
 	}
 	return 0;

@@ -186,9 +186,6 @@ void job_output_chunk(struct job *job, const struct output_chunk *c);
 /* Whether a watcher takes JSON lines or the output is kept: then chunks
  * must be cut on UTF-8 boundaries, at most PROTO_CHUNK_MAX. */
 bool job_output_wants_json(struct job *job);
-/* Whether a watcher takes JSON lines: then chunks are worth encoding
- * beforehand (output_encode()). */
-bool job_output_has_json_watcher(struct job *job);
 /* Whether output may go as ranges of a file (job_output_file): every
  * watcher takes binary frames straight to its socket, and nothing keeps
  * the bytes. */

@@ -866,12 +866,6 @@ job_output_wants_json(struct job *job)
 }
 
 bool
-job_output_has_json_watcher(struct job *job)
-{
-	return watch_wants_json(job);
-}
-
-bool
 job_output_to_files(struct job *job)
 {
 	return !(job->kind->retain_output && daemon_opts.keep_output > 0) &&

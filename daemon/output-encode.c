@@ -27,21 +27,14 @@ encode_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 		e->cap = e->cap ? 2 * e->cap : 32;
 		e->chunks = xreallocarray(e->chunks, e->cap, sizeof *e->chunks);
 	}
-	e->chunks[e->n] = (struct encoded_chunk){
-		.enc = enc, .offset = offset, .raw = raw, .len = len};
-	/* Bytes outside DATA are a completed carry, at most 8: copied, and
-	 * pointed to once all are there (the side buffer may move). */
-	if (raw < ctx->data || raw >= ctx->data + ctx->len) {
-		if (e->nside + len > e->side_cap) {
-			e->side_cap = e->side_cap ? 2 * e->side_cap : 64;
-			e->side = xrealloc(e->side, e->side_cap);
-		}
-		memcpy(e->side + e->nside, raw, len);
-		e->chunks[e->n].in_side = true;
-		e->chunks[e->n].side_at = e->nside;
-		e->nside += len;
+	/* Bytes outside DATA are a completed carry, at most 8. */
+	if ((raw < ctx->data || raw >= ctx->data + ctx->len) &&
+	    len <= sizeof e->side) {
+		memcpy(e->side, raw, len);
+		raw = e->side;
 	}
-	e->n++;
+	e->chunks[e->n++] = (struct encoded_chunk){
+		.enc = enc, .offset = offset, .raw = raw, .len = len};
 }
 
 /* The size of chunk C's literal. */
@@ -55,18 +48,13 @@ encode_size(const struct encoded_chunk *c)
 
 struct encoded_output *
 output_encode(struct chunk_encoder *enc, const unsigned char *data,
-	      size_t len, bool text)
+	      size_t len)
 {
 	struct encoded_output *e = xcalloc(1, sizeof *e);
 	struct encode_ctx ctx = {e, data, len};
 	size_t total = 0;
 
 	chunk_write(enc, data, len, encode_sink, &ctx);
-	for (size_t i = 0; i < e->n; i++)
-		if (e->chunks[i].in_side)
-			e->chunks[i].raw = e->side + e->chunks[i].side_at;
-	if (!text)
-		return e;
 	for (size_t i = 0; i < e->n; i++) {
 		e->chunks[i].text_at = total;
 		e->chunks[i].text_len = encode_size(&e->chunks[i]);
@@ -94,6 +82,5 @@ output_encoded_free(struct encoded_output *e)
 		return;
 	output_buf_unref(e->text);
 	free(e->chunks);
-	free(e->side);
 	free(e);
 }

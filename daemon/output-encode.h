@@ -5,7 +5,6 @@
 #ifndef ASYNCD_OUTPUT_ENCODE_H
 #define ASYNCD_OUTPUT_ENCODE_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,28 +18,22 @@ struct encoded_chunk {
 	const unsigned char *raw; /* in the data encoded, or the side bytes */
 	size_t len;
 	size_t text_at, text_len; /* its literal in the text buffer */
-	size_t side_at; /* RAW is SIDE + SIDE_AT: a completed carry */
-	bool in_side;
 };
 
 struct encoded_output {
 	struct encoded_chunk *chunks;
 	size_t n, cap;
-	/* Characters completed from a carry (one per 64 KiB piece cut in a
-	 * character, within a buffer or from the previous one): their bytes
-	 * lie in no buffer, so they are kept here, each chunk its own. */
-	unsigned char *side;
-	size_t nside, side_cap;
-	struct output_buf *text; /* the literals, quotes included; or NULL */
+	/* A character completed from the previous buffer's carry: its bytes
+	 * lie in neither buffer, so they are kept here. */
+	unsigned char side[8];
+	struct output_buf *text; /* the literals, quotes included */
 };
 
 /* Worker: cuts DATA[0..LEN) with ENC, which it advances as chunk_write()
- * does, and, when TEXT, encodes every chunk (without, the result has only
- * the cuts, and TEXT is NULL: kept output needs no literal). The bytes of
- * DATA must stay while the result is used. */
+ * does, and encodes every chunk. The bytes of DATA must stay while the
+ * result is used. */
 struct encoded_output *output_encode(struct chunk_encoder *enc,
-				     const unsigned char *data, size_t len,
-				     bool text);
+				     const unsigned char *data, size_t len);
 /* Lets go of the text (references to it may hold it longer). */
 void output_encoded_free(struct encoded_output *e);
 

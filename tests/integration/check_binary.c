@@ -505,88 +505,6 @@ START_TEST(two_watchers_each_get_their_own_form)
 }
 END_TEST
 
-/* Whether G's chunk that holds byte AT is utf-8 and holds all of
- * [AT, AT + LEN). */
-static bool
-whole_in_utf8_chunk(const struct got *g, size_t at, size_t len)
-{
-	for (unsigned i = 0; i < g->nev; i++)
-		if (g->offsets[i] <= at && at < g->offsets[i] + g->lens[i])
-			return g->utf8[i] && at + len <= g->offsets[i] + g->lens[i];
-	return false;
-}
-
-/* A process writes characters cut across its writes (so across the
- * daemon's reads and the batches its workers encode), invalid bytes, a
- * long run of 3-byte characters over the 64 KiB cuts, and ends in the
- * middle of a character; a JSON watcher and a binary watcher get the
- * same events and exact bytes, UTF-8 chunks never split a character,
- * and the unfinished end comes as base64. */
-START_TEST(process_characters_cut_across_reads_in_both_forms)
-{
-	/* printf's octal escapes: e9 is 303 251, the euro sign 342 202 254,
-	 * ff fe invalid, f0 9f 98 the start of an emoji. */
-	static const char script[] =
-		"printf 'a\\\\303'; sleep 0.05; printf '\\\\251b'; sleep 0.05; "
-		"printf '\\\\342\\\\202'; sleep 0.05; printf '\\\\254X\\\\377\\\\376Y'; "
-		"sleep 0.05; i=0; while [ $i -lt 30000 ]; do "
-		"printf '\\\\342\\\\202\\\\254'; i=$((i+1)); done; sleep 0.05; "
-		"printf '\\\\360\\\\237\\\\230'";
-	static const unsigned char head[] = "a\xc3\xa9" "b\xe2\x82\xac"
-					    "X\xff\xfeY";
-	const size_t nhead = sizeof head - 1, size = nhead + 3 * 30000 + 3;
-	struct got a = {0}, b = {0};
-	struct tconn *json = tc_open(d.sock);
-	unsigned char *want = malloc(size);
-
-	memcpy(want, head, nhead);
-	for (size_t i = 0; i < 30000; i++)
-		memcpy(want + nhead + 3 * i, "\xe2\x82\xac", 3);
-	memcpy(want + size - 3, "\xf0\x9f\x98", 3);
-	configure(c, true);
-	int64_t hold = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":300}}");
-	int64_t id = tc_submit(c, "{\"kind\":\"process\",\"args\":{\"argv\":"
-				  "[\"sh\",\"-c\",\"%s\"]},\"after\":[%lld]}",
-			       script, (long long)hold);
-	struct json_object *r = tc_call(json, "job.watch", "{\"id\":%lld}",
-					(long long)id);
-	ck_assert_ptr_null(jget(r, "error"));
-	json_object_put(r);
-	collect(c, id, &a);
-	collect(json, id, &b);
-	ck_assert_str_eq(jstr(a.end, "method"), "job.completed");
-	ck_assert_str_eq(jstr(b.end, "method"), "job.completed");
-	ck_assert_uint_eq(a.len, size);
-	ck_assert_uint_eq(b.len, size);
-	ck_assert_int_eq(memcmp(a.data, want, size), 0);
-	ck_assert_int_eq(memcmp(b.data, want, size), 0);
-	ck_assert_uint_eq(a.njson, 0);
-	ck_assert_uint_eq(b.nbinary, 0);
-	ck_assert_uint_eq(a.nev, b.nev);
-	for (unsigned i = 0; i < a.nev; i++) {
-		ck_assert_uint_eq(a.seqs[i], b.seqs[i]);
-		ck_assert_uint_eq(a.offsets[i], b.offsets[i]);
-		ck_assert_uint_eq(a.lens[i], b.lens[i]);
-	}
-	ck_assert_uint_le(b.max_frame, CHUNK);
-	/* Each character whole in a utf-8 chunk, wherever the reads cut. */
-	ck_assert(whole_in_utf8_chunk(&b, 1, 2));
-	ck_assert(whole_in_utf8_chunk(&b, 4, 3));
-	for (size_t i = 0; i < 30000; i++)
-		ck_assert(whole_in_utf8_chunk(&b, nhead + 3 * i, 3));
-	/* The invalid bytes, and the unfinished end alone, as base64. */
-	ck_assert(!whole_in_utf8_chunk(&b, 8, 1));
-	ck_assert(!whole_in_utf8_chunk(&b, 9, 1));
-	ck_assert(!b.utf8[b.nev - 1]);
-	ck_assert_uint_eq(b.offsets[b.nev - 1], size - 3);
-	ck_assert_uint_eq(b.lens[b.nev - 1], 3);
-	got_free(&a);
-	got_free(&b);
-	free(want);
-	tc_close(json);
-}
-END_TEST
-
 /* A connection that switches form while a read-file and a process job
  * stream to it: each event comes in the form that was in force when it
  * was framed (switched by the configure response), and every byte once,
@@ -699,7 +617,6 @@ binary_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, reader_that_stops_mid_frame_loses_nothing);
 	tcase_add_test(tc, two_watchers_each_get_their_own_form);
-	tcase_add_test(tc, process_characters_cut_across_reads_in_both_forms);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("switching");

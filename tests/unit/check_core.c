@@ -5,7 +5,6 @@
  * (pump()); nothing here waits for time to pass. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +21,6 @@
 #include "../../daemon/log.h"
 #include "../../daemon/metrics.h"
 #include "../../daemon/options.h"
-#include "../../daemon/output-stream.h"
-#include "../../daemon/pool.h"
 #include "../../daemon/rpc.h"
 #include "../../daemon/runtime.h"
 #include "../../daemon/sched.h"
@@ -503,136 +500,6 @@ START_TEST(a_closed_watcher_no_longer_holds_the_job)
 }
 END_TEST
 
-/* ---- Output streams encoded on the pool --------------------------------- */
-
-static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
-static unsigned nflushed;
-
-/* Worker: holds its thread until the test opens the gate. */
-static void
-gate_work(struct pool_work *w UNUSED, void *arg UNUSED)
-{
-	pthread_mutex_lock(&gate);
-	pthread_mutex_unlock(&gate);
-}
-
-static void
-gate_done(void *arg UNUSED, bool cancelled UNUSED)
-{
-}
-
-static void
-count_flushed(void *arg UNUSED)
-{
-	nflushed++;
-}
-
-/* A running job whose output a JSON client watches: then its stream goes
- * to the pool. FD is the client. */
-static struct job *
-watched_job(int *fd)
-{
-	char got[8192];
-
-	*fd = client_connect();
-	client_send(*fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
-			 "\"job.submit\",\"params\":{\"kind\":\"fake\","
-			 "\"args\":{}}}\n");
-	pump();
-	client_drain(*fd, got, sizeof got);
-	ck_assert_uint_eq(nstarted, 1);
-	ck_assert(job_output_has_json_watcher(started[0]));
-	return started[0];
-}
-
-/* Fills S's buffer with bytes that need escapes; returns how many. */
-static size_t
-fill(struct output_stream *s)
-{
-	size_t room;
-	unsigned char *p = output_stream_space(s, &room);
-
-	ck_assert_uint_gt(room, 0);
-	memset(p, '\n', room);
-	output_stream_commit(s, room);
-	return room;
-}
-
-/* Bytes written while a batch is on the pool wait, and the stream is
- * full until the batch is back; then both go out in order, and the end
- * after them. */
-START_TEST(a_stream_waits_for_its_batch_and_sends_in_order)
-{
-	int fd;
-	struct job *job;
-	struct output_stream *s;
-	size_t got = 0, room, sent;
-
-	pool_init(2);
-	job = watched_job(&fd);
-	s = output_stream_new(job, STREAM_DATA, count_flushed, NULL);
-	nflushed = 0;
-	sent = fill(s); /* on the pool */
-	sent += fill(s); /* waits */
-	ck_assert(output_stream_full(s));
-	output_stream_space(s, &room);
-	ck_assert_uint_eq(room, 0);
-	ck_assert(!output_stream_end(s));
-	while (!output_stream_ended(s)) {
-		pump();
-		got += client_drain(fd, NULL, 0);
-	}
-	ck_assert_uint_eq(nflushed, 2);
-	output_stream_free(s);
-	fake_complete(job);
-	pump();
-	/* Every "\n" escaped in two bytes, with the events' heads. */
-	for (int i = 0; i < 1000 && got <= 2 * sent; i++) {
-		pump();
-		got += client_drain(fd, NULL, 0);
-	}
-	ck_assert_uint_gt(got, 2 * sent);
-	close(fd);
-	pump();
-	pool_free();
-}
-END_TEST
-
-/* A stream let go (a job torn down at a forced shutdown) while its batch
- * waits on the pool: the pool hands the batch back cancelled and the
- * stream is freed then (the sanitizers' build checks that nothing
- * leaks). */
-START_TEST(a_stream_let_go_with_a_batch_on_the_pool_is_freed_by_the_pool)
-{
-	int fd;
-	struct job *job;
-	struct output_stream *s, *running;
-
-	pool_init(2);
-	job = watched_job(&fd);
-	/* Both workers held: the batch stays queued. */
-	pthread_mutex_lock(&gate);
-	pool_submit(gate_work, gate_done, NULL);
-	pool_submit(gate_work, gate_done, NULL);
-	s = output_stream_new(job, STREAM_STDOUT, count_flushed, NULL);
-	fill(s);
-	fill(s);
-	output_stream_free(s);
-	pthread_mutex_unlock(&gate);
-	/* And one that may be running or done when let go. */
-	running = output_stream_new(job, STREAM_STDERR, count_flushed, NULL);
-	nflushed = 0;
-	fill(running);
-	output_stream_free(running);
-	fake_complete(job);
-	pump();
-	close(fd);
-	pump();
-	pool_free();
-	ck_assert_uint_eq(nflushed, 0);
-}
-END_TEST
-
 static Suite *
 core_suite(void)
 {
@@ -658,13 +525,6 @@ core_suite(void)
 	tcase_add_test(tc, a_watcher_gets_started_then_completed_in_seq_order);
 	tcase_add_test(tc, the_slowest_watcher_holds_the_job_until_it_drains);
 	tcase_add_test(tc, a_closed_watcher_no_longer_holds_the_job);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("output streams");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, a_stream_waits_for_its_batch_and_sends_in_order);
-	tcase_add_test(tc,
-		       a_stream_let_go_with_a_batch_on_the_pool_is_freed_by_the_pool);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,8 +1,6 @@
 /* A running process job's output (see output.h). The pipes are
- * non-blocking: a read callback reads once, into its stream's buffer,
- * and goes back to the loop. A pipe at EOF ends the job's part of it
- * only when its stream has sent all and ended (the pool may still
- * encode what was read).
+ * non-blocking: a read callback reads one buffer and goes back to the
+ * loop.
  */
 #include <errno.h>
 #include <string.h>
@@ -12,7 +10,6 @@
 
 #include "../../log.h"
 #include "../../msgids.h"
-#include "../../output-stream.h"
 #include "output.h"
 
 /* A suppressed progress line is sent this much later (the rate limit). */
@@ -35,26 +32,12 @@ process_output_pipe_release(struct process_pipe *pp)
 	return true;
 }
 
-/* Closes PP and ends its stream, at once or when the pool has encoded
- * what was read (then process_output_flushed() calls CLOSED). */
+/* Closes PP and ends its stream. */
 static void
 process_output_pipe_close(struct process_pipe *pp)
 {
 	if (process_output_pipe_release(pp))
-		output_stream_end(pp->s);
-}
-
-/* Reads PP only while nothing holds it back: a pause for the watchers,
- * or its stream full while the pool encodes. */
-static void
-process_output_pipe_arm(struct process_pipe *pp)
-{
-	if (pp->fd < 0)
-		return;
-	if (pp->o->paused || output_stream_full(pp->s))
-		event_del(pp->ev);
-	else
-		event_add(pp->ev, NULL);
+		job_output_end(pp->o->job, pp->stream);
 }
 
 /* Stops reading the pipes until resumed; the linger does not run
@@ -63,8 +46,10 @@ static void
 process_output_pause(struct process_output *o)
 {
 	o->paused = true;
-	process_output_pipe_arm(&o->out);
-	process_output_pipe_arm(&o->err);
+	if (o->out.fd >= 0)
+		event_del(o->out.ev);
+	if (o->err.fd >= 0)
+		event_del(o->err.ev);
 	if (evtimer_pending(o->linger_timer, NULL)) {
 		o->linger_left_ms -= now_mono_ms() - o->linger_since_ms;
 		if (o->linger_left_ms < 0)
@@ -73,35 +58,14 @@ process_output_pause(struct process_output *o)
 	}
 }
 
-/* A batch of PP's stream came back from the pool and went out. */
-static void
-process_output_flushed(void *arg)
-{
-	struct process_pipe *pp = arg;
-	struct process_output *o = pp->o;
-
-	if (output_stream_ended(pp->s))
-		o->closed(o->arg); /* may free O */
-	else if (job_output_blocked(o->job))
-		process_output_pause(o);
-	else
-		process_output_pipe_arm(pp);
-}
-
 static void
 process_output_pipe_cb(evutil_socket_t fd, short what UNUSED, void *arg)
 {
+	static char buf[PROTO_CHUNK_MAX];
 	struct process_pipe *pp = arg;
 	struct process_output *o = pp->o;
-	size_t room;
-	unsigned char *space = output_stream_space(pp->s, &room);
-	ssize_t n;
+	ssize_t n = read(fd, buf, sizeof buf);
 
-	if (room == 0) { /* waits for the pool */
-		event_del(pp->ev);
-		return;
-	}
-	n = read(fd, space, room);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -114,18 +78,9 @@ process_output_pipe_cb(evutil_socket_t fd, short what UNUSED, void *arg)
 		o->closed(o->arg);
 		return;
 	}
-	output_stream_commit(pp->s, (size_t)n);
+	job_output(o->job, pp->stream, buf, (size_t)n);
 	if (job_output_blocked(o->job))
 		process_output_pause(o);
-	else
-		process_output_pipe_arm(pp);
-}
-
-/* True while stdout or stderr is open. */
-static bool
-process_output_pipes_open(const struct process_output *o)
-{
-	return o->out.fd >= 0 || o->err.fd >= 0;
 }
 
 /* ---- Linger ------------------------------------------------------------- */
@@ -155,7 +110,7 @@ process_output_linger_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg
 void
 process_output_linger(struct process_output *o, long long ms)
 {
-	if (!process_output_pipes_open(o) || o->lingering)
+	if (!process_output_open(o) || o->lingering)
 		return;
 	o->lingering = true;
 	o->linger_left_ms = ms;
@@ -172,7 +127,6 @@ process_output_pipe_open(struct process_output *o, struct process_pipe *pp,
 	pp->fd = fd;
 	pp->ev = event_new(daemon_base, fd, EV_READ | EV_PERSIST,
 			   process_output_pipe_cb, pp);
-	pp->s = output_stream_new(o->job, stream, process_output_flushed, pp);
 	event_add(pp->ev, NULL);
 }
 
@@ -287,19 +241,10 @@ process_output_start(struct process_output *o, int out_fd, int err_fd,
 	event_add(o->progress_ev, NULL);
 }
 
-/* Whether PP's stream still has bytes to send, or its end. */
-static bool
-process_output_pipe_busy(const struct process_pipe *pp)
-{
-	return pp->s != NULL && !output_stream_ended(pp->s);
-}
-
 bool
 process_output_open(const struct process_output *o)
 {
-	return process_output_pipes_open(o) ||
-	       process_output_pipe_busy(&o->out) ||
-	       process_output_pipe_busy(&o->err);
+	return o->out.fd >= 0 || o->err.fd >= 0;
 }
 
 void
@@ -315,9 +260,11 @@ process_output_resume(struct process_output *o)
 	if (!o->paused)
 		return;
 	o->paused = false;
-	process_output_pipe_arm(&o->out);
-	process_output_pipe_arm(&o->err);
-	if (o->lingering && process_output_pipes_open(o))
+	if (o->out.fd >= 0)
+		event_add(o->out.ev, NULL);
+	if (o->err.fd >= 0)
+		event_add(o->err.ev, NULL);
+	if (o->lingering && process_output_open(o))
 		process_output_linger_arm(o);
 }
 
@@ -326,9 +273,6 @@ process_output_free(struct process_output *o)
 {
 	process_output_pipe_release(&o->out);
 	process_output_pipe_release(&o->err);
-	output_stream_free(o->out.s);
-	output_stream_free(o->err.s);
-	o->out.s = o->err.s = NULL;
 	process_output_progress_close(o);
 	event_free(o->progress_timer);
 	event_free(o->linger_timer);

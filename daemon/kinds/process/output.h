@@ -1,9 +1,7 @@
 /* A running process job's output: stdout and stderr read on the loop into
- * output streams (output-stream.h), which workers encode; a pipe is no
- * longer read while a watcher is past its high-water mark (the program
- * then blocks in write) until resumed, nor while its stream waits for the
- * pool with a full buffer; and the progress channel, whose lines become
- * rate-limited job progress. */
+ * job_output(), no longer read while a watcher is past its high-water
+ * mark (the program then blocks in write) until resumed; and the progress
+ * channel, whose lines become rate-limited job progress. */
 #ifndef ASYNCD_PROCESS_OUTPUT_H
 #define ASYNCD_PROCESS_OUTPUT_H
 
@@ -14,7 +12,6 @@
 #include "progress.h"
 
 struct event;
-struct output_stream;
 struct process_output;
 
 struct process_pipe {
@@ -22,7 +19,6 @@ struct process_pipe {
 	enum job_stream stream;
 	int fd; /* -1 once at EOF or closed */
 	struct event *ev;
-	struct output_stream *s; /* where its bytes go; NULL before start */
 };
 
 struct process_output {
@@ -45,14 +41,13 @@ struct process_output {
 };
 
 /* Sets O up for JOB, with nothing open yet; CLOSED(ARG) is called when
- * stdout or stderr reaches EOF or its stream ended (it may free O). */
+ * stdout or stderr reaches EOF (it may free O). */
 void process_output_init(struct process_output *o, struct job *job,
 			 void (*closed)(void *), void *arg);
 /* Starts reading the child's pipes. */
 void process_output_start(struct process_output *o, int out_fd, int err_fd,
 			  int progress_fd);
-/* True while stdout or stderr is open, or its stream has not ended (the
- * pool still encodes what was read). */
+/* True while stdout or stderr is open. */
 bool process_output_open(const struct process_output *o);
 /* The program exited: if stdout or stderr is still open (something it
  * left behind holds it), it is closed after MS ms in which output was not

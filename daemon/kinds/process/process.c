@@ -9,9 +9,9 @@
  *   user up (NSS), builds the environment and the PATH search list, and
  *   spawns (spawn.c). The loop never waits for NSS or for an exec.
  * - running: the pidfd and the three pipes are events on the loop. Output
- *   goes to output streams that the pool encodes (output.c); when a
- *   watcher is past its high-water mark the pipes are no longer read (the
- *   program then blocks in write) until resume().
+ *   goes to job_output(); when a watcher is past its high-water mark the
+ *   pipes are no longer read (the program then blocks in write) until
+ *   resume().
  * - end: once the child is reaped AND stdout and stderr are at EOF, in
  *   process_end(), exactly once. A leftover process (a grandchild) may
  *   hold the pipes open after the child has exited: PROCESS_LINGER_MS

@@ -82,7 +82,7 @@ read_slot_encode_work(struct pool_work *w, void *arg)
 	if (pool_cancelled(w))
 		return;
 	slot->encoded = output_encode(&slot->rf->enc, slot->buf->data,
-				      slot->got, true);
+				      slot->got);
 }
 
 void
