@@ -27,14 +27,21 @@ encode_sink(void *arg, enum chunk_encoding enc, uint64_t offset,
 		e->cap = e->cap ? 2 * e->cap : 32;
 		e->chunks = xreallocarray(e->chunks, e->cap, sizeof *e->chunks);
 	}
-	/* Bytes outside DATA are a completed carry, at most 8. */
-	if ((raw < ctx->data || raw >= ctx->data + ctx->len) &&
-	    len <= sizeof e->side) {
-		memcpy(e->side, raw, len);
-		raw = e->side;
-	}
-	e->chunks[e->n++] = (struct encoded_chunk){
+	e->chunks[e->n] = (struct encoded_chunk){
 		.enc = enc, .offset = offset, .raw = raw, .len = len};
+	/* Bytes outside DATA are a completed carry, at most 8: copied, and
+	 * pointed to once all are there (the side buffer may move). */
+	if (raw < ctx->data || raw >= ctx->data + ctx->len) {
+		if (e->nside + len > e->side_cap) {
+			e->side_cap = e->side_cap ? 2 * e->side_cap : 64;
+			e->side = xrealloc(e->side, e->side_cap);
+		}
+		memcpy(e->side + e->nside, raw, len);
+		e->chunks[e->n].in_side = true;
+		e->chunks[e->n].side_at = e->nside;
+		e->nside += len;
+	}
+	e->n++;
 }
 
 /* The size of chunk C's literal. */
@@ -55,6 +62,9 @@ output_encode(struct chunk_encoder *enc, const unsigned char *data,
 	size_t total = 0;
 
 	chunk_write(enc, data, len, encode_sink, &ctx);
+	for (size_t i = 0; i < e->n; i++)
+		if (e->chunks[i].in_side)
+			e->chunks[i].raw = e->side + e->chunks[i].side_at;
 	for (size_t i = 0; i < e->n; i++) {
 		e->chunks[i].text_at = total;
 		e->chunks[i].text_len = encode_size(&e->chunks[i]);
@@ -82,5 +92,6 @@ output_encoded_free(struct encoded_output *e)
 		return;
 	output_buf_unref(e->text);
 	free(e->chunks);
+	free(e->side);
 	free(e);
 }

@@ -18,14 +18,18 @@ struct encoded_chunk {
 	const unsigned char *raw; /* in the data encoded, or the side bytes */
 	size_t len;
 	size_t text_at, text_len; /* its literal in the text buffer */
+	size_t side_at; /* RAW is SIDE + SIDE_AT: a completed carry */
+	bool in_side;
 };
 
 struct encoded_output {
 	struct encoded_chunk *chunks;
 	size_t n, cap;
-	/* A character completed from the previous buffer's carry: its bytes
-	 * lie in neither buffer, so they are kept here. */
-	unsigned char side[8];
+	/* Characters completed from a carry (one per 64 KiB piece cut in a
+	 * character, within a buffer or from the previous one): their bytes
+	 * lie in no buffer, so they are kept here, each chunk its own. */
+	unsigned char *side;
+	size_t nside, side_cap;
 	struct output_buf *text; /* the literals, quotes included */
 };
 
