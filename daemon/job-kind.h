@@ -14,6 +14,7 @@
 
 struct json_object;
 struct job;
+struct output_queue;
 
 /* A -32602 problem with a request's params: the offending field, why. */
 struct param_error {
@@ -110,6 +111,12 @@ struct job {
 	bool output_waiting;        /* the kind waits for resume() */
 	long long progress_last_ms;
 	struct chunk_encoder *encoders[STREAM_COUNT];
+	/* Output on its way through the pool (output-queue.h), or NULL. */
+	struct output_queue *outq;
+	/* The kind ended it while output was still queued: the end waits
+	 * until that is sent, so that it comes after it. */
+	bool ending;
+	struct json_object *end_result, *end_error;
 	struct watch_head watches;
 	TAILQ_ENTRY(job) all_link;     /* every job, in id order */
 	TAILQ_ENTRY(job) finished_link; /* finished jobs, oldest first */

@@ -34,6 +34,7 @@
 #include "metrics.h"
 #include "msgids.h"
 #include "output-frame.h"
+#include "output-queue.h"
 #include "queues.h"
 #include "retain.h"
 #include "sched.h"
@@ -103,8 +104,11 @@ job_free(struct job *job)
 	if (job->priv != NULL)
 		job_log(job, LOG_WARNING, MSGID_JOB,
 			"its kind kept state at the shutdown");
+	output_queue_free(job->outq); /* before the encoders it uses */
 	for (int s = 0; s < STREAM_COUNT; s++)
 		free(job->encoders[s]);
+	json_object_put(job->end_result);
+	json_object_put(job->end_error);
 	if (job->timeout_ev != NULL)
 		event_free(job->timeout_ev);
 	if (job->hold_ev != NULL)
@@ -289,12 +293,20 @@ jobs_stopped(void)
 
 /* ---- Stops -------------------------------------------------------------- */
 
+/* Whether JOB has ended, or its kind ended it and only its last output
+ * is still on the way: no stop or pause applies any more. */
+static bool
+job_over(const struct job *job)
+{
+	return job->state == JOB_COMPLETED || job->state == JOB_FAILED ||
+	       job->ending;
+}
+
 /* Records that JOB must stop with ERROR (taken); the first reason wins. */
 static void
 job_request_stop(struct job *job, struct json_object *error)
 {
-	if (job->stop_error != NULL || job->state == JOB_COMPLETED ||
-	    job->state == JOB_FAILED) {
+	if (job->stop_error != NULL || job_over(job)) {
 		json_object_put(error);
 		return;
 	}
@@ -308,7 +320,7 @@ job_request_stop(struct job *job, struct json_object *error)
 int
 jobs_cancel(struct job *job)
 {
-	if (job->state == JOB_COMPLETED || job->state == JOB_FAILED)
+	if (job_over(job))
 		return RPC_JOB_FINISHED;
 	job_request_stop(job, job_error_new(JOBERR_CANCELLED, "cancelled"));
 	return 0;
@@ -415,7 +427,7 @@ jobs_send_pause_notices(void)
 int
 jobs_set_paused(struct job *job, bool paused, bool *changed)
 {
-	if (job->state == JOB_COMPLETED || job->state == JOB_FAILED)
+	if (job_over(job))
 		return RPC_JOB_FINISHED;
 	*changed = job->paused != paused;
 	if (!*changed)
@@ -499,7 +511,7 @@ jobs_kick_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 		job->stop_listed = false;
 		if (job->state == JOB_QUEUED)
 			job_finish(job, NULL, NULL);
-		else if (job->state == JOB_RUNNING)
+		else if (job->state == JOB_RUNNING && !job->ending)
 			job->kind->cancel(job);
 	}
 	if (!shutting_down)
@@ -635,11 +647,33 @@ job_retry(struct job *job, struct json_object *error)
 	return true;
 }
 
+/* The kind ended JOB while its output was still being encoded: the
+ * end is sent once that output is (job_output_drained()). A stop asked
+ * for earlier still applies then; none is asked for meanwhile. */
+static void
+job_finish_later(struct job *job, struct json_object *result,
+		 struct json_object *error)
+{
+	job->ending = true;
+	job->end_result = result;
+	job->end_error = error;
+	job->output_waiting = false;
+	if (job->stop_listed) {
+		TAILQ_REMOVE(&stops, job, stop_link);
+		job->stop_listed = false;
+	}
+}
+
 static void
 job_finish(struct job *job, struct json_object *result,
 	   struct json_object *error)
 {
 	bool was_running = job->state == JOB_RUNNING;
+
+	if (was_running && output_queue_busy(job->outq)) {
+		job_finish_later(job, result, error);
+		return;
+	}
 
 	if (job_stopping_for_restart(job)) {
 		if (result == NULL) {
@@ -731,7 +765,7 @@ job_finish(struct job *job, struct json_object *result,
 void
 job_complete(struct job *job, struct json_object *result)
 {
-	if (job->state != JOB_RUNNING) {
+	if (job->state != JOB_RUNNING || job->ending) {
 		job_log(job, LOG_WARNING, MSGID_JOB, "completed twice");
 		json_object_put(result);
 		return;
@@ -746,7 +780,7 @@ job_fail(struct job *job, const char *code, const char *message,
 {
 	struct json_object *err;
 
-	if (job->state != JOB_RUNNING) {
+	if (job->state != JOB_RUNNING || job->ending) {
 		job_log(job, LOG_WARNING, MSGID_JOB, "failed twice");
 		json_object_put(extra);
 		return;
@@ -844,6 +878,46 @@ job_output_chunk(struct job *job, const struct output_chunk *c)
 	watch_output(job, &sent);
 }
 
+/* ---- Output encoded on the pool (output-queue.h) ---- */
+
+static void job_output_finish(struct job *job, enum job_stream stream);
+
+static void
+job_queued_send(void *arg, const struct output_chunk *c)
+{
+	job_output_chunk(arg, c);
+}
+
+static void
+job_queued_end(void *arg, enum job_stream stream)
+{
+	job_output_finish(arg, stream);
+}
+
+/* Everything queued is out: an end the kind reported meanwhile follows
+ * it now, or a producer that waited for room goes on. */
+static void
+job_queued_drained(void *arg)
+{
+	struct job *job = arg;
+
+	struct json_object *result = job->end_result, *error = job->end_error;
+
+	if (job->ending) {
+		job->ending = false;
+		job->end_result = job->end_error = NULL;
+		job_finish(job, result, error); /* may free JOB */
+		return;
+	}
+	watch_resume_job(job);
+}
+
+static const struct output_queue_ops job_queue_ops = {
+	.send = job_queued_send,
+	.end = job_queued_end,
+	.drained = job_queued_drained,
+};
+
 void
 job_output(struct job *job, enum job_stream stream, const void *data,
 	   size_t len)
@@ -851,11 +925,16 @@ job_output(struct job *job, enum job_stream stream, const void *data,
 	struct output_ctx ctx = {job, stream};
 	struct chunk_encoder *enc = job_encoder(job, stream);
 
-	/* Only JSON lines and kept chunks need to know what is UTF-8. */
-	if (job_output_wants_json(job))
-		chunk_write(enc, data, len, output_sink, &ctx);
-	else
-		chunk_write_raw(enc, data, len, output_sink, &ctx);
+	/* JSON lines and kept chunks need the bytes cut on UTF-8 boundaries
+	 * and encoded: a worker does that. Once bytes are queued, all that
+	 * follow queue behind them, to keep their order. */
+	if (job_output_wants_json(job) || output_queue_busy(job->outq)) {
+		if (job->outq == NULL)
+			job->outq = output_queue_new(&job_queue_ops, job);
+		output_queue_push(job->outq, stream, enc, data, len);
+		return;
+	}
+	chunk_write_raw(enc, data, len, output_sink, &ctx);
 }
 
 bool
@@ -915,14 +994,24 @@ job_output_file(struct job *job, enum job_stream stream,
 	return 0;
 }
 
-void
-job_output_end(struct job *job, enum job_stream stream)
+/* Ends STREAM now: the bytes of a character it cut go out as base64. */
+static void
+job_output_finish(struct job *job, enum job_stream stream)
 {
 	struct output_ctx ctx = {job, stream};
 
+	chunk_finish(job->encoders[stream], output_sink, &ctx);
+}
+
+void
+job_output_end(struct job *job, enum job_stream stream)
+{
 	if (job->encoders[stream] == NULL)
 		return;
-	chunk_finish(job->encoders[stream], output_sink, &ctx);
+	if (output_queue_busy(job->outq))
+		output_queue_end(job->outq, stream);
+	else
+		job_output_finish(job, stream);
 }
 
 /* ---- Submission --------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include "events.h"
 #include "jobs.h"
 #include "output-frame.h"
+#include "output-queue.h"
 #include "retain.h"
 #include "server.h"
 #include "store.h"
@@ -197,9 +198,8 @@ watch_remove_all(struct job *job)
 static void replay_pump(struct replay *r);
 static void replay_free(struct replay *r);
 
-/* Resumes JOB's producer if it waited and no watcher is blocked now. */
-static void
-job_maybe_resume(struct job *job)
+void
+watch_resume_job(struct job *job)
 {
 	if (!job->output_waiting || job_output_blocked(job))
 		return;
@@ -264,7 +264,7 @@ watch_conn_closed(struct conn *conn)
 	while ((w = TAILQ_FIRST(head)) != NULL) {
 		struct job *job = w->job;
 		watch_remove(w);
-		job_maybe_resume(job);
+		watch_resume_job(job);
 	}
 }
 
@@ -283,7 +283,7 @@ watch_conn_drained(struct conn *conn)
 	 * one first. */
 	for (w = TAILQ_FIRST(conn_watches(conn)); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, conn_link);
-		job_maybe_resume(w->job);
+		watch_resume_job(w->job);
 	}
 }
 
@@ -304,6 +304,10 @@ job_output_blocked(struct job *job)
 {
 	struct watch *w;
 
+	if (output_queue_full(job->outq)) {
+		job->output_waiting = true;
+		return true;
+	}
 	TAILQ_FOREACH(w, &job->watches, job_link) {
 		if (conn_blocked(w->conn) ||
 		    (w->replay != NULL && evbuffer_get_length(w->replay->held) >
@@ -413,5 +417,5 @@ replay_pump(struct replay *r)
 	struct job *job = r->watch != NULL ? r->watch->job : NULL;
 	replay_free(r);
 	if (job != NULL)
-		job_maybe_resume(job);
+		watch_resume_job(job);
 }

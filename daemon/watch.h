@@ -62,6 +62,9 @@ void watch_replay_start(void *replay);
 
 /* The server tells us about connections. */
 void watch_conn_closed(struct conn *conn);
+/* Resumes JOB's producer if it waited (job_output_blocked()) and nothing
+ * holds it back now. */
+void watch_resume_job(struct job *job);
 void watch_conn_drained(struct conn *conn);
 
 #endif

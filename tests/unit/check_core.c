@@ -21,6 +21,8 @@
 #include "../../daemon/log.h"
 #include "../../daemon/metrics.h"
 #include "../../daemon/options.h"
+#include "../../daemon/output-queue.h"
+#include "../../daemon/pool.h"
 #include "../../daemon/rpc.h"
 #include "../../daemon/runtime.h"
 #include "../../daemon/sched.h"
@@ -113,6 +115,7 @@ setup(void)
 	daemon_base = event_base_new();
 	ck_assert_ptr_nonnull(daemon_base);
 	kinds_use(fake_kinds, 1);
+	pool_init(1); /* JSON watchers' output is encoded there */
 	ck_assert_int_eq(jobs_init(NULL, DB_SYNC_NORMAL), 0);
 	rpc_init();
 	server_init(&(const struct server_handlers){
@@ -133,6 +136,7 @@ teardown(void)
 {
 	server_free();
 	jobs_free();
+	pool_free();
 	metrics_free();
 	rpc_free();
 	event_base_free(daemon_base);
@@ -150,6 +154,16 @@ pump(void)
 {
 	for (int i = 0; i < 8; i++)
 		event_base_loop(daemon_base, EVLOOP_NONBLOCK);
+}
+
+/* Runs the loop until JOB's output has come back from the pool, and
+ * then as pump() does. */
+static void
+pump_output(struct job *job)
+{
+	while (output_queue_busy(job->outq))
+		event_base_loop(daemon_base, EVLOOP_ONCE);
+	pump();
 }
 
 static const struct peer user_a = {.uid = 1001, .gid = 1001, .pid = 1};
@@ -425,7 +439,7 @@ produce_until_blocked(struct job *job)
 	while (!job_output_blocked(job)) {
 		job_output(job, STREAM_DATA, data, sizeof data);
 		total += sizeof data;
-		pump(); /* the connections write what they can */
+		pump_output(job); /* the connections write what they can */
 		ck_assert_uint_lt(total, 64 * 1024 * 1024);
 	}
 	return total;
