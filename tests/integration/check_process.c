@@ -49,6 +49,8 @@ struct pjob {
 	int nprogress;
 	int64_t progress[64][2]; /* done, total (-1: null) */
 	size_t progress_at[64];  /* stdout bytes received before it */
+	/* Stdout bytes received before each of the first stderr bytes. */
+	size_t err_at[64];
 };
 
 
@@ -131,6 +133,8 @@ take_output(struct pjob *j, struct json_object *ev)
 
 	ck_assert_msg(is_out || strcmp(stream, "stderr") == 0, "stream %s", stream);
 	ck_assert_int_eq(jint(ev, "params.offset"), (int64_t)*len);
+	for (size_t i = j->err_len; !is_out && i < 64; i++)
+		j->err_at[i] = j->out_len;
 	if (strcmp(enc, "base64") == 0) {
 		size_t n = strlen(data);
 		unsigned char *raw = malloc(n / 4 * 3 + 3);
@@ -423,6 +427,44 @@ START_TEST(large_output_is_exact)
 	ck_assert_mem_eq(j.out, data, big);
 	ck_assert_uint_eq(j.err_len, small);
 	ck_assert_mem_eq(j.err, data, small);
+	pjob_free(&j);
+	free(script);
+	free(file);
+	free(data);
+}
+END_TEST
+
+/* Output keeps the order the daemon read it in across streams, though a
+ * JSON watcher's chunks are encoded on worker threads. The program writes
+ * 40 times 100 KiB of binary (base64 to encode) to stdout and then a byte
+ * to stderr, which the daemon can read only once all of that stdout but
+ * what one pipe holds has been read: no stderr byte may arrive before. */
+START_TEST(stderr_does_not_overtake_earlier_stdout)
+{
+	enum { STEPS = 40, STEP = 100 * 1024 };
+	unsigned char *data = pattern(STEP);
+	char *file = dpath("step"), *script;
+	int fds[2];
+	size_t pipe_size;
+	struct pjob j;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pipe_size = (size_t)fcntl(fds[0], F_GETPIPE_SZ);
+	close(fds[0]);
+	close(fds[1]);
+	write_file(file, data, STEP, 0644);
+	ck_assert_int_ge(asprintf(&script, "for i in $(seq %d); do cat %s; "
+				  "printf E >&2; done", STEPS, file), 0);
+	run_sh(&j, NULL, script);
+	assert_completed(&j);
+	ck_assert_uint_eq(j.out_len, (size_t)STEPS * STEP);
+	for (size_t i = 0; i < STEPS; i++)
+		ck_assert_mem_eq(j.out + i * STEP, data, STEP);
+	ck_assert_uint_eq(j.err_len, STEPS);
+	for (size_t i = 0; i < STEPS; i++)
+		ck_assert_msg(j.err_at[i] + pipe_size >= (i + 1) * STEP,
+			      "stderr byte %zu came after %zu bytes of stdout",
+			      i, j.err_at[i]);
 	pjob_free(&j);
 	free(script);
 	free(file);
@@ -1379,6 +1421,7 @@ process_suite(void)
 	tcase_add_test(tc, stdout_and_stderr_are_separate_and_exact);
 	tcase_add_test(tc, binary_output_is_exact);
 	tcase_add_test(tc, large_output_is_exact);
+	tcase_add_test(tc, stderr_does_not_overtake_earlier_stdout);
 	tcase_add_test(tc, slow_client_holds_the_program_and_loses_nothing);
 	tcase_add_test(tc, a_slow_watcher_holds_the_job_and_the_other_loses_nothing);
 	tcase_add_test(tc, leftover_output_waits_for_a_slow_client);
