@@ -42,6 +42,15 @@ struct got {
 	EVP_MD_CTX *sha; /* hash the stream instead of keeping it */
 	size_t nutf8, nbase64;
 	size_t max_chunk;
+	/* utf-8 chunks that hold one multibyte character and nothing else:
+	 * what the encoder sends when it completes a character cut at a
+	 * 64 KiB boundary (the first ones; their number in ncarried). */
+	struct {
+		uint64_t offset;
+		unsigned char ch[4];
+		size_t len;
+	} carried[128];
+	size_t ncarried;
 	int nprogress;
 	int64_t progress_done, progress_total; /* of the last progress */
 	struct json_object *end; /* job.completed or job.failed */
@@ -90,6 +99,16 @@ got_output(struct got *g, struct json_object *p)
 		ck_assert_uint_le(tlen, CHUNK);
 		g->max_chunk = tlen > g->max_chunk ? tlen : g->max_chunk;
 		g->nutf8++;
+		if (tlen >= 2 && tlen <= 4 &&
+		    utf8_char_len((const unsigned char *)text, tlen, &cut) ==
+			    tlen) {
+			size_t k = g->ncarried++;
+			if (k < sizeof g->carried / sizeof g->carried[0]) {
+				g->carried[k].offset = g->len;
+				memcpy(g->carried[k].ch, text, tlen);
+				g->carried[k].len = tlen;
+			}
+		}
 		got_append(g, (const unsigned char *)text, tlen);
 		return;
 	}
@@ -261,6 +280,87 @@ START_TEST(text_with_multibyte_characters_across_chunks)
 	ck_assert_int_ge(g.nprogress, 1);
 	ck_assert_int_eq(g.progress_done, (int64_t)len);
 	ck_assert_int_eq(g.progress_total, (int64_t)len);
+	got_free(&g);
+	free(text);
+}
+END_TEST
+
+/* Writes at P one character of LEN (2, 3 or 4) bytes, its code point
+ * drawn from all those of that length (surrogates excepted). */
+static void
+put_random_char(unsigned char *p, size_t len)
+{
+	uint64_t r = next_random();
+	uint32_t cp;
+
+	if (len == 2) {
+		cp = 0x80 + (uint32_t)(r % (0x800 - 0x80));
+		p[0] = (unsigned char)(0xc0 | cp >> 6);
+	} else if (len == 3) {
+		cp = 0x800 + (uint32_t)(r % (0x10000 - 0x800 - 0x800));
+		if (cp >= 0xd800)
+			cp += 0x800;
+		p[0] = (unsigned char)(0xe0 | cp >> 12);
+	} else {
+		cp = 0x10000 + (uint32_t)(r % (0x110000 - 0x10000));
+		p[0] = (unsigned char)(0xf0 | cp >> 18);
+	}
+	for (size_t k = 1; k < len; k++) {
+		unsigned shift = 6 * (unsigned)(len - 1 - k);
+		p[k] = (unsigned char)(0x80 | (cp >> shift & 0x3f));
+	}
+}
+
+/* A read's 1 MiB slot is cut into 64 KiB chunks on a worker, and a
+ * character cut at one of those boundaries is completed from the
+ * encoder's carry and sent as a chunk of its own: each such chunk must
+ * hold its own character (they once all went out to JSON watchers with
+ * the bytes of the slot's last one). */
+START_TEST(characters_cut_at_chunks_of_one_read_arrive_whole)
+{
+	char path[256];
+	size_t cap = 3 * MiB + 4321, len = 0, at = 0, first = 0;
+	unsigned char *text = malloc(cap);
+	bool lens[5] = {false};
+	struct got g = {0};
+
+	/* Only 2-, 3- and 4-byte characters: most 64 KiB boundaries fall
+	 * inside one, and a different one at each. */
+	while (len + 4 <= cap) {
+		size_t l = 2 + next_random() % 3;
+		put_random_char(text + len, l);
+		len += l;
+	}
+	path_in(path, sizeof path, "multibyte.txt");
+	write_file(path, text, len, 0644);
+	read_ok(path, NULL, &g);
+	ck_assert_uint_eq(g.len, len);
+	while (at < len && g.data[at] == text[at])
+		at++;
+	ck_assert_msg(at == len,
+		      "the stream differs from the file at byte %zu "
+		      "(%zu into its 1 MiB read)",
+		      at, at % MiB);
+	ck_assert_uint_eq(g.nbase64, 0);
+
+	/* The test means something only if the first read completed
+	 * several characters, all different, and 2-, 3- and 4-byte ones
+	 * were cut somewhere. */
+	ck_assert_uint_le(g.ncarried, sizeof g.carried / sizeof g.carried[0]);
+	for (size_t i = 0; i < g.ncarried; i++) {
+		lens[g.carried[i].len] = true;
+		if (g.carried[i].offset >= MiB)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			ck_assert_msg(g.carried[j].len != g.carried[i].len ||
+					      memcmp(g.carried[j].ch,
+						     g.carried[i].ch,
+						     g.carried[i].len) != 0,
+				      "the same character was cut twice");
+		first++;
+	}
+	ck_assert_uint_ge(first, 4);
+	ck_assert(lens[2] && lens[3] && lens[4]);
 	got_free(&g);
 	free(text);
 }
@@ -921,6 +1021,7 @@ read_file_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, text_with_multibyte_characters_across_chunks);
+	tcase_add_test(tc, characters_cut_at_chunks_of_one_read_arrive_whole);
 	tcase_add_test(tc, binary_file_arrives_as_base64);
 	tcase_add_test(tc, encoding_base64_sends_every_chunk_as_base64);
 	tcase_add_test(tc, empty_file_completes_with_no_output);

@@ -28,6 +28,23 @@ teardown(void)
 		ck_assert_int_eq(td_stop(&d), 0);
 }
 
+/* Ends the process group of a process job whose shell wrote its pid ($$,
+ * the group's id: the daemon runs each job in a group of its own) as the
+ * first line of PATH. A crash (SIGKILL) of the daemon leaves its running
+ * jobs' processes behind, and the daemon started again does not know
+ * them: without this, a `sleep 600` outlived the test by ten minutes. */
+static void
+kill_orphan_group(const char *path)
+{
+	char *text = read_file(path, NULL);
+
+	ck_assert_msg(text != NULL, "no pid in %s", path);
+	long pgid = atol(text);
+	free(text);
+	ck_assert_int_gt(pgid, 1);
+	ck_assert_int_eq(kill(-(pid_t)pgid, SIGKILL), 0);
+}
+
 /* Stops the daemon with SIG, starts it again on the same state with
  * EXTRA, and reconnects. */
 static void
@@ -200,14 +217,16 @@ END_TEST
 /* on_interrupt decides both ways, for a stop and for a crash. */
 START_TEST(on_interrupt_both_ways)
 {
-	char mark[256], args[512];
+	char mark[256], pids[256], args[1024];
 
 	td_start(&d, NULL);
 	c = tc_open(d.sock);
 	snprintf(mark, sizeof mark, "%s/runs", d.dir);
+	snprintf(pids, sizeof pids, "%s/pids", d.dir);
 	snprintf(args, sizeof args,
-		 "{\"argv\":[\"sh\",\"-c\",\"echo run >> %s; exec sleep 600\"]}",
-		 mark);
+		 "{\"argv\":[\"sh\",\"-c\","
+		 "\"echo $$ >> %s; echo run >> %s; exec sleep 600\"]}",
+		 pids, mark);
 	int64_t again = tc_submit(c, "{\"kind\":\"process\",\"args\":%s,"
 				     "\"on_interrupt\":\"requeue\"}", args);
 	int64_t failing = tc_submit(c, "{\"kind\":\"sleep\",\"args\":{\"ms\":600000},"
@@ -222,6 +241,9 @@ START_TEST(on_interrupt_both_ways)
 	}
 
 	restart(SIGKILL, NULL);
+	/* The first run's process outlived the crash; the second one is
+	 * the new daemon's, which ends it when it stops. */
+	kill_orphan_group(pids);
 
 	assert_state(failing, "failed", "interrupted");
 	/* The process runs again: its second run appends a second line. */
@@ -1152,8 +1174,10 @@ START_TEST(followers_resume_across_restart)
 	free(text);
 
 	snprintf(mark, sizeof mark, "%s/started", d.dir);
-	char script[512];
-	snprintf(script, sizeof script, "printf a; touch %s; sleep 600", mark);
+	char script[1024], pid_file[256];
+	snprintf(pid_file, sizeof pid_file, "%s/pid", d.dir);
+	snprintf(script, sizeof script,
+		 "printf a; echo $$ > %s; touch %s; sleep 600", pid_file, mark);
 	id = submit_script(script, NULL);
 	snprintf(idtext, sizeof idtext, "%lld", (long long)id);
 	for (int i = 0; i < 500 && access(mark, F_OK) < 0; i++)
@@ -1161,6 +1185,7 @@ START_TEST(followers_resume_across_restart)
 	ctl = spawn_ctl(out, err, (const char *const[]){"log", "-f", idtext, NULL});
 	usleep(300000);
 	restart(SIGKILL, NULL);
+	kill_orphan_group(pid_file);
 	ck_assert_int_eq(wait_ctl(ctl), 1);
 	size_t len = 0;
 	text = read_file(out, &len);
