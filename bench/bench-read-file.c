@@ -7,6 +7,8 @@
  *   bench-read-file rawread SOCK PATH   one read-file job, its events read
  *                                       off the socket and not parsed: what
  *                                       the daemon delivers
+ *   bench-read-file rawcat SOCK PATH    the same for a process job that
+ *                                       runs `cat PATH` (its stdout)
  *   bench-read-file binread SOCK PATH   the same on a connection that asked
  *                                       for binary frames (conn.configure):
  *                                       headers parsed, the bytes counted
@@ -142,20 +144,26 @@ has_end(const char *p, size_t len)
 	       memmem(p, len, failed, sizeof failed - 1) != NULL;
 }
 
-/* Reads one read-file job's events raw until its terminal event. */
+/* Submits a job of KIND with ARGS_FMT (PATH in it) and reads its events
+ * raw until its terminal event; prints NAME_s. */
 static void
-bench_rawread(const char *sock, const char *path)
+bench_raw(const char *name, const char *sock, const char *kind,
+	  const char *args_fmt, const char *path)
 {
 	static char buf[(1 << 20) + 32];
-	char req[4352];
+	char args[4200], req[4352];
 	long long total = 0;
 	size_t keep = 0;
 	int fd = bench_connect(sock);
-	int n = snprintf(req, sizeof req,
-			 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
-			 "\"params\":{\"kind\":\"read-file\",\"args\":"
-			 "{\"path\":\"%s\"}}}\n", path);
-	double t0 = bench_now_s();
+	int n;
+	double t0;
+
+	snprintf(args, sizeof args, args_fmt, path);
+	n = snprintf(req, sizeof req,
+		     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
+		     "\"params\":{\"kind\":\"%s\",\"args\":%s}}\n", kind,
+		     args);
+	t0 = bench_now_s();
 
 	if (write(fd, req, (size_t)n) != n) {
 		perror("write");
@@ -165,7 +173,7 @@ bench_rawread(const char *sock, const char *path)
 		/* The last 31 bytes stay in front: a name cut between reads. */
 		ssize_t r = read(fd, buf + keep, sizeof buf - 32);
 		if (r <= 0) {
-			fprintf(stderr, "rawread: connection closed\n");
+			fprintf(stderr, "%s: connection closed\n", name);
 			exit(1);
 		}
 		total += r;
@@ -175,7 +183,8 @@ bench_rawread(const char *sock, const char *path)
 		keep = have < 31 ? have : 31;
 		memmove(buf, buf + have - keep, keep);
 	}
-	printf("rawread_s %.3f s (%lld bytes of events)\n", bench_now_s() - t0, total);
+	printf("%s_s %.3f s (%lld bytes of events)\n", name,
+	       bench_now_s() - t0, total);
 	close(fd);
 }
 
@@ -267,12 +276,16 @@ main(int argc, char **argv)
 	else if (argc == 4 && strcmp(argv[1], "fetch") == 0)
 		bench_fetch(argv[2], atol(argv[3]));
 	else if (argc == 4 && strcmp(argv[1], "rawread") == 0)
-		bench_rawread(argv[2], argv[3]);
+		bench_raw("rawread", argv[2], "read-file", "{\"path\":\"%s\"}",
+			  argv[3]);
+	else if (argc == 4 && strcmp(argv[1], "rawcat") == 0)
+		bench_raw("rawcat", argv[2], "process",
+			  "{\"argv\":[\"cat\",\"%s\"]}", argv[3]);
 	else if (argc == 4 && strcmp(argv[1], "binread") == 0)
 		bench_binread(argv[2], argv[3]);
 	else {
 		fprintf(stderr, "usage: bench-read-file getpw N | fetch SOCK N | "
-				"rawread SOCK PATH | binread SOCK PATH\n");
+				"rawread SOCK PATH | rawcat SOCK PATH | binread SOCK PATH\n");
 		return 2;
 	}
 	return 0;
