@@ -144,21 +144,20 @@ has_end(const char *p, size_t len)
 	       memmem(p, len, failed, sizeof failed - 1) != NULL;
 }
 
-/* Submits a job of KIND with ARGS_FMT (PATH in it) and reads its events
- * raw until its terminal event; prints NAME_s. */
+/* Submits a job of KIND with ARGS and reads its events raw until its
+ * terminal event; prints NAME_s. */
 static void
 bench_raw(const char *name, const char *sock, const char *kind,
-	  const char *args_fmt, const char *path)
+	  const char *args)
 {
 	static char buf[(1 << 20) + 32];
-	char args[4200], req[4352];
+	char req[4352];
 	long long total = 0;
 	size_t keep = 0;
 	int fd = bench_connect(sock);
 	int n;
 	double t0;
 
-	snprintf(args, sizeof args, args_fmt, path);
 	n = snprintf(req, sizeof req,
 		     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
 		     "\"params\":{\"kind\":\"%s\",\"args\":%s}}\n", kind,
@@ -271,16 +270,19 @@ bench_binread(const char *sock, const char *path)
 int
 main(int argc, char **argv)
 {
+	char args[4200];
+
 	if (argc == 3 && strcmp(argv[1], "getpw") == 0)
 		bench_getpw(atol(argv[2]));
 	else if (argc == 4 && strcmp(argv[1], "fetch") == 0)
 		bench_fetch(argv[2], atol(argv[3]));
-	else if (argc == 4 && strcmp(argv[1], "rawread") == 0)
-		bench_raw("rawread", argv[2], "read-file", "{\"path\":\"%s\"}",
-			  argv[3]);
-	else if (argc == 4 && strcmp(argv[1], "rawcat") == 0)
-		bench_raw("rawcat", argv[2], "process",
-			  "{\"argv\":[\"cat\",\"%s\"]}", argv[3]);
+	else if (argc == 4 && strcmp(argv[1], "rawread") == 0 &&
+		 snprintf(args, sizeof args, "{\"path\":\"%s\"}", argv[3]) > 0)
+		bench_raw("rawread", argv[2], "read-file", args);
+	else if (argc == 4 && strcmp(argv[1], "rawcat") == 0 &&
+		 snprintf(args, sizeof args, "{\"argv\":[\"cat\",\"%s\"]}",
+			  argv[3]) > 0)
+		bench_raw("rawcat", argv[2], "process", args);
 	else if (argc == 4 && strcmp(argv[1], "binread") == 0)
 		bench_binread(argv[2], argv[3]);
 	else {
