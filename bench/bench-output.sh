@@ -13,7 +13,8 @@
 # socket, not parsed) follows the same job on the daemon that keeps
 # nothing: every chunk is encoded as a JSON string for it. With
 # BASELINE=OTHER_BUILD_DIR the same client runs against that build's
-# daemon too, in the same rounds.
+# daemon too, in the same rounds. Beside its throughput: the CPU time
+# the daemon's loop thread spent for it, per GiB (from /proc).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/bench/bench-lib.sh"
@@ -47,10 +48,12 @@ start() {
 	for _ in $(seq 100); do [ -S "$dir/$name.sock" ] && break; sleep 0.05; done
 }
 start live --keep-output 0
+live_pid=${pids[-1]}
 start kept --keep-output $((2 * 1024 * 1024 * 1024)) \
 	--keep-output-total $((2 * 1024 * 1024 * 1024))
 if [ -n "$baseline" ]; then
 	daemon_build=$baseline start base --keep-output 0
+	base_pid=${pids[-1]}
 fi
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -62,13 +65,26 @@ mbps() { awk -v s="$size" -v t="$1" 'BEGIN { printf "%.0f", s / t / 1e6 }'; }
 : >"$dir/t.log"
 : >"$dir/t.json"
 : >"$dir/t.basejson"
-# rawcat SOCK: the raw JSON client's seconds.
-rawcat() { "$raw" rawcat "$1" "$dir/text" | awk '{ print $2 }'; }
+: >"$dir/c.json"
+: >"$dir/c.basejson"
+hz=$(getconf CLK_TCK)
+# loop_cpu PID: CPU seconds of the daemon's loop thread (its main one).
+loop_cpu() { awk -v hz="$hz" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$1/task/$1/stat"; }
+# rawcat NAME PID: the raw JSON client's seconds to t.NAME, and its loop
+# CPU seconds per GiB to c.NAME.
+rawcat() {
+	local before after
+	before=$(loop_cpu "$2")
+	"$raw" rawcat "$dir/${3}.sock" "$dir/text" | awk '{ print $2 }' >>"$dir/t.$1"
+	after=$(loop_cpu "$2")
+	awk -v a="$before" -v b="$after" -v s="$size" \
+		'BEGIN { printf "%.2f\n", (b - a) * 1073741824 / s }' >>"$dir/c.$1"
+}
 for round in $(seq "$runs"); do
 	seconds cat "$dir/text" >>"$dir/t.cat"
 	seconds "$ctl" --socket "$dir/live.sock" process -- cat "$dir/text" >>"$dir/t.live"
-	rawcat "$dir/live.sock" >>"$dir/t.json"
-	if [ -n "$baseline" ]; then rawcat "$dir/base.sock" >>"$dir/t.basejson"; fi
+	rawcat json "$live_pid" live
+	if [ -n "$baseline" ]; then rawcat basejson "$base_pid" base; fi
 	seconds "$ctl" --socket "$dir/kept.sock" process -- cat "$dir/text" >>"$dir/t.kept"
 	id=$("$ctl" --socket "$dir/kept.sock" --json list --limit 1 |
 		sed -n 's/.*"jobs":\[{"id":\([0-9]*\).*/\1/p')
@@ -93,9 +109,13 @@ printf '  %-58s %7s s %6s MB/s\n' \
 if [ -n "$baseline" ]; then
 	basejson=$(median <"$dir/t.basejson")
 	printf '  %-58s %7s s %6s MB/s\n' \
-		"raw JSON client, --keep-output 0, $(basename "$baseline")" \
+		"raw JSON client, --keep-output 0, the baseline build" \
 		"$basejson" "$(mbps "$basejson")"
 	echo "  raw JSON client, this build / baseline: $(ratio "$basejson" "$json")x the throughput"
+	echo "  loop thread CPU per GiB for the raw JSON client: $(median <"$dir/c.json") s," \
+		"baseline $(median <"$dir/c.basejson") s"
+else
+	echo "  loop thread CPU per GiB for the raw JSON client: $(median <"$dir/c.json") s"
 fi
 echo "  kept / not kept, following live:      $(ratio "$live" "$kept")x the throughput"
 echo "  log read-back / live with --keep-output 0: $(ratio "$live" "$log")x the throughput"
