@@ -59,12 +59,20 @@ output_encode(struct chunk_encoder *enc, const unsigned char *data,
 {
 	struct encoded_output *e = xcalloc(1, sizeof *e);
 	struct encode_ctx ctx = {e, data, len};
-	size_t total = 0;
 
 	chunk_write(enc, data, len, encode_sink, &ctx);
 	for (size_t i = 0; i < e->n; i++)
 		if (e->chunks[i].in_side)
 			e->chunks[i].raw = e->side + e->chunks[i].side_at;
+	output_encode_texts(e);
+	return e;
+}
+
+void
+output_encode_texts(struct encoded_output *e)
+{
+	size_t total = 0;
+
 	for (size_t i = 0; i < e->n; i++) {
 		e->chunks[i].text_at = total;
 		e->chunks[i].text_len = encode_size(&e->chunks[i]);
@@ -82,7 +90,6 @@ output_encode(struct chunk_encoder *enc, const unsigned char *data,
 			events_json_string_put(p, c->raw, c->len, c->text_len);
 		}
 	}
-	return e;
 }
 
 void

@@ -38,6 +38,9 @@ struct encoded_output {
  * result is used. */
 struct encoded_output *output_encode(struct chunk_encoder *enc,
 				     const unsigned char *data, size_t len);
+/* Worker: writes the literal of each of E's chunks, already cut (their
+ * encoding, raw bytes and length set), into a new text buffer. */
+void output_encode_texts(struct encoded_output *e);
 /* Lets go of the text (references to it may hold it longer). */
 void output_encoded_free(struct encoded_output *e);
 

@@ -8,6 +8,7 @@
 #include "jobs.h"
 #include "output-frame.h"
 #include "output-queue.h"
+#include "replay-batch.h"
 #include "retain.h"
 #include "server.h"
 #include "store.h"
@@ -31,6 +32,7 @@ struct replay {
 	uint64_t id;
 	struct evbuffer *head;  /* its job.started */
 	struct retain_cursor *cursor;
+	struct replay_batch *batch; /* read from CURSOR, maybe with a worker */
 	struct evbuffer *tail;  /* the end of a job that had ended */
 	struct evbuffer *held;  /* live events meanwhile */
 	struct watch *watch;    /* the live watch, until the job ends */
@@ -370,6 +372,7 @@ replay_free(struct replay *r)
 	TAILQ_REMOVE(&replays, r, link);
 	if (r->watch != NULL)
 		r->watch->replay = NULL;
+	replay_batch_free(r->batch);
 	retain_close(r->cursor);
 	if (r->head != NULL)
 		evbuffer_free(r->head);
@@ -379,13 +382,22 @@ replay_free(struct replay *r)
 	free(r);
 }
 
-/* Sends what the connection takes; once the snapshot is through, the end
- * and the held live events, and the watch goes on live. */
+/* A batch's literals are written: it goes on. */
+static void
+replay_encoded(void *arg)
+{
+	replay_pump(arg);
+}
+
+/* Sends what the connection takes, a batch of kept chunks at a time,
+ * encoded by a worker for a JSON connection; once the snapshot is
+ * through, the end and the held live events, and the watch goes on
+ * live. */
 static void
 replay_pump(struct replay *r)
 {
 	struct evbuffer *out = conn_output(r->conn);
-	struct retained_chunk c;
+	struct output_chunk c;
 
 	if (out == NULL)
 		return; /* closing: watch_conn_closed() frees it */
@@ -394,22 +406,29 @@ replay_pump(struct replay *r)
 		evbuffer_free(r->head);
 		r->head = NULL;
 	}
-	while (r->cursor != NULL && !conn_blocked(r->conn)) {
-		if (!retain_next(r->cursor, &c)) {
+	while (!conn_blocked(r->conn)) {
+		if (r->batch != NULL && replay_batch_busy(r->batch))
+			return; /* replay_encoded() calls again */
+		if (r->batch != NULL && replay_batch_next(r->batch, &c)) {
+			output_frame_write(out, conn_binary(r->conn), &c);
+			continue;
+		}
+		replay_batch_free(r->batch);
+		r->batch = NULL;
+		if (r->cursor == NULL)
+			break;
+		r->batch = replay_batch_read(r->cursor, r->id);
+		if (r->batch == NULL) {
 			retain_close(r->cursor);
 			r->cursor = NULL;
 			break;
 		}
-		output_frame_write(out, conn_binary(r->conn),
-				   &(struct output_chunk){.id = r->id,
-							  .seq = c.seq,
-							  .stream = c.stream,
-							  .offset = c.offset,
-							  .enc = c.enc,
-							  .raw = c.data,
-							  .len = c.len});
+		if (!conn_binary(r->conn)) {
+			replay_batch_encode(r->batch, replay_encoded, r);
+			return;
+		}
 	}
-	if (r->cursor != NULL)
+	if (r->cursor != NULL || r->batch != NULL)
 		return; /* watch_conn_drained() calls again */
 	if (r->tail != NULL)
 		evbuffer_add_buffer(out, r->tail);
