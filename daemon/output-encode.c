@@ -7,6 +7,7 @@
 #include "events.h"
 #include "output-buf.h"
 #include "output-encode.h"
+#include "output-frame.h"
 #include "xmalloc.h"
 
 struct encode_ctx {
@@ -90,6 +91,26 @@ output_encode_texts(struct encoded_output *e)
 			events_json_string_put(p, c->raw, c->len, c->text_len);
 		}
 	}
+}
+
+struct output_chunk
+output_encoded_chunk(const struct encoded_output *e, size_t i,
+		     enum job_stream stream, struct output_buf *buf)
+{
+	const struct encoded_chunk *c = &e->chunks[i];
+	struct output_chunk out = {.stream = stream,
+				   .offset = c->offset,
+				   .enc = c->enc,
+				   .raw = c->raw,
+				   .len = c->len,
+				   .buf = buf};
+
+	if (e->text != NULL) {
+		out.text_buf = e->text;
+		out.text = (const char *)e->text->data + c->text_at;
+		out.text_len = c->text_len;
+	}
+	return out;
 }
 
 void

@@ -9,8 +9,10 @@
 #include <stdint.h>
 
 #include "../proto/chunk.h"
+#include "job-kind.h"
 
 struct output_buf;
+struct output_chunk;
 
 struct encoded_chunk {
 	enum chunk_encoding enc;
@@ -41,6 +43,11 @@ struct encoded_output *output_encode(struct chunk_encoder *enc,
 /* Worker: writes the literal of each of E's chunks, already cut (their
  * encoding, raw bytes and length set), into a new text buffer. */
 void output_encode_texts(struct encoded_output *e);
+/* Chunk I of E, to send as STREAM's output: its raw bytes (referred to
+ * where they lie in BUF, else copied) and its literal once written. */
+struct output_chunk output_encoded_chunk(const struct encoded_output *e,
+					 size_t i, enum job_stream stream,
+					 struct output_buf *buf);
 /* Lets go of the text (references to it may hold it longer). */
 void output_encoded_free(struct encoded_output *e);
 

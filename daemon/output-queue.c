@@ -120,22 +120,10 @@ output_queue_work(struct pool_work *w, void *arg)
 static void
 output_queue_send_item(struct output_queue *q, const struct output_item *it)
 {
-	const struct encoded_output *e = it->encoded;
-
-	for (size_t i = 0; i < e->n; i++) {
-		const struct encoded_chunk *c = &e->chunks[i];
-		q->ops->send(q->arg,
-			     &(struct output_chunk){
-				     .stream = it->stream,
-				     .offset = c->offset,
-				     .enc = c->enc,
-				     .raw = c->raw,
-				     .len = c->len,
-				     .buf = it->buf,
-				     .text_buf = e->text,
-				     .text = (const char *)e->text->data +
-					     c->text_at,
-				     .text_len = c->text_len});
+	for (size_t i = 0; i < it->encoded->n; i++) {
+		struct output_chunk c = output_encoded_chunk(it->encoded, i,
+							     it->stream, it->buf);
+		q->ops->send(q->arg, &c);
 	}
 }
 

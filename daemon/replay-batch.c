@@ -130,24 +130,12 @@ replay_batch_busy(const struct replay_batch *b)
 bool
 replay_batch_next(struct replay_batch *b, struct output_chunk *c)
 {
-	const struct encoded_chunk *ec;
-
 	if (b->next == b->e.n)
 		return false;
-	ec = &b->e.chunks[b->next];
-	*c = (struct output_chunk){.id = b->id,
-				   .seq = b->meta[b->next].seq,
-				   .stream = b->meta[b->next].stream,
-				   .offset = ec->offset,
-				   .enc = ec->enc,
-				   .raw = ec->raw,
-				   .len = ec->len,
-				   .buf = b->buf};
-	if (b->e.text != NULL) {
-		c->text_buf = b->e.text;
-		c->text = (const char *)b->e.text->data + ec->text_at;
-		c->text_len = ec->text_len;
-	}
+	*c = output_encoded_chunk(&b->e, b->next, b->meta[b->next].stream,
+				  b->buf);
+	c->id = b->id;
+	c->seq = b->meta[b->next].seq;
 	b->next++;
 	return true;
 }

@@ -124,22 +124,10 @@ read_slot_rework(struct read_file *rf, struct read_slot *slot, bool encode,
 static void
 read_slot_send_encoded(struct read_file *rf, struct read_slot *slot)
 {
-	struct encoded_output *e = slot->encoded;
-
-	for (size_t i = 0; i < e->n; i++) {
-		const struct encoded_chunk *c = &e->chunks[i];
-		job_output_chunk(rf->job,
-				 &(struct output_chunk){
-					 .stream = STREAM_DATA,
-					 .offset = c->offset,
-					 .enc = c->enc,
-					 .raw = c->raw,
-					 .len = c->len,
-					 .buf = slot->buf,
-					 .text_buf = e->text,
-					 .text = (const char *)e->text->data +
-						 c->text_at,
-					 .text_len = c->text_len});
+	for (size_t i = 0; i < slot->encoded->n; i++) {
+		struct output_chunk c = output_encoded_chunk(
+			slot->encoded, i, STREAM_DATA, slot->buf);
+		job_output_chunk(rf->job, &c);
 	}
 }
 
