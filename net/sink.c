@@ -38,6 +38,11 @@
  * is woken once per SINK_KICK, not per write. */
 #define SINK_BLOCK (256 * 1024)
 #define SINK_KICK (1024 * 1024)
+/* libcurl hands over 16 KiB at a time; the loop gathers them into one
+ * write of this size. Measured here (1 GiB to ext4's page cache): 16 KiB
+ * pwrites cost 0.39 s of CPU, a 16 KiB memcpy into a 256 KiB buffer and
+ * its pwrite 0.23 s; 1 MiB writes were slower again, at times. */
+#define SINK_STAGE (256 * 1024)
 /* Bytes written but not hashed that one sink, and all of them together,
  * have before their transfers pause; they go on at half. The bytes are
  * in the page cache, not here: this keeps them there for the read back,
@@ -48,8 +53,11 @@
 
 struct sink {
 	int fd;
-	uint64_t offset; /* the loop's: where it writes next */
-	int wfail;       /* the loop's: a failed write or truncation */
+	/* The loop's. */
+	uint64_t offset; /* where it writes next */
+	int wfail;       /* a failed write or truncation */
+	unsigned char *stage; /* SINK_STAGE bytes on their way to the file */
+	size_t staged;
 	EVP_MD_CTX *sha;
 	/* Under the lock. */
 	uint64_t written; /* bytes in the file the hash may read */
@@ -367,6 +375,7 @@ sink_free(struct sink *s)
 	pthread_mutex_unlock(&mu);
 	EVP_MD_CTX_free(s->sha);
 	close(s->fd);
+	free(s->stage);
 	free(s);
 }
 
@@ -387,14 +396,16 @@ sink_pwrite_all(struct sink *s, const unsigned char *data, size_t len)
 	return 0;
 }
 
-int
-sink_write(struct sink *s, const void *data, size_t len)
+/* Writes what the loop gathered; the bytes are the hash's then. */
+static int
+sink_flush(struct sink *s)
 {
 	int err;
 
-	if (s->wfail != 0)
+	if (s->staged == 0 || s->wfail != 0)
 		return s->wfail;
-	err = sink_pwrite_all(s, data, len);
+	err = sink_pwrite_all(s, s->stage, s->staged);
+	s->staged = 0;
 	pthread_mutex_lock(&mu);
 	s->written = s->offset; /* what did reach the file, failure or not */
 	if (err != 0 && s->err == 0)
@@ -406,9 +417,32 @@ sink_write(struct sink *s, const void *data, size_t len)
 	return err;
 }
 
+int
+sink_write(struct sink *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	int err = s->wfail;
+
+	if (s->stage == NULL)
+		s->stage = xmalloc(SINK_STAGE);
+	while (len > 0 && err == 0) {
+		size_t n = SINK_STAGE - s->staged;
+		if (n > len)
+			n = len;
+		memcpy(s->stage + s->staged, p, n);
+		s->staged += n;
+		p += n;
+		len -= n;
+		if (s->staged == SINK_STAGE)
+			err = sink_flush(s);
+	}
+	return err;
+}
+
 void
 sink_truncate(struct sink *s)
 {
+	s->staged = 0; /* the old body's */
 	pthread_mutex_lock(&mu);
 	s->gen++;
 	s->restart = true;
@@ -448,6 +482,8 @@ sink_full(struct sink *s)
 void
 sink_finish(struct sink *s, bool drop)
 {
+	if (!drop)
+		sink_flush(s); /* a failure is the sink's error */
 	pthread_mutex_lock(&mu);
 	s->finishing = true;
 	s->drop = s->drop || drop;

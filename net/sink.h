@@ -1,9 +1,9 @@
-/* Where a download's bytes go in asyncd-net: its file, written at once
- * and hashed (SHA-256) by a worker thread that trails the writes.
+/* Where a download's bytes go in asyncd-net: its file, written by the
+ * loop and hashed (SHA-256) by a worker thread that trails the writes.
  *
- * The loop writes what libcurl hands it straight from libcurl's buffer
- * into the file (pwrite: the one copy a plain `curl -o` makes too), so
- * that a write error is known before the callback returns. A worker
+ * The loop gathers what libcurl hands it (16 KiB at a time) into one
+ * 256 KiB buffer and writes that (pwrite) before the write callback
+ * returns, so that a write error ends the transfer there. A worker
  * hashes the file behind it: it reads back what was written from the
  * page cache, in blocks, on its own thread, so that a download runs at
  * the speed of the slower of receiving-and-writing and hashing, not of
@@ -39,8 +39,9 @@ struct sink *sink_new(int fd, uint64_t have, sink_wake_fn wake, void *arg);
 /* Waits for the worker to leave S, then frees it and closes its fd. */
 void sink_free(struct sink *s);
 
-/* Writes LEN bytes to the file, after what it has: 0, or the errno of a
- * failed write (or of a failure before it), which stays the sink's. */
+/* Appends LEN bytes, written to the file once 256 KiB have gathered:
+ * 0, or the errno of a failed write (or of a failure before it), which
+ * stays the sink's. */
 int sink_write(struct sink *s, const void *data, size_t len);
 /* Empties the file and restarts the hash: what follows is a new body
  * from its first byte. A failure is the sink's error. */
@@ -49,8 +50,9 @@ void sink_truncate(struct sink *s);
  * for all sinks together) that the transfer should pause; the wake
  * function follows once it has caught up to half of that. */
 bool sink_full(struct sink *s);
-/* No more bytes come: the wake function follows once everything written
- * is hashed (with DROP, at once: the hash is not wanted). */
+/* No more bytes come: what is gathered is written, and the wake
+ * function follows once all is hashed (with DROP, at once: nothing more
+ * is written and the hash is not wanted). */
 void sink_finish(struct sink *s, bool drop);
 /* After sink_finish: whether all is done; then *ERR is the errno of the
  * first failed write or read (0: none) and HEX the SHA-256 of the file. */
