@@ -1,13 +1,21 @@
-/* A download's file in asyncd-net: written and hashed by two lanes of
- * workers over one list of chunks (see sink.h).
+/* A download's file in asyncd-net: written by the loop, hashed behind it
+ * by a worker that reads the file back (see sink.h).
  *
- * Locking: one mutex guards every sink's list, its lanes and the queue
- * of lanes that have work; the workers hold it only to take a batch and
- * to give it back. The chunk a batch covers is read by its worker
- * without the lock: the loop never touches a published chunk again, and
- * it is freed only once both lanes have passed it. `open`, the chunk the
- * loop fills, is the loop's alone until it is published (and not counted
- * in `queued` until then).
+ * Locking: one mutex guards every sink's shared fields (`written`,
+ * `hashed`, `gen` and the flags), the queue of sinks that have hashing
+ * to do and the lists of sinks to wake; the workers hold it only to
+ * take a block and to give it back. `offset` is the loop's alone; the
+ * hash context is the worker's that has the sink (`busy`), and the
+ * loop's once the sink is done.
+ *
+ * A truncation (a new body from byte 0) may come while a worker reads
+ * the old bytes: it bumps `gen`, and a worker that finds `gen` changed
+ * when it comes back drops what it read, a failure included (the file
+ * got shorter under it), and starts the hash again.
+ *
+ * The hash is of the file as it is read back, so a part that someone
+ * else changes between the write and the read is hashed as changed, as
+ * a resumed part always was.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,7 +24,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/queue.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -25,111 +32,66 @@
 #include "../daemon/xmalloc.h"
 #include "sink.h"
 
-#define SINK_CHUNK (256 * 1024)
-/* Unwritten bytes one sink, and all of them together, hold before their
- * transfers pause; they go on once it is down to half. */
-#define SINK_QUEUE_MAX (8 * 1024 * 1024)
-#define SINK_BUDGET (32 * 1024 * 1024)
-/* Chunks one writev(2) takes, and one hashing batch. */
-#define SINK_BATCH 4
-#define SINK_READ_BLOCK (1024 * 1024) /* reading back a resumed part */
-/* Data chunks kept for reuse while downloads run, so that a busy process
- * allocates (and faults in) its buffers once: a queue's worth. */
-#define SINK_SPARE (SINK_QUEUE_MAX / SINK_CHUNK)
+/* What a worker reads back and hashes at a time: small enough to stay in
+ * the cache between the read and the hash. A sink goes to a worker once
+ * SINK_KICK bytes wait (or it finished), so that a worker that keeps up
+ * is woken once per SINK_KICK, not per write. */
+#define SINK_BLOCK (256 * 1024)
+#define SINK_KICK (1024 * 1024)
+/* libcurl hands over 16 KiB at a time; the loop gathers them into one
+ * write of this size. Measured here (1 GiB to ext4's page cache): 16 KiB
+ * pwrites cost 0.39 s of CPU, a 16 KiB memcpy into a 256 KiB buffer and
+ * its pwrite 0.23 s; 1 MiB writes were slower again, at times. */
+#define SINK_STAGE (256 * 1024)
+/* Bytes written but not hashed that one sink, and all of them together,
+ * have before their transfers pause; they go on at half. The bytes are
+ * in the page cache, not here: this keeps them there for the read back,
+ * and the hash's tail at the end short. */
+#define SINK_LAG_MAX (64 * 1024 * 1024)
+#define SINK_BUDGET (256 * 1024 * 1024)
 #define SINK_WORKERS 2
-
-enum chunk_kind {
-	CHUNK_DATA,
-	CHUNK_TRUNCATE,  /* empty the file, restart the hash */
-	CHUNK_HASH_FILE, /* hash the file's first `len` bytes */
-};
-
-struct chunk {
-	struct chunk *next;
-	enum chunk_kind kind;
-	int passed; /* lanes done with it */
-	size_t len;
-	unsigned char data[]; /* SINK_CHUNK of them for data */
-};
-
-enum { LANE_WRITE, LANE_HASH, NLANES };
-
-struct lane {
-	struct sink *sink;
-	int which;
-	struct chunk *next; /* the next chunk it takes; NULL: caught up */
-	bool busy;          /* queued or taken by a worker */
-	TAILQ_ENTRY(lane) link;
-};
 
 struct sink {
 	int fd;
-	uint64_t offset; /* where the write lane writes next */
+	/* The loop's. */
+	uint64_t offset; /* where it writes next */
+	int wfail;       /* a failed write or truncation */
+	unsigned char *stage; /* SINK_STAGE bytes on their way to the file */
+	size_t staged;
 	EVP_MD_CTX *sha;
-	struct chunk *head, *tail; /* published, not yet passed by both */
-	struct chunk *open;        /* the loop's, filling */
-	struct lane lanes[NLANES];
-	size_t queued; /* bytes in published chunks */
+	/* Under the lock. */
+	uint64_t written; /* bytes in the file the hash may read */
+	uint64_t hashed;  /* bytes hashed, of this generation */
+	uint64_t prefix;  /* there at the start: not counted as lag */
+	uint64_t counted; /* its share of total_lag */
+	unsigned gen;     /* bumped by a truncation */
+	bool restart;     /* the hash starts again from byte 0 */
+	bool busy;        /* queued or taken by a worker */
 	int err;
 	bool finishing, drop, done;
-	bool waiting; /* on `waiters`: wake it once it has drained */
+	bool waiting; /* on `waiters`: wake it once it has caught up */
 	bool woken;   /* on `woken`: the loop calls its wake function */
 	char hex[65];
 	sink_wake_fn wake;
 	void *arg;
-	TAILQ_ENTRY(sink) wait_link, wake_link;
+	TAILQ_ENTRY(sink) work_link, wait_link, wake_link;
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
-static TAILQ_HEAD(, lane) work = TAILQ_HEAD_INITIALIZER(work);
+static TAILQ_HEAD(, sink) work = TAILQ_HEAD_INITIALIZER(work);
 static TAILQ_HEAD(, sink) waiters = TAILQ_HEAD_INITIALIZER(waiters);
 static TAILQ_HEAD(, sink) woken = TAILQ_HEAD_INITIALIZER(woken);
-static size_t total_queued;
-static struct chunk *spare; /* data chunks to reuse, on `next` */
-static unsigned nspare, nsinks;
+static uint64_t total_lag;
 static bool quitting;
 static pthread_t workers[SINK_WORKERS];
 static int wake_fd = -1;
 static struct event *wake_ev;
 
-/* ---- Chunks ------------------------------------------------------------- */
+/* ---- Shared state, under the lock --------------------------------------- */
 
-/* Frees CH, or keeps it for reuse, under the lock. */
-static void
-sink_chunk_put_locked(struct chunk *ch)
-{
-	if (ch->kind == CHUNK_DATA && nspare < SINK_SPARE) {
-		ch->next = spare;
-		spare = ch;
-		nspare++;
-		return;
-	}
-	free(ch);
-}
-
-/* An empty data chunk, for the loop to fill. */
-static struct chunk *
-sink_chunk_get(void)
-{
-	struct chunk *ch;
-
-	pthread_mutex_lock(&mu);
-	if ((ch = spare) != NULL) {
-		spare = ch->next;
-		nspare--;
-	}
-	pthread_mutex_unlock(&mu);
-	if (ch == NULL)
-		ch = xmalloc(sizeof *ch + SINK_CHUNK);
-	*ch = (struct chunk){.kind = CHUNK_DATA};
-	return ch;
-}
-
-/* ---- Workers ------------------------------------------------------------ */
-
-/* Marks S for its wake function, under the lock. */
+/* Marks S for its wake function. */
 static void
 sink_wake_locked(struct sink *s)
 {
@@ -143,33 +105,31 @@ sink_wake_locked(struct sink *s)
 		log_warn("cannot wake the loop");
 }
 
-static bool
-sink_drained(const struct sink *s)
+/* Bytes written that the hash has still to read, beyond the prefix. */
+static uint64_t
+sink_lag_locked(const struct sink *s)
 {
-	return s->queued < SINK_QUEUE_MAX / 2 && total_queued < SINK_BUDGET / 2;
+	uint64_t from = s->restart ? 0 : s->hashed;
+
+	if (from < s->prefix)
+		from = s->prefix;
+	return s->written > from ? s->written - from : 0;
 }
 
-/* Frees the chunks both lanes have passed and wakes the sinks waiting
- * for room, under the lock. */
+/* Brings S's share of total_lag up to date, and wakes the sinks waiting
+ * for it to go down. */
 static void
-sink_release_locked(struct sink *s)
+sink_account_locked(struct sink *s)
 {
-	struct chunk *ch;
-
-	while ((ch = s->head) != NULL && ch->passed == NLANES) {
-		s->head = ch->next;
-		if (s->head == NULL)
-			s->tail = NULL;
-		if (ch->kind == CHUNK_DATA) {
-			s->queued -= ch->len;
-			total_queued -= ch->len;
-		}
-		sink_chunk_put_locked(ch);
-	}
+	uint64_t lag = s->drop || s->err != 0 ? 0 : sink_lag_locked(s);
 	struct sink *w, *next;
+
+	total_lag = total_lag - s->counted + lag;
+	s->counted = lag;
 	for (w = TAILQ_FIRST(&waiters); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, wait_link);
-		if (!sink_drained(w))
+		if (w->counted >= SINK_LAG_MAX / 2 ||
+		    total_lag >= SINK_BUDGET / 2)
 			continue;
 		TAILQ_REMOVE(&waiters, w, wait_link);
 		w->waiting = false;
@@ -177,113 +137,51 @@ sink_release_locked(struct sink *s)
 	}
 }
 
-/* Writes the N buffers of IOV at *OFFSET, which it advances. */
-static int
-sink_write_all(int fd, struct iovec *iov, int n, uint64_t *offset)
+/* Whether the hash has nothing to do for S now. */
+static bool
+sink_idle_locked(const struct sink *s)
 {
-	while (n > 0) {
-		ssize_t got = pwritev(fd, iov, n, (off_t)*offset);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return errno;
-		*offset += (uint64_t)got;
-		while (n > 0 && (size_t)got >= iov->iov_len) {
-			got -= (ssize_t)iov->iov_len;
-			iov++, n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + got;
-			iov->iov_len -= (size_t)got;
-		}
-	}
-	return 0;
+	return s->drop || s->err != 0 ||
+	       (!s->restart && s->hashed >= s->written);
 }
 
-/* Reads the file's first LEN bytes back into the hash. */
-static int
-sink_hash_file(struct sink *s, uint64_t len)
+/* Whether a worker should hash more of S now: whole blocks, and what is
+ * left of the last one only once that is all that will come for a
+ * while (the sink is finishing, or its transfer waits for the hash). */
+static bool
+sink_has_work_locked(const struct sink *s)
 {
-	unsigned char *buf = xmalloc(SINK_READ_BLOCK);
-	uint64_t off = 0;
-	int err = 0;
-
-	while (off < len) {
-		size_t want = len - off < SINK_READ_BLOCK ? (size_t)(len - off)
-							  : SINK_READ_BLOCK;
-		ssize_t n = pread(s->fd, buf, want, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? errno : EIO; /* shorter than it was */
-			break;
-		}
-		EVP_DigestUpdate(s->sha, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	free(buf);
-	return err;
+	if (sink_idle_locked(s))
+		return false;
+	return s->restart || s->finishing || s->waiting ||
+	       s->written - s->hashed >= SINK_BLOCK;
 }
 
-/* Does one lane's work on the N chunks from FIRST, without the lock:
- * the errno of a failure, or 0. */
-static int
-sink_lane_work(struct sink *s, int which, struct chunk *first, int n,
-	       bool skip)
+/* Hands S to a worker once SINK_KICK bytes wait, or it has anything to
+ * hash and will get no more for a while. */
+static void
+sink_kick_locked(struct sink *s)
 {
-	struct iovec iov[SINK_BATCH];
-	struct chunk *ch = first;
-	int nio = 0;
-
-	if (skip)
-		return 0;
-	if (first->kind == CHUNK_TRUNCATE) {
-		if (which == LANE_HASH)
-			return EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) ? 0
-									    : ENOMEM;
-		s->offset = 0;
-		return ftruncate(s->fd, 0) < 0 ? errno : 0;
-	}
-	if (first->kind == CHUNK_HASH_FILE)
-		return which == LANE_HASH ? sink_hash_file(s, first->len) : 0;
-	for (int i = 0; i < n; i++, ch = ch->next) {
-		if (which == LANE_HASH)
-			EVP_DigestUpdate(s->sha, ch->data, ch->len);
-		else
-			iov[nio++] = (struct iovec){ch->data, ch->len};
-	}
-	return nio > 0 ? sink_write_all(s->fd, iov, nio, &s->offset) : 0;
+	if (s->busy || !sink_has_work_locked(s))
+		return;
+	if (!s->finishing && !s->restart && !s->waiting &&
+	    s->written - s->hashed < SINK_KICK)
+		return;
+	s->busy = true;
+	TAILQ_INSERT_TAIL(&work, s, work_link);
+	pthread_cond_signal(&work_cv);
 }
 
-/* The chunks the lane takes next: up to SINK_BATCH of data, or one
- * marker alone. */
-static int
-sink_lane_batch(struct lane *l)
-{
-	struct chunk *ch = l->next;
-	int n = 1;
-
-	if (ch->kind != CHUNK_DATA)
-		return 1;
-	while (n < SINK_BATCH && ch->next != NULL &&
-	       ch->next->kind == CHUNK_DATA)
-		ch = ch->next, n++;
-	return n;
-}
-
-/* Once both lanes have passed everything of a finishing sink: the hash
- * is final and the loop hears of it. */
+/* Once a finishing sink is all hashed: the hash is final and the loop
+ * hears of it. */
 static void
 sink_check_done_locked(struct sink *s)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
-	if (!s->finishing || s->done)
+	if (!s->finishing || s->done || s->busy || !sink_idle_locked(s))
 		return;
-	for (int i = 0; i < NLANES; i++)
-		if (s->lanes[i].busy || s->lanes[i].next != NULL)
-			return;
 	EVP_DigestFinal_ex(s->sha, md, &mdlen);
 	for (unsigned i = 0; i < mdlen; i++)
 		snprintf(s->hex + 2 * i, 3, "%02x", md[i]);
@@ -291,31 +189,60 @@ sink_check_done_locked(struct sink *s)
 	sink_wake_locked(s);
 }
 
-/* Runs lane L until it has caught up, with the lock held on entry and on
- * return. */
-static void
-sink_run_lane(struct lane *l)
-{
-	struct sink *s = l->sink;
+/* ---- Workers ------------------------------------------------------------ */
 
-	while (l->next != NULL) {
-		struct chunk *first = l->next, *ch = first;
-		int n = sink_lane_batch(l);
-		bool skip = s->drop || (l->which == LANE_WRITE && s->err != 0);
+/* Reads LEN bytes of S's file at OFF into BUF and hashes them, without
+ * the lock: the bytes hashed, or -errno. */
+static int64_t
+sink_hash_block(struct sink *s, unsigned char *buf, uint64_t off, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = pread(s->fd, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EIO; /* shorter than what was written */
+	if (!EVP_DigestUpdate(s->sha, buf, (size_t)n))
+		return -ENOMEM;
+	return n;
+}
+
+/* Hashes S until it has caught up with the writes, with the lock held on
+ * entry and on return. */
+static void
+sink_run(struct sink *s, unsigned char *buf)
+{
+	while (sink_has_work_locked(s)) {
+		if (s->restart) {
+			s->restart = false;
+			s->hashed = 0;
+			if (!EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL))
+				fatalx("cannot set up SHA-256");
+			continue;
+		}
+		uint64_t off = s->hashed;
+		uint64_t left = s->written - off;
+		size_t len = left < SINK_BLOCK ? (size_t)left : SINK_BLOCK;
+		unsigned gen = s->gen;
 		pthread_mutex_unlock(&mu);
-		int err = sink_lane_work(s, l->which, first, n, skip);
+		int64_t n = sink_hash_block(s, buf, off, len);
 		pthread_mutex_lock(&mu);
-		if (err != 0 && s->err == 0) {
-			s->err = err;
-			sink_wake_locked(s); /* the transfer stops */
+		if (s->gen != gen)
+			continue; /* truncated meanwhile: `restart` is set */
+		if (n < 0) {
+			if (s->err == 0) {
+				s->err = (int)-n;
+				sink_wake_locked(s); /* the transfer stops */
+			}
+		} else {
+			s->hashed += (uint64_t)n;
 		}
-		for (int i = 0; i < n; i++, ch = ch->next) {
-			ch->passed++;
-			l->next = ch->next;
-		}
-		sink_release_locked(s);
+		sink_account_locked(s);
 	}
-	l->busy = false;
+	s->busy = false;
 	sink_check_done_locked(s);
 	pthread_cond_broadcast(&idle_cv);
 }
@@ -323,18 +250,22 @@ sink_run_lane(struct lane *l)
 static void *
 sink_worker(void *arg UNUSED)
 {
-	struct lane *l;
+	unsigned char *buf = NULL;
+	struct sink *s;
 
 	pthread_mutex_lock(&mu);
 	for (;;) {
-		while ((l = TAILQ_FIRST(&work)) == NULL && !quitting)
+		while ((s = TAILQ_FIRST(&work)) == NULL && !quitting)
 			pthread_cond_wait(&work_cv, &mu);
-		if (l == NULL)
+		if (s == NULL)
 			break;
-		TAILQ_REMOVE(&work, l, link);
-		sink_run_lane(l);
+		TAILQ_REMOVE(&work, s, work_link);
+		if (buf == NULL)
+			buf = xmalloc(SINK_BLOCK);
+		sink_run(s, buf);
 	}
 	pthread_mutex_unlock(&mu);
+	free(buf);
 	return NULL;
 }
 
@@ -391,65 +322,6 @@ sink_shutdown(void)
 	close(wake_fd);
 }
 
-/* Appends CH to S's list and gives the idle lanes work, under the lock. */
-static void
-sink_publish_locked(struct sink *s, struct chunk *ch)
-{
-	if (s->tail != NULL)
-		s->tail->next = ch;
-	else
-		s->head = ch;
-	s->tail = ch;
-	if (ch->kind == CHUNK_DATA) {
-		s->queued += ch->len;
-		total_queued += ch->len;
-	}
-	for (int i = 0; i < NLANES; i++) {
-		struct lane *l = &s->lanes[i];
-		if (l->next == NULL)
-			l->next = ch;
-		if (!l->busy) {
-			l->busy = true;
-			TAILQ_INSERT_TAIL(&work, l, link);
-			pthread_cond_signal(&work_cv);
-		}
-	}
-}
-
-static void
-sink_publish(struct sink *s, struct chunk *ch)
-{
-	pthread_mutex_lock(&mu);
-	sink_publish_locked(s, ch);
-	pthread_mutex_unlock(&mu);
-}
-
-static struct chunk *
-sink_marker(enum chunk_kind kind, size_t len)
-{
-	struct chunk *ch = xcalloc(1, sizeof *ch);
-
-	ch->kind = kind;
-	ch->len = len;
-	return ch;
-}
-
-/* Publishes the chunk the loop was filling, if any. */
-static void
-sink_publish_open(struct sink *s)
-{
-	struct chunk *ch = s->open;
-
-	if (ch == NULL)
-		return;
-	s->open = NULL;
-	if (ch->len == 0) {
-		free(ch);
-		return;
-	}
-	sink_publish(s, ch);
-}
-
 struct sink *
 sink_new(int fd, uint64_t have, sink_wake_fn wake, void *arg)
 {
@@ -457,50 +329,45 @@ sink_new(int fd, uint64_t have, sink_wake_fn wake, void *arg)
 
 	s->fd = fd;
 	s->offset = have;
+	s->written = have;
+	s->prefix = have;
 	s->wake = wake;
 	s->arg = arg;
 	s->sha = EVP_MD_CTX_new();
 	if (s->sha == NULL || !EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL))
 		fatalx("cannot set up SHA-256");
-	for (int i = 0; i < NLANES; i++)
-		s->lanes[i] = (struct lane){.sink = s, .which = i};
-	pthread_mutex_lock(&mu);
-	nsinks++;
-	pthread_mutex_unlock(&mu);
-	if (have > 0)
-		sink_publish(s, sink_marker(CHUNK_HASH_FILE, (size_t)have));
+	if (have > 0) {
+		/* The part's bytes are hashed at once, whatever their size. */
+		pthread_mutex_lock(&mu);
+		s->busy = true;
+		TAILQ_INSERT_TAIL(&work, s, work_link);
+		pthread_cond_signal(&work_cv);
+		pthread_mutex_unlock(&mu);
+	}
 	return s;
 }
 
 void
 sink_free(struct sink *s)
 {
-	struct chunk *ch;
-
 	if (s == NULL)
 		return;
-	free(s->open);
-	s->open = NULL;
 	pthread_mutex_lock(&mu);
 	s->drop = true;
-	while (s->lanes[LANE_WRITE].busy || s->lanes[LANE_HASH].busy)
-		pthread_cond_wait(&idle_cv, &mu);
-	for (int i = 0; i < NLANES; i++)
-		s->lanes[i].next = NULL;
-	while ((ch = s->head) != NULL) {
-		s->head = ch->next;
-		if (ch->kind == CHUNK_DATA)
-			total_queued -= ch->len;
-		sink_chunk_put_locked(ch);
-	}
-	/* The last download gone: so are the buffers it kept. */
-	if (--nsinks == 0) {
-		while ((ch = spare) != NULL) {
-			spare = ch->next;
-			free(ch);
+	if (s->busy && !TAILQ_EMPTY(&work)) {
+		/* Queued, not taken: it need not wait for a worker. */
+		struct sink *q;
+		TAILQ_FOREACH(q, &work, work_link)
+			if (q == s)
+				break;
+		if (q != NULL) {
+			TAILQ_REMOVE(&work, s, work_link);
+			s->busy = false;
 		}
-		nspare = 0;
 	}
+	while (s->busy)
+		pthread_cond_wait(&idle_cv, &mu);
+	total_lag -= s->counted;
 	if (s->waiting)
 		TAILQ_REMOVE(&waiters, s, wait_link);
 	if (s->woken)
@@ -508,34 +375,90 @@ sink_free(struct sink *s)
 	pthread_mutex_unlock(&mu);
 	EVP_MD_CTX_free(s->sha);
 	close(s->fd);
+	free(s->stage);
 	free(s);
 }
 
-void
+/* Writes all of LEN bytes of DATA at S's offset, which it advances. */
+static int
+sink_pwrite_all(struct sink *s, const unsigned char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(s->fd, data, len, (off_t)s->offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		s->offset += (uint64_t)n;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes what the loop gathered; the bytes are the hash's then. */
+static int
+sink_flush(struct sink *s)
+{
+	int err;
+
+	if (s->staged == 0 || s->wfail != 0)
+		return s->wfail;
+	err = sink_pwrite_all(s, s->stage, s->staged);
+	s->staged = 0;
+	pthread_mutex_lock(&mu);
+	s->written = s->offset; /* what did reach the file, failure or not */
+	if (err != 0 && s->err == 0)
+		s->err = err;
+	sink_account_locked(s);
+	sink_kick_locked(s);
+	pthread_mutex_unlock(&mu);
+	s->wfail = err;
+	return err;
+}
+
+int
 sink_write(struct sink *s, const void *data, size_t len)
 {
 	const unsigned char *p = data;
+	int err = s->wfail;
 
-	while (len > 0) {
-		if (s->open == NULL)
-			s->open = sink_chunk_get();
-		size_t n = SINK_CHUNK - s->open->len;
+	if (s->stage == NULL)
+		s->stage = xmalloc(SINK_STAGE);
+	while (len > 0 && err == 0) {
+		size_t n = SINK_STAGE - s->staged;
 		if (n > len)
 			n = len;
-		memcpy(s->open->data + s->open->len, p, n);
-		s->open->len += n;
+		memcpy(s->stage + s->staged, p, n);
+		s->staged += n;
 		p += n;
 		len -= n;
-		if (s->open->len == SINK_CHUNK)
-			sink_publish_open(s);
+		if (s->staged == SINK_STAGE)
+			err = sink_flush(s);
 	}
+	return err;
 }
 
 void
 sink_truncate(struct sink *s)
 {
-	sink_publish_open(s);
-	sink_publish(s, sink_marker(CHUNK_TRUNCATE, 0));
+	s->staged = 0; /* the old body's */
+	pthread_mutex_lock(&mu);
+	s->gen++;
+	s->restart = true;
+	s->written = s->prefix = 0;
+	sink_account_locked(s);
+	pthread_mutex_unlock(&mu);
+	s->offset = 0;
+	if (ftruncate(s->fd, 0) < 0) {
+		int err = errno;
+		s->wfail = err;
+		pthread_mutex_lock(&mu);
+		if (s->err == 0)
+			s->err = err;
+		sink_account_locked(s);
+		pthread_mutex_unlock(&mu);
+	}
 }
 
 bool
@@ -544,11 +467,14 @@ sink_full(struct sink *s)
 	bool full;
 
 	pthread_mutex_lock(&mu);
-	full = s->queued >= SINK_QUEUE_MAX || total_queued >= SINK_BUDGET;
+	full = s->counted >= SINK_LAG_MAX || total_lag >= SINK_BUDGET;
 	if (full && !s->waiting) {
 		s->waiting = true;
 		TAILQ_INSERT_TAIL(&waiters, s, wait_link);
 	}
+	/* Its transfer waits: the hash takes all, even less than a block
+	 * (else a sum of such rests could hold every transfer). */
+	sink_kick_locked(s);
 	pthread_mutex_unlock(&mu);
 	return full;
 }
@@ -556,14 +482,13 @@ sink_full(struct sink *s)
 void
 sink_finish(struct sink *s, bool drop)
 {
-	if (drop) {
-		free(s->open);
-		s->open = NULL;
-	}
-	sink_publish_open(s);
+	if (!drop)
+		sink_flush(s); /* a failure is the sink's error */
 	pthread_mutex_lock(&mu);
 	s->finishing = true;
 	s->drop = s->drop || drop;
+	sink_account_locked(s);
+	sink_kick_locked(s);
 	sink_check_done_locked(s);
 	pthread_mutex_unlock(&mu);
 }

@@ -4,7 +4,8 @@
  *
  * libcurl callbacks only record a failure and return an error to libcurl;
  * the transfer's done callback, outside libcurl, acts on it: a retry, or
- * the end. The end waits for the file's bytes to be written and hashed
+ * the end. The write callback writes a file's bytes at once (a write
+ * error ends the transfer there); the end waits for the hash to catch up
  * (sink.c), then NET_DONE tells asyncd, which commits or discards the
  * file as the user.
  *
@@ -15,8 +16,8 @@
  * noticed up to 5 s later); at most 10 redirects; a 512 KiB receive
  * buffer, down to 128 KiB when others run.
  *
- * Receiving pauses while the bytes have nowhere to go (the file's queue
- * is full, or a stream's window is used up) and while asyncd holds the
+ * Receiving pauses while the bytes have nowhere to go (the file's hash
+ * is far behind, or a stream's window is used up) and while asyncd holds the
  * job (job.pause); it goes on, one turn of the loop later, when neither
  * holds it. libcurl makes no speed check of a paused transfer.
  */
@@ -447,6 +448,7 @@ transfer_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct transfer *t = arg;
 	size_t len = size * nmemb, n = len;
+	int err;
 
 	if (t->fail_code != NULL ||
 	    (!t->response_seen && transfer_response(t) < 0))
@@ -473,19 +475,23 @@ transfer_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 		return CURL_WRITEFUNC_ERROR;
 	}
 	if (n > 0) {
-		if (t->sink != NULL)
-			sink_write(t->sink, ptr, n);
-		else
+		if (t->sink == NULL) {
 			transfer_stream(t, ptr, n);
+		} else if ((err = sink_write(t->sink, ptr, n)) != 0) {
+			transfer_record(t, JOBERR_IO_ERROR, "%s", strerror(err));
+			t->fail_errno = err;
+			return CURL_WRITEFUNC_ERROR;
+		}
 		t->have += n;
 		transfer_progress(t, false);
 	}
-	/* Stop receiving until the bytes have somewhere to go; libcurl keeps
-	 * the rest of its buffer for when receiving goes on. */
+	/* Stop receiving until the bytes have somewhere to go (or the hash
+	 * has caught up); libcurl keeps the rest of its buffer for when
+	 * receiving goes on. */
 	if (!t->paused && transfer_blocked(t)) {
 		if (t->sink != NULL)
 			transfer_log(t, NET_LOG_DEBUG,
-				     "the disk is behind: transfer paused");
+				     "the hash is behind: transfer paused");
 		t->paused = true;
 		curl_easy_pause(t->easy, CURLPAUSE_RECV);
 	}
