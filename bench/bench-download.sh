@@ -6,7 +6,7 @@
 #       asyncd of another build, e.g. one from before a change)
 # Part 1 downloads from nginx (installed for the bench when missing and
 # run as root; without it, from tests/httpd/testhttpd); part 2 needs socat
-# and aria2c (apt-get install socat aria2); a missing tool's rows are
+# and aria2c (installed the same way); a missing tool's rows are
 # skipped.
 #
 #   1. one BIG-byte file (default 1 GiB, random bytes) written to the
@@ -48,14 +48,20 @@ httpd=$!
 for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
 url=http://127.0.0.1:$(cat "$dir/port")
 
-# nginx on a port of its own, one process as this user, serving $dir/www.
-if [ ! -x /usr/sbin/nginx ] && [ "$(id -u)" -eq 0 ]; then
-	echo "installing nginx for the bench (its service is not started)" >&2
+# The tools the bench compares with, installed when missing (as root).
+missing=()
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+have socat || missing+=(socat)
+have aria2c || missing+=(aria2)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" -eq 0 ]; then
+	echo "installing ${missing[*]} for the bench (no service is started)" >&2
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 	chmod 755 /usr/sbin/policy-rc.d
-	apt-get install -y -qq --no-install-recommends nginx >/dev/null 2>&1 || true
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || true
 	rm -f /usr/sbin/policy-rc.d
 fi
+
+# nginx on a port of its own, one process as this user, serving $dir/www.
 big_url=$url/bytes/$big
 server=testhttpd
 if [ -x /usr/sbin/nginx ]; then
