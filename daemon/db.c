@@ -1,5 +1,5 @@
 /* The state database on SQLite: schema and migrations, the start-up
- * checks, and one prepared statement per query. */
+ * checks, and one prepared statement per query, prepared on first use. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -298,15 +298,39 @@ fail:
 	return -1;
 }
 
+/* Reads the file's application id, schema version and number of schema
+ * objects in one statement (one read of the schema, one transaction).
+ * Returns 0, or -1 when the file cannot be read as a database. */
+static int
+read_identity(long long *app, long long *version, long long *tables)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT a.application_id, v.user_version,"
+			       " (SELECT count(*) FROM sqlite_master)"
+			       " FROM pragma_application_id AS a,"
+			       " pragma_user_version AS v",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*app = sqlite3_column_int64(st, 0);
+		*version = sqlite3_column_int64(st, 1);
+		*tables = sqlite3_column_int64(st, 2);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Refuses what is not ours to open; upgrades an older schema. */
 static int
 check_and_migrate(void)
 {
-	long long app = pragma_int("PRAGMA application_id");
-	long long version = pragma_int("PRAGMA user_version");
-	long long tables = pragma_int("SELECT count(*) FROM sqlite_master");
+	long long app, version, tables;
 
-	if (app < 0 || version < 0 || tables < 0) {
+	if (read_identity(&app, &version, &tables) < 0) {
 		log_warnx("%s: not a readable SQLite database (%s); move it "
 			  "away or give another --state-dir",
 			  path, sqlite3_errmsg(db));
@@ -337,16 +361,35 @@ check_and_migrate(void)
 	return 0;
 }
 
-static int
-prepare_all(void)
+/* Query Q's statement, prepared on its first use: a start then parses
+ * only the few statements it reads with, not the writes and the
+ * requests' queries, which may not come for a while. NULL, with the
+ * reason in db_last_error(), when it cannot be prepared; the callers
+ * take that as they take a failed step. */
+static sqlite3_stmt *
+query(int q)
+{
+	if (queries[q] == NULL &&
+	    sqlite3_prepare_v3(db, query_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
+			       &queries[q], NULL) != SQLITE_OK) {
+		db_fail(query_sql[q]);
+		log_warnx("%s: %s", path, last_error);
+		return NULL;
+	}
+	return queries[q];
+}
+
+/* The statements a start reads the database with: prepared at open, so
+ * that a failure stops the start rather than leaving jobs behind. */
+static const int start_queries[] = {Q_META_GET, Q_COUNT, Q_QUEUES,
+				    Q_UNFINISHED};
+
+int
+db_prepare_all(void)
 {
 	for (int i = 0; i < NQUERIES; i++)
-		if (sqlite3_prepare_v3(db, query_sql[i], -1,
-				       SQLITE_PREPARE_PERSISTENT, &queries[i],
-				       NULL) != SQLITE_OK) {
-			log_warnx("%s: %s", path, sqlite3_errmsg(db));
+		if (query(i) == NULL)
 			return -1;
-		}
 	return 0;
 }
 
@@ -382,8 +425,9 @@ db_open(const char *dir, enum db_sync sync)
 		log_warnx("%s: %s", path, last_error);
 		goto fail;
 	}
-	if (prepare_all() < 0)
-		goto fail;
+	for (size_t i = 0; i < sizeof start_queries / sizeof *start_queries; i++)
+		if (query(start_queries[i]) == NULL)
+			goto fail;
 	return 0;
 fail:
 	db_close();
@@ -423,10 +467,14 @@ db_bytes(void)
 static int
 step_done(int q, const char *what)
 {
-	int rc = sqlite3_step(queries[q]);
+	sqlite3_stmt *st = query(q);
+	int rc;
 
-	sqlite3_reset(queries[q]);
-	sqlite3_clear_bindings(queries[q]);
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : db_fail(what);
 }
 
@@ -480,11 +528,14 @@ ids_text(const uint64_t *ids, unsigned n)
 int
 db_put_job(const struct job *job)
 {
-	sqlite3_stmt *st = queries[Q_PUT];
-	char *after = ids_text(job->after, job->nafter);
-	char *after_any = ids_text(job->after_any, job->nafter_any);
+	sqlite3_stmt *st = query(Q_PUT);
+	char *after, *after_any;
 	int rc;
 
+	if (st == NULL)
+		return -1;
+	after = ids_text(job->after, job->nafter);
+	after_any = ids_text(job->after_any, job->nafter_any);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)job->id);
 	sqlite3_bind_int64(st, 2, job->owner.uid);
 	sqlite3_bind_int64(st, 3, job->owner.gid);
@@ -531,9 +582,11 @@ db_forget_oldest(unsigned n,
 		 void (*fn)(uint64_t id, enum job_state state, void *arg),
 		 void *arg)
 {
-	sqlite3_stmt *st = queries[Q_FORGET];
+	sqlite3_stmt *st = query(Q_FORGET);
 	int rc;
 
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, n);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn((uint64_t)sqlite3_column_int64(st, 0),
@@ -545,8 +598,10 @@ db_forget_oldest(unsigned n,
 int
 db_set_last_id(uint64_t id)
 {
-	sqlite3_stmt *st = queries[Q_META_SET];
+	sqlite3_stmt *st = query(Q_META_SET);
 
+	if (st == NULL)
+		return -1;
 	bind_text(st, 1, "last_id");
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
 	return step_done(Q_META_SET, "write last id");
@@ -555,13 +610,15 @@ db_set_last_id(uint64_t id)
 uint64_t
 db_last_id(void)
 {
-	sqlite3_stmt *st = queries[Q_META_GET];
+	sqlite3_stmt *st = query(Q_META_GET);
 	long long meta = 0, rows;
 
-	bind_text(st, 1, "last_id");
-	if (sqlite3_step(st) == SQLITE_ROW)
-		meta = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	if (st != NULL) {
+		bind_text(st, 1, "last_id");
+		if (sqlite3_step(st) == SQLITE_ROW)
+			meta = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
 	/* The larger of the two: a crash may come between a row and the
 	 * meta value of its transaction only if SQLite lost atomicity, but
 	 * the rows are the truth that must never be reused. */
@@ -572,9 +629,11 @@ db_last_id(void)
 void
 db_count(unsigned counts[JOB_NSTATES])
 {
-	sqlite3_stmt *st = queries[Q_COUNT];
+	sqlite3_stmt *st = query(Q_COUNT);
 
 	memset(counts, 0, sizeof(unsigned) * JOB_NSTATES);
+	if (st == NULL)
+		return;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		int state = strcmp(name, "completed") == 0 ? JOB_COMPLETED
@@ -587,8 +646,10 @@ db_count(unsigned counts[JOB_NSTATES])
 int
 db_set_count(enum job_state state, unsigned n)
 {
-	sqlite3_stmt *st = queries[Q_META_SET];
+	sqlite3_stmt *st = query(Q_META_SET);
 
+	if (st == NULL)
+		return -1;
 	bind_text(st, 1, state == JOB_COMPLETED ? "completed" : "failed");
 	sqlite3_bind_int64(st, 2, n);
 	return step_done(Q_META_SET, "write finished count");
@@ -680,9 +741,11 @@ job_from_row(sqlite3_stmt *st)
 struct job *
 db_load(uint64_t id)
 {
-	sqlite3_stmt *st = queries[Q_LOAD];
+	sqlite3_stmt *st = query(Q_LOAD);
 	struct job *job = NULL;
 
+	if (st == NULL)
+		return NULL;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		job = job_from_row(st);
@@ -693,9 +756,11 @@ db_load(uint64_t id)
 uint64_t
 db_find_key(const char *key)
 {
-	sqlite3_stmt *st = queries[Q_KEY];
+	sqlite3_stmt *st = query(Q_KEY);
 	uint64_t id = 0;
 
+	if (st == NULL)
+		return 0;
 	bind_text(st, 1, key);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		id = (uint64_t)sqlite3_column_int64(st, 0);
@@ -707,9 +772,11 @@ db_find_key(const char *key)
 void
 db_each_unfinished(void (*fn)(struct job *job))
 {
-	sqlite3_stmt *st = queries[Q_UNFINISHED];
+	sqlite3_stmt *st = query(Q_UNFINISHED);
 	struct job *job;
 
+	if (st == NULL)
+		return;
 	while (sqlite3_step(st) == SQLITE_ROW)
 		if ((job = job_from_row(st)) != NULL)
 			fn(job);
@@ -743,12 +810,14 @@ unsigned
 db_list(const struct db_filter *f, unsigned limit, struct db_list_bound *b,
 	uint64_t *ids)
 {
-	sqlite3_stmt *st = queries[list_query(f)];
+	sqlite3_stmt *st = query(list_query(f));
 	unsigned n = 0, cost = 0;
 	uint64_t id = 0;
 	int rc = SQLITE_ROW;
 
 	b->next_before = 0;
+	if (st == NULL)
+		return 0;
 	list_bind(st, f, b->budget + limit);
 	while (n < limit && cost < b->budget &&
 	       (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -793,16 +862,17 @@ db_list_plan(const struct db_filter *f)
 int
 db_delete_finished(uint64_t id, enum job_state *state)
 {
-	sqlite3_stmt *st = queries[Q_DELETE];
+	sqlite3_stmt *st = query(Q_DELETE);
 	int rc;
 
+	*state = JOB_QUEUED; /* until a finished row is found */
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*state = (enum job_state)sqlite3_column_int(st, 0);
 		rc = sqlite3_step(st);
-	} else {
-		*state = JOB_QUEUED; /* no such finished row */
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : db_fail("remove a job");
@@ -815,12 +885,14 @@ db_put_queue(uid_t owner, const char *name, unsigned max_running,
 	sqlite3_stmt *st;
 
 	if (max_running == 0 && !paused) {
-		st = queries[Q_QUEUE_DELETE];
+		if ((st = query(Q_QUEUE_DELETE)) == NULL)
+			return -1;
 		sqlite3_bind_int64(st, 1, owner);
 		bind_text(st, 2, name);
 		return step_done(Q_QUEUE_DELETE, "forget a queue");
 	}
-	st = queries[Q_QUEUE_PUT];
+	if ((st = query(Q_QUEUE_PUT)) == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, owner);
 	bind_text(st, 2, name);
 	sqlite3_bind_int64(st, 3, max_running);
@@ -832,8 +904,10 @@ void
 db_each_queue(void (*fn)(uid_t owner, const char *name, unsigned max_running,
 			 bool paused))
 {
-	sqlite3_stmt *st = queries[Q_QUEUES];
+	sqlite3_stmt *st = query(Q_QUEUES);
 
+	if (st == NULL)
+		return;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 1);
 		fn((uid_t)sqlite3_column_int64(st, 0), name ? name : "",
