@@ -415,6 +415,11 @@ db_open(const char *dir, enum db_sync sync)
 		goto fail;
 	}
 	sqlite3_busy_timeout(db, 0);
+	/* The -wal and -shm files stay when the daemon stops (the WAL cut to
+	 * nothing): making them again at every start took two new inodes,
+	 * which ext4 finds slowly where files were just deleted. */
+	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL,
+			     &(int){1});
 	if (check_and_migrate() < 0)
 		goto fail;
 	if (exec("PRAGMA journal_mode = WAL") < 0 ||
