@@ -136,7 +136,7 @@ enum {
 	Q_KEY,
 	Q_UNFINISHED,
 	Q_FORGET,
-	Q_META_GET,
+	Q_LAST_ID,
 	Q_META_SET,
 	Q_COUNT,
 	Q_LIST_ALL,
@@ -175,7 +175,13 @@ static const char *const query_sql[NQUERIES] = {
 	[Q_FORGET] = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs "
 		     "WHERE state >= 2 ORDER BY finished_ms, id LIMIT ?1) "
 		     "RETURNING id, state",
-	[Q_META_GET] = "SELECT value FROM meta WHERE name = ?1",
+	/* The larger of the meta value and the rows' highest id: a crash
+	 * may come between a row and the meta value of its transaction only
+	 * if SQLite lost atomicity, but the rows are the truth that must
+	 * never be reused. */
+	[Q_LAST_ID] = "SELECT max(coalesce((SELECT value FROM meta"
+		      " WHERE name = 'last_id'), 0),"
+		      " coalesce((SELECT max(id) FROM jobs), 0))",
 	[Q_META_SET] = "INSERT INTO meta(name, value) VALUES (?1, ?2) "
 		       "ON CONFLICT(name) DO UPDATE SET value = ?2",
 	[Q_COUNT] = "SELECT name, value FROM meta"
@@ -237,21 +243,6 @@ exec(const char *sql)
 		return -1;
 	}
 	return 0;
-}
-
-/* The integer a one-row, one-column statement gives, or -1. */
-static long long
-pragma_int(const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
 }
 
 /* PRAGMA quick_check: true when the file is sound. */
@@ -381,7 +372,7 @@ query(int q)
 
 /* The statements a start reads the database with: prepared at open, so
  * that a failure stops the start rather than leaving jobs behind. */
-static const int start_queries[] = {Q_META_GET, Q_COUNT, Q_QUEUES,
+static const int start_queries[] = {Q_LAST_ID, Q_COUNT, Q_QUEUES,
 				    Q_UNFINISHED};
 
 int
@@ -625,20 +616,15 @@ db_set_last_id(uint64_t id)
 uint64_t
 db_last_id(void)
 {
-	sqlite3_stmt *st = query(Q_META_GET);
-	long long meta = 0, rows;
+	sqlite3_stmt *st = query(Q_LAST_ID);
+	uint64_t id = 0;
 
-	if (st != NULL) {
-		bind_text(st, 1, "last_id");
-		if (sqlite3_step(st) == SQLITE_ROW)
-			meta = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-	}
-	/* The larger of the two: a crash may come between a row and the
-	 * meta value of its transaction only if SQLite lost atomicity, but
-	 * the rows are the truth that must never be reused. */
-	rows = pragma_int("SELECT coalesce(max(id), 0) FROM jobs");
-	return (uint64_t)(rows > meta ? rows : meta);
+	if (st == NULL)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return id;
 }
 
 void
