@@ -212,8 +212,9 @@ pool_submit(pool_work_fn work, pool_done_fn done, void *arg)
 	w->arg = arg;
 	w->state = POOL_QUEUED;
 	atomic_init(&w->cancelled, false);
-	/* Not while pool_free hands items back: those are cancelled. */
-	if (pool_nthreads == 0 && !pool_stopping)
+	/* Between pool_init and pool_free only, and not while pool_free
+	 * hands items back (those are cancelled). */
+	if (pool_nthreads == 0 && pool_done_ev != NULL && !pool_stopping)
 		pool_start();
 	pthread_mutex_lock(&pool_lock);
 	TAILQ_INSERT_TAIL(&pool_queue, w, link);
