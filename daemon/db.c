@@ -1,5 +1,5 @@
 /* The state database on SQLite: schema and migrations, the start-up
- * checks, and one prepared statement per query. */
+ * checks, and one prepared statement per query, prepared on first use. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -136,7 +136,7 @@ enum {
 	Q_KEY,
 	Q_UNFINISHED,
 	Q_FORGET,
-	Q_META_GET,
+	Q_LAST_ID,
 	Q_META_SET,
 	Q_COUNT,
 	Q_LIST_ALL,
@@ -175,7 +175,13 @@ static const char *const query_sql[NQUERIES] = {
 	[Q_FORGET] = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs "
 		     "WHERE state >= 2 ORDER BY finished_ms, id LIMIT ?1) "
 		     "RETURNING id, state",
-	[Q_META_GET] = "SELECT value FROM meta WHERE name = ?1",
+	/* The larger of the meta value and the rows' highest id: a crash
+	 * may come between a row and the meta value of its transaction only
+	 * if SQLite lost atomicity, but the rows are the truth that must
+	 * never be reused. */
+	[Q_LAST_ID] = "SELECT max(coalesce((SELECT value FROM meta"
+		      " WHERE name = 'last_id'), 0),"
+		      " coalesce((SELECT max(id) FROM jobs), 0))",
 	[Q_META_SET] = "INSERT INTO meta(name, value) VALUES (?1, ?2) "
 		       "ON CONFLICT(name) DO UPDATE SET value = ?2",
 	[Q_COUNT] = "SELECT name, value FROM meta"
@@ -239,21 +245,6 @@ exec(const char *sql)
 	return 0;
 }
 
-/* The integer a one-row, one-column statement gives, or -1. */
-static long long
-pragma_int(const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 /* PRAGMA quick_check: true when the file is sound. */
 static bool
 quick_check_ok(void)
@@ -298,15 +289,39 @@ fail:
 	return -1;
 }
 
+/* Reads the file's application id, schema version and number of schema
+ * objects in one statement (one read of the schema, one transaction).
+ * Returns 0, or -1 when the file cannot be read as a database. */
+static int
+read_identity(long long *app, long long *version, long long *tables)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT a.application_id, v.user_version,"
+			       " (SELECT count(*) FROM sqlite_master)"
+			       " FROM pragma_application_id AS a,"
+			       " pragma_user_version AS v",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*app = sqlite3_column_int64(st, 0);
+		*version = sqlite3_column_int64(st, 1);
+		*tables = sqlite3_column_int64(st, 2);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Refuses what is not ours to open; upgrades an older schema. */
 static int
 check_and_migrate(void)
 {
-	long long app = pragma_int("PRAGMA application_id");
-	long long version = pragma_int("PRAGMA user_version");
-	long long tables = pragma_int("SELECT count(*) FROM sqlite_master");
+	long long app, version, tables;
 
-	if (app < 0 || version < 0 || tables < 0) {
+	if (read_identity(&app, &version, &tables) < 0) {
 		log_warnx("%s: not a readable SQLite database (%s); move it "
 			  "away or give another --state-dir",
 			  path, sqlite3_errmsg(db));
@@ -337,16 +352,35 @@ check_and_migrate(void)
 	return 0;
 }
 
-static int
-prepare_all(void)
+/* Query Q's statement, prepared on its first use: a start then parses
+ * only the few statements it reads with, not the writes and the
+ * requests' queries, which may not come for a while. NULL, with the
+ * reason in db_last_error(), when it cannot be prepared; the callers
+ * take that as they take a failed step. */
+static sqlite3_stmt *
+query(int q)
+{
+	if (queries[q] == NULL &&
+	    sqlite3_prepare_v3(db, query_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
+			       &queries[q], NULL) != SQLITE_OK) {
+		db_fail(query_sql[q]);
+		log_warnx("%s: %s", path, last_error);
+		return NULL;
+	}
+	return queries[q];
+}
+
+/* The statements a start reads the database with: prepared at open, so
+ * that a failure stops the start rather than leaving jobs behind. */
+static const int start_queries[] = {Q_LAST_ID, Q_COUNT, Q_QUEUES,
+				    Q_UNFINISHED};
+
+int
+db_prepare_all(void)
 {
 	for (int i = 0; i < NQUERIES; i++)
-		if (sqlite3_prepare_v3(db, query_sql[i], -1,
-				       SQLITE_PREPARE_PERSISTENT, &queries[i],
-				       NULL) != SQLITE_OK) {
-			log_warnx("%s: %s", path, sqlite3_errmsg(db));
+		if (query(i) == NULL)
 			return -1;
-		}
 	return 0;
 }
 
@@ -372,6 +406,21 @@ db_open(const char *dir, enum db_sync sync)
 		goto fail;
 	}
 	sqlite3_busy_timeout(db, 0);
+	/* The WAL file stays when the daemon stops (cut to nothing): making
+	 * it again at every start took a new inode, which ext4 finds slowly
+	 * where files were just deleted. */
+	sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL,
+			     &(int){1});
+	/* Only this daemon opens the file (it holds the state directory's
+	 * lock), so it keeps it locked from the first read to the close:
+	 * the WAL index is then in its memory, not in a -shm file made and
+	 * sized at every start, and no transaction takes the shared-memory
+	 * locks (a fifth of the start's database time). Another program can
+	 * read the file only while asyncd is stopped. */
+	if (exec("PRAGMA locking_mode = EXCLUSIVE") < 0) {
+		log_warnx("%s: %s", path, last_error);
+		goto fail;
+	}
 	if (check_and_migrate() < 0)
 		goto fail;
 	if (exec("PRAGMA journal_mode = WAL") < 0 ||
@@ -382,8 +431,9 @@ db_open(const char *dir, enum db_sync sync)
 		log_warnx("%s: %s", path, last_error);
 		goto fail;
 	}
-	if (prepare_all() < 0)
-		goto fail;
+	for (size_t i = 0; i < sizeof start_queries / sizeof *start_queries; i++)
+		if (query(start_queries[i]) == NULL)
+			goto fail;
 	return 0;
 fail:
 	db_close();
@@ -423,10 +473,14 @@ db_bytes(void)
 static int
 step_done(int q, const char *what)
 {
-	int rc = sqlite3_step(queries[q]);
+	sqlite3_stmt *st = query(q);
+	int rc;
 
-	sqlite3_reset(queries[q]);
-	sqlite3_clear_bindings(queries[q]);
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : db_fail(what);
 }
 
@@ -480,11 +534,14 @@ ids_text(const uint64_t *ids, unsigned n)
 int
 db_put_job(const struct job *job)
 {
-	sqlite3_stmt *st = queries[Q_PUT];
-	char *after = ids_text(job->after, job->nafter);
-	char *after_any = ids_text(job->after_any, job->nafter_any);
+	sqlite3_stmt *st = query(Q_PUT);
+	char *after, *after_any;
 	int rc;
 
+	if (st == NULL)
+		return -1;
+	after = ids_text(job->after, job->nafter);
+	after_any = ids_text(job->after_any, job->nafter_any);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)job->id);
 	sqlite3_bind_int64(st, 2, job->owner.uid);
 	sqlite3_bind_int64(st, 3, job->owner.gid);
@@ -531,9 +588,11 @@ db_forget_oldest(unsigned n,
 		 void (*fn)(uint64_t id, enum job_state state, void *arg),
 		 void *arg)
 {
-	sqlite3_stmt *st = queries[Q_FORGET];
+	sqlite3_stmt *st = query(Q_FORGET);
 	int rc;
 
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, n);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		fn((uint64_t)sqlite3_column_int64(st, 0),
@@ -545,8 +604,10 @@ db_forget_oldest(unsigned n,
 int
 db_set_last_id(uint64_t id)
 {
-	sqlite3_stmt *st = queries[Q_META_SET];
+	sqlite3_stmt *st = query(Q_META_SET);
 
+	if (st == NULL)
+		return -1;
 	bind_text(st, 1, "last_id");
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
 	return step_done(Q_META_SET, "write last id");
@@ -555,26 +616,25 @@ db_set_last_id(uint64_t id)
 uint64_t
 db_last_id(void)
 {
-	sqlite3_stmt *st = queries[Q_META_GET];
-	long long meta = 0, rows;
+	sqlite3_stmt *st = query(Q_LAST_ID);
+	uint64_t id = 0;
 
-	bind_text(st, 1, "last_id");
+	if (st == NULL)
+		return 0;
 	if (sqlite3_step(st) == SQLITE_ROW)
-		meta = sqlite3_column_int64(st, 0);
+		id = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	/* The larger of the two: a crash may come between a row and the
-	 * meta value of its transaction only if SQLite lost atomicity, but
-	 * the rows are the truth that must never be reused. */
-	rows = pragma_int("SELECT coalesce(max(id), 0) FROM jobs");
-	return (uint64_t)(rows > meta ? rows : meta);
+	return id;
 }
 
 void
 db_count(unsigned counts[JOB_NSTATES])
 {
-	sqlite3_stmt *st = queries[Q_COUNT];
+	sqlite3_stmt *st = query(Q_COUNT);
 
 	memset(counts, 0, sizeof(unsigned) * JOB_NSTATES);
+	if (st == NULL)
+		return;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		int state = strcmp(name, "completed") == 0 ? JOB_COMPLETED
@@ -587,8 +647,10 @@ db_count(unsigned counts[JOB_NSTATES])
 int
 db_set_count(enum job_state state, unsigned n)
 {
-	sqlite3_stmt *st = queries[Q_META_SET];
+	sqlite3_stmt *st = query(Q_META_SET);
 
+	if (st == NULL)
+		return -1;
 	bind_text(st, 1, state == JOB_COMPLETED ? "completed" : "failed");
 	sqlite3_bind_int64(st, 2, n);
 	return step_done(Q_META_SET, "write finished count");
@@ -680,9 +742,11 @@ job_from_row(sqlite3_stmt *st)
 struct job *
 db_load(uint64_t id)
 {
-	sqlite3_stmt *st = queries[Q_LOAD];
+	sqlite3_stmt *st = query(Q_LOAD);
 	struct job *job = NULL;
 
+	if (st == NULL)
+		return NULL;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		job = job_from_row(st);
@@ -693,9 +757,11 @@ db_load(uint64_t id)
 uint64_t
 db_find_key(const char *key)
 {
-	sqlite3_stmt *st = queries[Q_KEY];
+	sqlite3_stmt *st = query(Q_KEY);
 	uint64_t id = 0;
 
+	if (st == NULL)
+		return 0;
 	bind_text(st, 1, key);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		id = (uint64_t)sqlite3_column_int64(st, 0);
@@ -707,9 +773,11 @@ db_find_key(const char *key)
 void
 db_each_unfinished(void (*fn)(struct job *job))
 {
-	sqlite3_stmt *st = queries[Q_UNFINISHED];
+	sqlite3_stmt *st = query(Q_UNFINISHED);
 	struct job *job;
 
+	if (st == NULL)
+		return;
 	while (sqlite3_step(st) == SQLITE_ROW)
 		if ((job = job_from_row(st)) != NULL)
 			fn(job);
@@ -743,12 +811,14 @@ unsigned
 db_list(const struct db_filter *f, unsigned limit, struct db_list_bound *b,
 	uint64_t *ids)
 {
-	sqlite3_stmt *st = queries[list_query(f)];
+	sqlite3_stmt *st = query(list_query(f));
 	unsigned n = 0, cost = 0;
 	uint64_t id = 0;
 	int rc = SQLITE_ROW;
 
 	b->next_before = 0;
+	if (st == NULL)
+		return 0;
 	list_bind(st, f, b->budget + limit);
 	while (n < limit && cost < b->budget &&
 	       (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -793,16 +863,17 @@ db_list_plan(const struct db_filter *f)
 int
 db_delete_finished(uint64_t id, enum job_state *state)
 {
-	sqlite3_stmt *st = queries[Q_DELETE];
+	sqlite3_stmt *st = query(Q_DELETE);
 	int rc;
 
+	*state = JOB_QUEUED; /* until a finished row is found */
+	if (st == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*state = (enum job_state)sqlite3_column_int(st, 0);
 		rc = sqlite3_step(st);
-	} else {
-		*state = JOB_QUEUED; /* no such finished row */
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : db_fail("remove a job");
@@ -815,12 +886,14 @@ db_put_queue(uid_t owner, const char *name, unsigned max_running,
 	sqlite3_stmt *st;
 
 	if (max_running == 0 && !paused) {
-		st = queries[Q_QUEUE_DELETE];
+		if ((st = query(Q_QUEUE_DELETE)) == NULL)
+			return -1;
 		sqlite3_bind_int64(st, 1, owner);
 		bind_text(st, 2, name);
 		return step_done(Q_QUEUE_DELETE, "forget a queue");
 	}
-	st = queries[Q_QUEUE_PUT];
+	if ((st = query(Q_QUEUE_PUT)) == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, owner);
 	bind_text(st, 2, name);
 	sqlite3_bind_int64(st, 3, max_running);
@@ -832,8 +905,10 @@ void
 db_each_queue(void (*fn)(uid_t owner, const char *name, unsigned max_running,
 			 bool paused))
 {
-	sqlite3_stmt *st = queries[Q_QUEUES];
+	sqlite3_stmt *st = query(Q_QUEUES);
 
+	if (st == NULL)
+		return;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 1);
 		fn((uid_t)sqlite3_column_int64(st, 0), name ? name : "",

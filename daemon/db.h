@@ -22,6 +22,9 @@ enum db_sync { DB_SYNC_NORMAL, DB_SYNC_FULL };
  * Returns 0 or -1. */
 int db_open(const char *dir, enum db_sync sync);
 void db_close(void);
+/* Prepares every statement now (the daemon prepares each on its first
+ * use): the tests' check that all of them fit the schema. 0 or -1. */
+int db_prepare_all(void);
 const char *db_path(void);
 /* Bytes the database and its journal take on disk. */
 long long db_bytes(void);

@@ -44,7 +44,7 @@ static struct pool_list pool_queue = TAILQ_HEAD_INITIALIZER(pool_queue);
 static struct pool_list pool_done = TAILQ_HEAD_INITIALIZER(pool_done);
 static bool pool_stopping;
 static pthread_t *pool_threads;
-static unsigned pool_nthreads;
+static unsigned pool_size, pool_nthreads; /* threads to start, started */
 static struct event *pool_done_ev;
 
 /* Takes the next item, or NULL once the pool stops. Called locked. */
@@ -126,19 +126,25 @@ pool_done_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 void
 pool_init(unsigned n)
 {
-	sigset_t all, old;
-	int rc;
-
-	if (n < 2)
-		n = 2;
 	pool_done_ev = event_new(daemon_base, -1, 0, pool_done_cb, NULL);
 	if (pool_done_ev == NULL)
 		fatalx("cannot create the worker pool's event");
-	pool_threads = xcalloc(n, sizeof *pool_threads);
+	pool_size = n < 2 ? 2 : n;
+}
+
+/* Starts the workers, at the first submission: a daemon answers its
+ * first request without waiting for threads that only jobs use. */
+static void
+pool_start(void)
+{
+	sigset_t all, old;
+	int rc;
+
+	pool_threads = xcalloc(pool_size, sizeof *pool_threads);
 	/* Signals belong to the loop thread: workers start with all blocked. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (pool_nthreads = 0; pool_nthreads < n; pool_nthreads++) {
+	for (pool_nthreads = 0; pool_nthreads < pool_size; pool_nthreads++) {
 		rc = pthread_create(&pool_threads[pool_nthreads], NULL,
 				    pool_thread, NULL);
 		if (rc != 0) {
@@ -147,7 +153,7 @@ pool_init(unsigned n)
 		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	log_debug("worker pool: %u threads", n);
+	log_debug("worker pool: %u threads", pool_size);
 }
 
 /* Once the workers are gone: runs the done function of every item, the
@@ -206,6 +212,10 @@ pool_submit(pool_work_fn work, pool_done_fn done, void *arg)
 	w->arg = arg;
 	w->state = POOL_QUEUED;
 	atomic_init(&w->cancelled, false);
+	/* Between pool_init and pool_free only, and not while pool_free
+	 * hands items back (those are cancelled). */
+	if (pool_nthreads == 0 && pool_done_ev != NULL && !pool_stopping)
+		pool_start();
 	pthread_mutex_lock(&pool_lock);
 	TAILQ_INSERT_TAIL(&pool_queue, w, link);
 	pthread_cond_signal(&pool_cond);

@@ -18,7 +18,8 @@ typedef void (*pool_work_fn)(struct pool_work *w, void *arg);
  * worker took it. Never called from inside pool_submit/pool_cancel. */
 typedef void (*pool_done_fn)(void *arg, bool cancelled);
 
-/* Starts N worker threads on daemon_base's loop. */
+/* Sets up a pool of N worker threads on daemon_base's loop; they start
+ * with the first pool_submit. */
 void pool_init(unsigned n);
 /* Stops the workers after the items they are running, then runs the done
  * function of every item, so that its owner frees what it holds: as

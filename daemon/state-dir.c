@@ -98,7 +98,8 @@ static int
 take_lock(const char *dir)
 {
 	char path[4096], pid[32];
-	int fd;
+	struct stat st;
+	int fd, len;
 
 	snprintf(path, sizeof path, "%s/asyncd.lock", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -120,12 +121,14 @@ take_lock(const char *dir)
 		close(fd);
 		return -1;
 	}
-	/* The pid is for the message above, not for the locking. */
-	if (ftruncate(fd, 0) == 0) {
-		int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-		if (pwrite(fd, pid, (size_t)len, 0) < 0)
-			log_warn("%s", path);
-	}
+	/* The pid is for the message above, not for the locking. It is
+	 * written over the last one, and the file cut only when that was
+	 * longer: a truncation is a journalled change on ext4, a fifth of a
+	 * millisecond of every start. */
+	len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+	if (pwrite(fd, pid, (size_t)len, 0) != len ||
+	    (fstat(fd, &st) == 0 && st.st_size > len && ftruncate(fd, len) < 0))
+		log_warn("%s", path);
 	return 0;
 }
 

@@ -1,5 +1,7 @@
-/* The state database's job.list statements: each filter walks an index
- * in id order (EXPLAIN QUERY PLAN), never the table and a sort. */
+/* The state database's statements: all of them fit the schema (the
+ * daemon prepares each on first use, so a start would not find out), and
+ * each job.list filter walks an index in id order (EXPLAIN QUERY PLAN),
+ * never the table and a sort. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,12 @@ assert_plan(const struct db_filter *f, const char *index)
 	free(plan);
 }
 
+START_TEST(every_statement_prepares)
+{
+	ck_assert_msg(db_prepare_all() == 0, "%s", db_last_error());
+}
+END_TEST
+
 START_TEST(list_filters_seek_by_index)
 {
 	struct db_filter f = {.owner = -1, .state = -1, .kind = "fetch-user"};
@@ -60,9 +68,10 @@ int
 main(void)
 {
 	Suite *s = suite_create("db");
-	TCase *tc = tcase_create("list");
+	TCase *tc = tcase_create("statements");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, every_statement_prepares);
 	tcase_add_test(tc, list_filters_seek_by_index);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
