@@ -119,7 +119,9 @@ cmd_test() {
 	run_suite build/normal normal || rc=1
 	echo "== building the benchmark programs"
 	make -s -C build/normal bench/bench-core bench/bench-read-file \
-		bench/bench-spawn bench/bench-store bench/bench-queues >build/normal/bench.log 2>&1 ||
+		bench/bench-spawn bench/bench-store bench/bench-queues \
+		bench/bench-start bench/minimal-server bench/minimal-server-sqlite \
+		>build/normal/bench.log 2>&1 ||
 		{ tail -20 build/normal/bench.log; echo "== bench build FAILED"; rc=1; }
 	# The sanitizer build: leaks, overflows and undefined behaviour abort.
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0

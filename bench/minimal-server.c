@@ -1,7 +1,12 @@
-/* The baseline of bench-start.sh: the least a libevent server on a Unix
+/* The baselines of bench-start.sh: the least a libevent server on a Unix
  * socket does before it answers. It listens on SOCK and answers each line
- * with one line, until SIGTERM.
- *   minimal-server SOCK */
+ * with one line, until SIGTERM. Built as minimal-server-sqlite (with
+ * MINIMAL_SQLITE, and linked with SQLite, which the plain one is not, as
+ * loading it takes time), it first opens the SQLite file DB as a server
+ * that keeps its state there would: write-ahead log, the quick check,
+ * one read of its tables.
+ *   minimal-server SOCK
+ *   minimal-server-sqlite SOCK DB */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +19,27 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#ifdef MINIMAL_SQLITE
+#include <sqlite3.h>
+
+/* Opens DB and reads it; exits on a failure. */
+static sqlite3 *
+open_db(const char *path)
+{
+	sqlite3 *db;
+	char *err = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA quick_check;"
+			     "SELECT count(*) FROM sqlite_master;",
+			 NULL, NULL, &err) != SQLITE_OK) {
+		fprintf(stderr, "%s: %s\n", path, err ? err : sqlite3_errmsg(db));
+		exit(1);
+	}
+	return db;
+}
+#endif
 
 static void
 read_cb(struct bufferevent *bev, void *arg)
@@ -62,11 +88,20 @@ main(int argc, char **argv)
 	struct event_base *base;
 	struct evconnlistener *l;
 	struct event *term;
+#ifdef MINIMAL_SQLITE
+	sqlite3 *db;
 
+	if (argc != 3 || strlen(argv[1]) >= sizeof sun.sun_path) {
+		fprintf(stderr, "usage: minimal-server-sqlite SOCK DB\n");
+		return 2;
+	}
+	db = open_db(argv[2]);
+#else
 	if (argc != 2 || strlen(argv[1]) >= sizeof sun.sun_path) {
 		fprintf(stderr, "usage: minimal-server SOCK\n");
 		return 2;
 	}
+#endif
 	signal(SIGPIPE, SIG_IGN);
 	strcpy(sun.sun_path, argv[1]);
 	base = event_base_new();
@@ -83,6 +118,9 @@ main(int argc, char **argv)
 	event_free(term);
 	evconnlistener_free(l);
 	event_base_free(base);
+#ifdef MINIMAL_SQLITE
+	sqlite3_close(db);
+#endif
 	unlink(argv[1]);
 	return 0;
 }
