@@ -925,6 +925,44 @@ START_TEST(fetch_user_answer_waits_for_resume)
 }
 END_TEST
 
+/* Whether a thread of the daemon waits in open() for a FIFO's writer
+ * (its wchan says so). */
+static bool
+daemon_waits_on_fifo(void)
+{
+	char path[64], wchan[64];
+	struct dirent *e;
+	bool waits = false;
+	DIR *tasks;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)d.pid);
+	if ((tasks = opendir(path)) == NULL)
+		return false;
+	while (!waits && (e = readdir(tasks)) != NULL) {
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/wchan",
+			 (int)d.pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		waits = fgets(wchan, sizeof wchan, f) != NULL &&
+			strcmp(wchan, "wait_for_partner") == 0;
+		fclose(f);
+	}
+	closedir(tasks);
+	return waits;
+}
+
+/* Waits until the look-up, on a worker, waits to open the FIFO. */
+static void
+wait_for_lookup(void)
+{
+	long long end = td_mono_ms() + END_MS;
+
+	while (!daemon_waits_on_fifo() && td_mono_ms() < end)
+		usleep(2000);
+	ck_assert_msg(daemon_waits_on_fifo(), "no look-up waits on the FIFO");
+}
+
 START_TEST(paused_fetch_user_is_cancelled)
 {
 	struct tnss n;
@@ -932,10 +970,11 @@ START_TEST(paused_fetch_user_is_cancelled)
 
 	start_with_fifo_passwd(&n);
 	id = tc_submit(c, "{\"kind\":\"fetch-user\",\"args\":{\"uid\":4242}}");
-	/* Running, so that its look-up waits on the FIFO (a job paused while
-	 * still queued would never open it, and release_lookup() would wait
-	 * for a reader for ever). */
+	/* Its look-up waits on the FIFO, on the pool: a cancel before a
+	 * worker took it would drop it unread, and nothing could then end
+	 * this test's writer's open. */
 	expect_event(c, id, "job.started");
+	wait_for_lookup();
 	set_paused(c, id, true, true);
 	cancel(c, id);
 	expect_failure(c, id, "cancelled");
