@@ -648,7 +648,7 @@ job_retry(struct job *job, struct json_object *error)
 }
 
 /* The kind ended JOB while its output was still being encoded: the
- * end is sent once that output is (job_output_drained()). A stop asked
+ * end is sent once that output is (job_queued_drained()). A stop asked
  * for earlier still applies then; none is asked for meanwhile. */
 static void
 job_finish_later(struct job *job, struct json_object *result,
@@ -878,7 +878,7 @@ job_output_chunk(struct job *job, const struct output_chunk *c)
 	watch_output(job, &sent);
 }
 
-/* ---- Output encoded on the pool (output-queue.h) ---- */
+/* ---- Output encoded on the pool (output-queue.h) ------------------------ */
 
 static void job_output_finish(struct job *job, enum job_stream stream);
 
@@ -900,7 +900,6 @@ static void
 job_queued_drained(void *arg)
 {
 	struct job *job = arg;
-
 	struct json_object *result = job->end_result, *error = job->end_error;
 
 	if (job->ending) {

@@ -70,7 +70,7 @@ replay_batch_read(struct retain_cursor *cur, uint64_t id)
 		return NULL;
 	b = xcalloc(1, sizeof *b);
 	b->id = id;
-	b->buf = output_buf_new(REPLAY_BATCH_BYTES);
+	b->buf = output_buf_new(c.len); /* grows as chunks come */
 	do
 		replay_batch_add(b, &c, &used);
 	while (used < REPLAY_BATCH_BYTES && retain_next(cur, &c));
