@@ -41,6 +41,11 @@ struct segment {
 	struct evbuffer *mem;   /* without a state directory */
 	unsigned pins;          /* cursors reading it */
 	bool dead;              /* removed while pinned */
+	/* Its records: kept up to date as chunks are added, so that a
+	 * replay counts and skips whole segments without reading them; for
+	 * a segment found at start, learnt the first time one is read. */
+	bool counted;
+	uint32_t nrec, first_seq, last_seq;
 	TAILQ_ENTRY(segment) link;
 };
 TAILQ_HEAD(segment_list, segment);
@@ -106,6 +111,7 @@ segment_add(struct kept *k, enum job_stream s, unsigned no, size_t bytes,
 	seg->no = no;
 	seg->bytes = bytes;
 	seg->fd = fd;
+	seg->counted = bytes == 0;
 	if (dir == NULL)
 		seg->mem = evbuffer_new();
 	TAILQ_INSERT_TAIL(&log->segments, seg, link);
@@ -383,6 +389,9 @@ retain_chunk(uint64_t id, const struct retained_chunk *c)
 			return;
 		}
 	}
+	if (seg->nrec++ == 0)
+		seg->first_seq = c->seq;
+	seg->last_seq = c->seq;
 	seg->bytes += need;
 	log->bytes += need;
 	total += (long long)need;
@@ -428,6 +437,10 @@ struct stream_cursor {
 	int fd;     /* segs[at]'s file, open for reading */
 	bool have;  /* REC is the next record above SINCE */
 	struct record rec;
+	/* Bytes of that file read ahead: small records cost one read per
+	 * window, not two each. */
+	unsigned char *ahead;
+	size_t ahead_at, ahead_len;
 };
 
 struct retain_cursor {
@@ -436,6 +449,9 @@ struct retain_cursor {
 	unsigned char *buf;
 	size_t cap;
 };
+
+/* What a cursor reads ahead of a file segment at a time. */
+#define CURSOR_AHEAD (256 * 1024)
 
 /* Reads LEN bytes at OFF of segs[at] into BUF; false if it cannot. */
 static bool
@@ -455,8 +471,25 @@ cursor_read(struct stream_cursor *sc, size_t off, void *buf, size_t len)
 		sc->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (sc->fd < 0)
 			return false;
+		sc->ahead_len = 0;
 	}
-	return pread(sc->fd, buf, len, (off_t)off) == (ssize_t)len;
+	if (off >= sc->ahead_at && off + len <= sc->ahead_at + sc->ahead_len) {
+		memcpy(buf, sc->ahead + (off - sc->ahead_at), len);
+		return true;
+	}
+	if (len >= CURSOR_AHEAD)
+		return pread(sc->fd, buf, len, (off_t)off) == (ssize_t)len;
+	if (sc->ahead == NULL)
+		sc->ahead = xmalloc(CURSOR_AHEAD);
+	size_t want = sc->limits[sc->at] - off;
+	ssize_t n = pread(sc->fd, sc->ahead,
+			  want < CURSOR_AHEAD ? want : CURSOR_AHEAD, (off_t)off);
+	sc->ahead_at = off;
+	sc->ahead_len = n > 0 ? (size_t)n : 0;
+	if (sc->ahead_len < len)
+		return false;
+	memcpy(buf, sc->ahead, len);
+	return true;
 }
 
 static void
@@ -475,6 +508,13 @@ cursor_peek(struct stream_cursor *sc, uint32_t since)
 {
 	while (!sc->have && sc->at < sc->nsegs) {
 		size_t limit = sc->limits[sc->at];
+		const struct segment *seg = sc->segs[sc->at];
+		/* Seqs grow within a segment: none above SINCE here. */
+		if (sc->off == 0 && seg->counted &&
+		    (seg->nrec == 0 || seg->last_seq <= since)) {
+			cursor_next_segment(sc);
+			continue;
+		}
 		if (sc->off + sizeof sc->rec > limit ||
 		    !cursor_read(sc, sc->off, &sc->rec, sizeof sc->rec) ||
 		    sc->off + sizeof sc->rec + sc->rec.len > limit) {
@@ -488,6 +528,53 @@ cursor_peek(struct stream_cursor *sc, uint32_t since)
 			sc->off += sizeof sc->rec + sc->rec.len;
 	}
 	return sc->have;
+}
+
+/* Walks the headers of segs[I] as the snapshot holds it: the records
+ * above SINCE; a segment found at start learns its counts. */
+static uint32_t
+cursor_walk(struct stream_cursor *sc, size_t i, uint32_t since)
+{
+	struct segment *seg = sc->segs[i];
+	uint32_t n = 0, seen = 0, first = 0, last = 0;
+
+	sc->at = i;
+	sc->off = 0;
+	while (sc->off + sizeof sc->rec <= sc->limits[i] &&
+	       cursor_read(sc, sc->off, &sc->rec, sizeof sc->rec) &&
+	       sc->off + sizeof sc->rec + sc->rec.len <= sc->limits[i]) {
+		if (seen++ == 0)
+			first = sc->rec.seq;
+		last = sc->rec.seq;
+		n += sc->rec.seq > since;
+		sc->off += sizeof sc->rec + sc->rec.len;
+	}
+	if (sc->fd >= 0)
+		close(sc->fd);
+	sc->fd = -1;
+	if (!seg->counted) { /* found at start: it no longer grows */
+		seg->counted = true;
+		seg->nrec = seen;
+		seg->first_seq = first;
+		seg->last_seq = last;
+	}
+	return n;
+}
+
+/* The records of segs[I] above SINCE, from its counts where they tell:
+ * only a segment that SINCE falls inside is read. */
+static uint32_t
+cursor_count(struct stream_cursor *sc, size_t i, uint32_t since)
+{
+	const struct segment *seg = sc->segs[i];
+
+	if (!seg->counted)
+		return cursor_walk(sc, i, since);
+	if (seg->nrec == 0 || seg->last_seq <= since)
+		return 0;
+	if (seg->first_seq > since)
+		return seg->nrec;
+	return cursor_walk(sc, i, since);
 }
 
 struct retain_cursor *
@@ -514,15 +601,8 @@ retain_open(uint64_t id, uint32_t since, unsigned *count)
 			sc->limits[sc->nsegs] = seg->bytes;
 			sc->segs[sc->nsegs++] = seg;
 		}
-		/* Count by walking the headers, then start over. */
-		while (cursor_peek(sc, since)) {
-			(*count)++;
-			sc->off += sizeof sc->rec + sc->rec.len;
-			sc->have = false;
-		}
-		if (sc->fd >= 0)
-			close(sc->fd);
-		sc->fd = -1;
+		for (size_t i = 0; i < sc->nsegs; i++)
+			*count += cursor_count(sc, i, since);
 		sc->at = sc->off = 0;
 	}
 	return cur;
@@ -578,6 +658,7 @@ retain_close(struct retain_cursor *cur)
 				segment_destroy(sc->segs[i]);
 		free(sc->segs);
 		free(sc->limits);
+		free(sc->ahead);
 	}
 	free(cur->buf);
 	free(cur);

@@ -982,6 +982,52 @@ START_TEST(since_then_live)
 }
 END_TEST
 
+/* Kept output of many small chunks in several segments: "replayed" and
+ * the events agree for a since before all, inside a segment and near the
+ * end, from the counts kept as chunks come and, after a restart, from
+ * the segment files read again. */
+START_TEST(since_counts_across_segments)
+{
+	/* Segments of a quarter of this: a few of them. */
+	static const char *const small[] = {"--keep-output", "40000", NULL};
+	enum { MAX = 4096 };
+	struct json_object **ev = calloc(MAX, sizeof *ev), *r;
+	int64_t seqs[MAX];
+	int n, all;
+
+	td_start(&d, small);
+	c = tc_open(d.sock);
+	int64_t id = submit_script("for i in $(seq 1000); do echo line$i; "
+				   "sleep 0.001; done", NULL);
+	wait_end_of(id);
+	for (int round = 0; round < 2; round++) {
+		r = watch_since(id, 0, ev, &all);
+		ck_assert_int_gt(all, 100); /* small chunks, not one */
+		ck_assert_int_lt(all, MAX);
+		for (int i = 0; i < all; i++) {
+			seqs[i] = jint(ev[i], "params.seq");
+			if (i > 0)
+				ck_assert_int_gt(seqs[i], seqs[i - 1]);
+		}
+		put_all(ev, all);
+		json_object_put(r);
+		for (int k = 1; k < 4; k++) {
+			int at = all * k / 4;
+			r = watch_since(id, seqs[at], ev, &n);
+			ck_assert_int_eq(n, all - at - 1);
+			for (int i = 0; i < n; i++)
+				ck_assert_int_eq(jint(ev[i], "params.seq"),
+						 seqs[at + 1 + i]);
+			put_all(ev, n);
+			json_object_put(r);
+		}
+		if (round == 0)
+			restart(SIGTERM, small);
+	}
+	free(ev);
+}
+END_TEST
+
 /* Past --keep-output the oldest chunks go; the offsets show the gap. */
 START_TEST(keep_output_drops_oldest_chunks)
 {
@@ -1461,6 +1507,7 @@ store_suite(void)
 	tcase_add_test(tc, since_replays_before_and_after_restart);
 	tcase_add_test(tc, since_then_live);
 	tcase_add_test(tc, keep_output_drops_oldest_chunks);
+	tcase_add_test(tc, since_counts_across_segments);
 	tcase_add_test(tc, keep_output_total_and_removal);
 	tcase_add_test(tc, asyncctl_log_of_a_detached_job);
 	tcase_add_test(tc, since_in_memory);
