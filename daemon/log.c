@@ -129,7 +129,7 @@ log_emit(int priority, const struct log_job *job, const char *msgid,
 	fwrite(line, 1, (size_t)n, stderr);
 }
 
-static void __attribute__((format(printf, 3, 0)))
+void
 log_vwrite(int priority, int err, const char *fmt, va_list ap)
 {
 	char text[1024];
@@ -174,45 +174,6 @@ log_vwrite_str(int priority, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vwrite(priority, 0, fmt, ap);
 	va_end(ap);
-}
-
-#define LOG_FUNC(name, priority, with_errno)                                   \
-	void name(const char *fmt, ...)                                        \
-	{                                                                      \
-		int err = with_errno ? errno : 0;                              \
-		va_list ap;                                                    \
-		va_start(ap, fmt);                                             \
-		log_vwrite(priority, err, fmt, ap);                            \
-		va_end(ap);                                                    \
-	}
-
-LOG_FUNC(log_debug, LOG_DEBUG, 0)
-LOG_FUNC(log_info, LOG_INFO, 0)
-LOG_FUNC(log_notice, LOG_NOTICE, 0)
-LOG_FUNC(log_warn, LOG_WARNING, 1)
-LOG_FUNC(log_warnx, LOG_WARNING, 0)
-
-void
-fatal(const char *fmt, ...)
-{
-	int err = errno;
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vwrite(LOG_ERR, err, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vwrite(LOG_ERR, 0, fmt, ap);
-	va_end(ap);
-	exit(1);
 }
 
 /* Warnings about clients: a few lines a second, then a count. Only the

@@ -3,6 +3,7 @@
 #ifndef ASYNCD_LOG_H
 #define ASYNCD_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <syslog.h>
 
@@ -24,6 +25,12 @@ int log_set_target(const char *target);
 bool log_stderr_is_journal(void);
 /* Routes libevent's own messages through this log. */
 void log_route_libevent(void);
+
+/* Writes one line of PRIORITY, with strerror(ERR) unless ERR is 0: the
+ * one writer each program has (daemon/log.c, net/log.c); the calls
+ * below (log-calls.c) go through it. */
+void log_vwrite(int priority, int err, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
