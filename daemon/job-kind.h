@@ -144,6 +144,14 @@ struct job {
 	void *priv; /* the kind's own state */
 };
 
+/* Whether PEER may see JOB: its owner, and root. (Here, beside the job,
+ * so that the job table and the watchers share one rule.) */
+static inline bool
+jobs_visible(const struct peer *peer, const struct job *job)
+{
+	return peer->uid == 0 || peer->uid == job->owner.uid;
+}
+
 /* Ending a job may free it (--keep-finished drops the oldest finished
  * jobs at once): a kind must not touch JOB after these calls. */
 

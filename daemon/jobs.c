@@ -231,12 +231,6 @@ job_log_error(const struct job *job, int priority, const char *msgid,
 	va_end(ap);
 }
 
-bool
-jobs_visible(const struct peer *peer, const struct job *job)
-{
-	return peer->uid == 0 || peer->uid == job->owner.uid;
-}
-
 struct job *
 jobs_lookup(const struct peer *peer, uint64_t id)
 {

@@ -49,7 +49,6 @@ int jobs_submit(const struct peer *peer, struct conn *conn,
 
 /* The job ID if PEER may see it, else NULL. */
 struct job *jobs_lookup(const struct peer *peer, uint64_t id);
-bool jobs_visible(const struct peer *peer, const struct job *job);
 /* Asks JOB to stop with "cancelled": 0, or -32002 when it has ended. */
 int jobs_cancel(struct job *job);
 /* Pauses or resumes JOB (PROTOCOL.md, "Pause and resume"): 0 with
