@@ -113,9 +113,8 @@ struct job {
 	struct chunk_encoder *encoders[STREAM_COUNT];
 	/* Output on its way through the pool (output-queue.h), or NULL. */
 	struct output_queue *outq;
-	/* The kind ended it while output was still queued: the end waits
-	 * until that is sent, so that it comes after it. */
-	bool ending;
+	/* The kind ended it while output was still queued (one of them is
+	 * set): the end waits until that is sent, so that it comes after. */
 	struct json_object *end_result, *end_error;
 	struct watch_head watches;
 	TAILQ_ENTRY(job) all_link;     /* every job, in id order */

@@ -287,13 +287,21 @@ jobs_stopped(void)
 
 /* ---- Stops -------------------------------------------------------------- */
 
+/* Whether its kind ended JOB and only its last output is on the way
+ * (job_finish_later()). */
+static bool
+job_ending(const struct job *job)
+{
+	return job->end_result != NULL || job->end_error != NULL;
+}
+
 /* Whether JOB has ended, or its kind ended it and only its last output
  * is still on the way: no stop or pause applies any more. */
 static bool
 job_over(const struct job *job)
 {
 	return job->state == JOB_COMPLETED || job->state == JOB_FAILED ||
-	       job->ending;
+	       job_ending(job);
 }
 
 /* Records that JOB must stop with ERROR (taken); the first reason wins. */
@@ -505,7 +513,7 @@ jobs_kick_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 		job->stop_listed = false;
 		if (job->state == JOB_QUEUED)
 			job_finish(job, NULL, NULL);
-		else if (job->state == JOB_RUNNING && !job->ending)
+		else if (job->state == JOB_RUNNING && !job_ending(job))
 			job->kind->cancel(job);
 	}
 	if (!shutting_down)
@@ -641,14 +649,14 @@ job_retry(struct job *job, struct json_object *error)
 	return true;
 }
 
-/* The kind ended JOB while its output was still being encoded: the
- * end is sent once that output is (job_queued_drained()). A stop asked
+/* The kind ended JOB while its output was still being encoded (RESULT
+ * or ERROR is set: job_complete(), job_fail()): the end is sent once
+ * that output is (job_queued_drained()). A stop asked
  * for earlier still applies then; none is asked for meanwhile. */
 static void
 job_finish_later(struct job *job, struct json_object *result,
 		 struct json_object *error)
 {
-	job->ending = true;
 	job->end_result = result;
 	job->end_error = error;
 	job->output_waiting = false;
@@ -759,7 +767,7 @@ job_finish(struct job *job, struct json_object *result,
 void
 job_complete(struct job *job, struct json_object *result)
 {
-	if (job->state != JOB_RUNNING || job->ending) {
+	if (job->state != JOB_RUNNING || job_ending(job)) {
 		job_log(job, LOG_WARNING, MSGID_JOB, "completed twice");
 		json_object_put(result);
 		return;
@@ -774,7 +782,7 @@ job_fail(struct job *job, const char *code, const char *message,
 {
 	struct json_object *err;
 
-	if (job->state != JOB_RUNNING || job->ending) {
+	if (job->state != JOB_RUNNING || job_ending(job)) {
 		job_log(job, LOG_WARNING, MSGID_JOB, "failed twice");
 		json_object_put(extra);
 		return;
@@ -896,8 +904,7 @@ job_queued_drained(void *arg)
 	struct job *job = arg;
 	struct json_object *result = job->end_result, *error = job->end_error;
 
-	if (job->ending) {
-		job->ending = false;
+	if (job_ending(job)) {
 		job->end_result = job->end_error = NULL;
 		job_finish(job, result, error); /* may free JOB */
 		return;
